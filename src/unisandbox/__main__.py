@@ -1,0 +1,5 @@
+"""`python -m unisandbox ...` (used by torchrun: `torchrun ... -m unisandbox generate ...`)."""
+
+from unisandbox.cli import main
+
+main()

@@ -1,0 +1,3 @@
+from unisandbox.cli import main
+
+main()

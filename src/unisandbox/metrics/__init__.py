@@ -1,0 +1,1 @@
+"""Metrics: accuracy, intervals, paired tests, the understanding-generation gap, judge agreement."""

@@ -1,0 +1,1 @@
+"""Models: the UnifiedModel protocol, adapters, and the embedded sandbox model."""

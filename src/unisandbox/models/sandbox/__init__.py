@@ -1,0 +1,1 @@
+"""The embedded sandbox unified model: tokenizers, network, pretraining, sampling."""

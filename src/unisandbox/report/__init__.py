@@ -1,0 +1,1 @@
+"""Reports: Markdown, self-contained HTML, CSV and plots."""

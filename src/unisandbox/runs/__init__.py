@@ -1,0 +1,1 @@
+"""Run directories: manifest, append-only records, resume, sharding."""

@@ -1,0 +1,1 @@
+"""Synthetic tasks: item schema, generators, answer verifier (audit), study-format import/export."""

@@ -1,0 +1,1 @@
+"""The sandbox's visual world: vocabulary, procedural renderer of scenes and portraits."""
