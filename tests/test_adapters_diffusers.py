@@ -1,0 +1,153 @@
+"""The diffusers adapter on a tiny randomly initialised Stable Diffusion pipeline built, saved and reloaded here."""
+
+from __future__ import annotations
+
+import json
+import string
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+
+from adapters_fake_openai import FakeOpenAI  # noqa: E402
+from unisandbox.models.base import CapabilityError, UnifiedModel, require  # noqa: E402
+from unisandbox.registry import load_model  # noqa: E402
+from unisandbox.tasks.base import InputError, Item  # noqa: E402
+
+SECRET = "sk-test-rewriter-secret-123"
+
+
+def make_item(i: int, prompt: str) -> Item:
+    return Item(id=f"math-l1-{i:04d}", task="math", subtask="math", level=1, split="test", prompt=prompt,
+                expected={"kind": "count", "count": 2, "object": "cup"},
+                probe={"question": "What is 8 / 4?", "answer": "2"})
+
+
+def build_tiny_pipeline(path) -> None:
+    """UNet + VAE + CLIP text encoder with a character-level CLIP tokenizer; 16x16 images."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vocab: dict[str, int] = {}
+    for c in string.ascii_lowercase + string.digits + string.punctuation:
+        vocab[c] = len(vocab)
+        vocab[c + "</w>"] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    tok_dir = path / "_tok"
+    tok_dir.mkdir()
+    (tok_dir / "vocab.json").write_text(json.dumps(vocab))
+    (tok_dir / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=32)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16, norm_num_groups=4, attention_head_dim=2)
+    vae = AutoencoderKL(block_out_channels=[8, 16], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+                        latent_channels=4, norm_num_groups=4, sample_size=16)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+        pad_token_id=vocab["<|endoftext|>"], hidden_size=16, intermediate_size=32, num_attention_heads=2,
+        num_hidden_layers=2, vocab_size=len(vocab), max_position_embeddings=32, projection_dim=16))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(path / "pipe")
+
+
+@pytest.fixture(scope="module")
+def pipe_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("tiny-sd")
+    build_tiny_pipeline(root)
+    return root / "pipe"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAI() as s:
+        yield s
+
+
+@pytest.fixture
+def no_rewriter_env(monkeypatch):
+    for name in ("UNISANDBOX_REWRITER_BASE_URL", "UNISANDBOX_REWRITER_MODEL", "UNISANDBOX_REWRITER_API_KEY",
+                 "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+OPTS = dict(steps="2", guidance="3.0", height="16", width="16")
+
+
+def test_normal_mode_is_seeded_and_batch_independent(pipe_dir, no_rewriter_env):
+    model = load_model(f"diffusers:{pipe_dir}", batch_size="1", **OPTS)
+    assert isinstance(model, UnifiedModel)
+    items = [make_item(1, "3 cups"), make_item(2, "2 apples"), make_item(3, "a kite")]
+    a = model.generate(items, "normal", [1, 2, 3])
+    assert all(g.image is not None and g.image.size == (16, 16) and g.error is None for g in a)
+    assert model.generate(items[:1], "normal", [1])[0].image.tobytes() == a[0].image.tobytes()
+    assert model.generate(items[:1], "normal", [7])[0].image.tobytes() != a[0].image.tobytes()
+    batched = load_model(f"diffusers:{pipe_dir}", batch_size="3", **OPTS)
+    b = batched.generate(list(reversed(items)), "normal", [3, 2, 1])
+    for x, y in zip(a, reversed(b), strict=True):
+        assert x.image.tobytes() == y.image.tobytes()
+
+
+def test_without_rewriter_think_and_understanding_are_refused(pipe_dir, no_rewriter_env):
+    model = load_model(f"diffusers:{pipe_dir}", **OPTS)
+    assert not model.capabilities.understands and not model.capabilities.thinks
+    with pytest.raises(CapabilityError, match="think mode"):
+        require(model, mode="think")
+    with pytest.raises(CapabilityError, match="understanding"):
+        require(model, understanding=True)
+    with pytest.raises(CapabilityError, match="rewriter_model"):
+        model.generate([make_item(1, "3 cups")], "think", [1])
+    d = model.describe()
+    assert d["decoupled_think"] is False and d["pipeline_class"] == "StableDiffusionPipeline"
+    json.dumps(d)
+
+
+def test_think_mode_rewrites_through_the_endpoint(pipe_dir, server, monkeypatch, no_rewriter_env):
+    monkeypatch.setenv("UNISANDBOX_REWRITER_API_KEY", SECRET)
+    model = load_model(f"diffusers:{pipe_dir}", rewriter_base_url=server.base_url, rewriter_model="qwen-test",
+                       rewriter_max_retries="0", **OPTS)
+    assert model.capabilities.thinks and not model.capabilities.understands
+    items = [make_item(1, "Generate as many cups as the result of 8 / 4."), make_item(2, "FAIL please")]
+    n_before = len(server.requests)
+    good, bad = model.generate(items, "think", [10, 11])
+    assert good.image is not None and good.rewritten_prompt == "2 cups" and good.extra["rewrite_parsed"]
+    assert "8 / 4" in good.text and good.extra["decoupled_think"] is True
+    # The image is the rewritten prompt's image: same as drawing "2 cups" in normal mode with that seed.
+    direct = model.generate([make_item(9, "2 cups")], "normal", [10])[0]
+    assert direct.image.tobytes() == good.image.tobytes()
+    # A failed rewrite is an error on that sample only, never a silent drop.
+    assert bad.image is None and "rewriter failed" in bad.error
+    sent = [r for r in server.requests[n_before:] if r["path"].endswith("/chat/completions")]
+    assert {r["body"]["model"] for r in sent} == {"qwen-test"}
+    assert all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in sent)
+    assert sorted(r["body"]["seed"] for r in sent) == [10, 11]
+    d = json.dumps(model.describe())
+    assert SECRET not in d and "qwen-test" in d and '"decoupled_think": true' in d
+
+
+def test_rewriter_from_environment(pipe_dir, server, monkeypatch, no_rewriter_env):
+    monkeypatch.setenv("UNISANDBOX_REWRITER_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_MODEL", "env-model")
+    model = load_model(f"diffusers:{pipe_dir}", **OPTS)
+    assert model.capabilities.thinks
+    assert model.describe()["rewriter"]["model"] == "env-model"
+
+
+def test_bad_inputs(tmp_path, pipe_dir, no_rewriter_env):
+    with pytest.raises(InputError, match="no model_index.json"):
+        load_model(f"diffusers:{tmp_path}")
+    with pytest.raises(InputError, match="'steps'"):
+        load_model(f"diffusers:{pipe_dir}", steps="many")
+    with pytest.raises(InputError, match="unknown option"):
+        load_model(f"diffusers:{pipe_dir}", rewriter="x")
