@@ -1,0 +1,148 @@
+"""From records to the run's summary: accuracy per task, level and mode, understanding, the gap.
+
+Scoring units: an item, or a pair for mapping (a pair counts as correct only if both of its items
+are). A unit's verdict combines its members: any member missing -> missing; else any error -> error;
+else correct if all are correct, else wrong. Errors and missing units are counted, never scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from unisandbox.metrics.stats import (
+    cluster_bootstrap_diff,
+    mcnemar_exact,
+    newcombe_paired_diff,
+    paired_counts,
+    wilson,
+)
+from unisandbox.runs.records import SampleRecord, UnderstandingRecord, VerdictRecord
+from unisandbox.tasks.base import Item
+
+SUMMARY_SCHEMA_VERSION = 1
+CONFIDENCE = 0.95
+BOOTSTRAP_SEED = 0
+
+
+def _combine(verdicts: Sequence[str]) -> str:
+    if "missing" in verdicts:
+        return "missing"
+    if "error" in verdicts:
+        return "error"
+    return "correct" if all(v == "correct" for v in verdicts) else "wrong"
+
+
+def _groups(items: Sequence[Item]) -> dict[tuple[str, int], dict[str, list[str]]]:
+    """(task, level) -> unit id -> member item ids, in plan order."""
+    out: dict[tuple[str, int], dict[str, list[str]]] = {}
+    for it in items:
+        out.setdefault((it.task, it.level), {}).setdefault(it.group or it.id, []).append(it.id)
+    return out
+
+
+def _sample_verdict(key: tuple[str, str, int], samples: Mapping, verdicts: Mapping) -> str:
+    v = verdicts.get(key)
+    if v is not None:
+        return v.verdict
+    s = samples.get(key)
+    return "missing" if s is None or s.image is None else "pending"
+
+
+def _probe_verdict(item_id: str, understanding: Mapping) -> str:
+    r = understanding.get((item_id,))
+    if r is None:
+        return "missing"
+    return "error" if r.correct is None else ("correct" if r.correct else "wrong")
+
+
+def _rate(outcomes: Sequence[str]) -> dict[str, Any]:
+    n = sum(1 for o in outcomes if o in ("correct", "wrong"))
+    k = sum(1 for o in outcomes if o == "correct")
+    low, high = wilson(k, n, CONFIDENCE)
+    return {"n": n, "correct": k, "accuracy": k / n if n else None,
+            "ci_low": low if n else None, "ci_high": high if n else None,
+            "errors": sum(1 for o in outcomes if o == "error"),
+            "missing": sum(1 for o in outcomes if o in ("missing", "pending")),
+            "pending": sum(1 for o in outcomes if o == "pending"),
+            "expected": len(outcomes)}
+
+
+def _paired(x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single: bool) -> dict[str, Any] | None:
+    """x - y on units where both are scored; Newcombe's interval, or a cluster bootstrap."""
+    keep = [i for i in range(len(x)) if x[i] in ("correct", "wrong") and y[i] in ("correct", "wrong")]
+    if not keep:
+        return None
+    xs = [x[i] == "correct" for i in keep]
+    ys = [y[i] == "correct" for i in keep]
+    a, b, c, d = paired_counts(xs, ys)
+    if single:
+        est = newcombe_paired_diff(a, b, c, d, CONFIDENCE)
+        method = "newcombe"
+    else:
+        est = cluster_bootstrap_diff(xs, ys, [clusters[i] for i in keep], BOOTSTRAP_SEED, confidence=CONFIDENCE)
+        method = "cluster-bootstrap"
+    return {"n": len(keep), "value": est.value, "ci_low": est.low, "ci_high": est.high,
+            "both": a, "only_first": b, "only_second": c, "neither": d, "method": method}
+
+
+def summarize(items: Sequence[Item], modes: Sequence[str], samples_per_item: int,
+              samples: Mapping[tuple, SampleRecord], understanding: Mapping[tuple, UnderstandingRecord],
+              verdicts: Mapping[tuple, VerdictRecord], *, probes: bool = True,
+              allow_incomplete: bool = False) -> dict[str, Any]:
+    """The summary.json content (no timestamps, so equal records give an equal summary)."""
+    rows, und_rows, comparisons = [], [], []
+    for (task, level), units in _groups(items).items():
+        unit_ids = list(units)
+        und = [_combine([_probe_verdict(m, understanding) for m in units[u]]) for u in unit_ids]
+        if probes:
+            und_rows.append({"task": task, "level": level, "units": "pairs" if task == "mapping" else "items",
+                             **_rate(und)})
+        per_mode: dict[str, list[str]] = {}
+        for mode in modes:
+            outcomes = [_combine([_sample_verdict((m, mode, k), samples, verdicts) for m in units[u]])
+                        for k in range(samples_per_item) for u in unit_ids]
+            per_mode[mode] = outcomes
+            rows.append({"task": task, "level": level, "mode": mode, **_rate(outcomes)})
+        clusters = [u for _ in range(samples_per_item) for u in unit_ids]
+        und_rep = [o for _ in range(samples_per_item) for o in und]
+        single = samples_per_item == 1
+        comp: dict[str, Any] = {"task": task, "level": level}
+        for mode in modes:
+            if probes:
+                comp[f"gap_{mode}"] = _paired(und_rep, per_mode[mode], clusters, single)
+                comp[f"p_gen_given_und_{mode}"] = _conditional(und_rep, per_mode[mode])
+        if "normal" in per_mode and "think" in per_mode:
+            diff = _paired(per_mode["think"], per_mode["normal"], clusters, single)
+            comp["think_minus_normal"] = diff
+            # b: normal right and think wrong; c: normal wrong and think right.
+            b, c = (diff["only_second"], diff["only_first"]) if diff else (0, 0)
+            comp["mcnemar"] = {"b_normal_only": b, "c_think_only": c, "p_value": mcnemar_exact(b, c)}
+        comparisons.append(comp)
+    every = rows + und_rows
+    complete = all(r["errors"] == 0 and r["missing"] == 0 for r in every)
+    withheld = not complete and not allow_incomplete
+    if withheld:
+        for r in every:
+            r.update({"accuracy": None, "ci_low": None, "ci_high": None})
+        for comp in comparisons:
+            for key in list(comp):
+                if key not in ("task", "level"):
+                    comp[key] = None
+    return {"schema_version": SUMMARY_SCHEMA_VERSION, "complete": complete, "allow_incomplete": allow_incomplete,
+            "withheld": withheld, "confidence": CONFIDENCE, "samples_per_item": samples_per_item,
+            "modes": list(modes), "rows": rows, "understanding": und_rows, "comparisons": comparisons,
+            "totals": _totals(every)}
+
+
+def _conditional(und: Sequence[str], gen: Sequence[str]) -> dict[str, Any] | None:
+    scored = [g for u, g in zip(und, gen, strict=True) if u == "correct" and g in ("correct", "wrong")]
+    if not scored:
+        return None
+    k = sum(1 for g in scored if g == "correct")
+    low, high = wilson(k, len(scored), CONFIDENCE)
+    return {"n": len(scored), "correct": k, "value": k / len(scored), "ci_low": low, "ci_high": high}
+
+
+def _totals(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    return {key: sum(r[key] for r in rows) for key in ("expected", "n", "errors", "missing", "pending")}

@@ -1,0 +1,264 @@
+"""The evaluation loop, stage by stage: generate -> probe -> judge (aggregation lives in metrics/).
+
+Each stage rebuilds its done-set from the run's records, works through the pending keys in batches,
+and appends one record per finished key (images first, written to a temp name and renamed). A killed
+stage loses at most the batch in flight; rerunning it redoes only what has no record.
+"""
+
+from __future__ import annotations
+
+import io
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from unisandbox.judges.base import Caption, Judge
+from unisandbox.models.base import Generation, Understanding, UnifiedModel, require, sample_seed
+from unisandbox.runs.distributed import WHOLE, Shard
+from unisandbox.runs.io import atomic_write_bytes
+from unisandbox.runs.probes import probe_correct
+from unisandbox.runs.records import SampleKey, SampleRecord, UnderstandingRecord, VerdictRecord
+from unisandbox.runs.rundir import RunDir, describe_hash
+from unisandbox.tasks.base import Item
+
+DEFAULT_BATCH_SIZE = 64
+
+
+class Progress(Protocol):
+    """Where stages report progress (the CLI shows a bar; tests pass None)."""
+
+    def start(self, name: str, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+class _Silent:
+    def start(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The work of a run: its items, modes and samples per item, in a fixed order."""
+
+    items: tuple[Item, ...]
+    """Planned items in items.jsonl order."""
+    modes: tuple[str, ...]
+    """Generation modes, in the order they run."""
+    samples_per_item: int
+    """Samples per (item, mode)."""
+
+    @property
+    def by_id(self) -> dict[str, Item]:
+        """Items by id."""
+        return {it.id: it for it in self.items}
+
+    def position(self) -> dict[str, int]:
+        """Item id -> position in the plan."""
+        return {it.id: i for i, it in enumerate(self.items)}
+
+    def sample_keys(self, shard: Shard = WHOLE) -> list[SampleKey]:
+        """Keys of this shard, mode by mode (one model call handles one mode), then item, then sample."""
+        return [(it.id, mode, k) for mode in self.modes
+                for pos, it in enumerate(self.items) if shard.owns(pos)
+                for k in range(self.samples_per_item)]
+
+    def sample_order(self) -> Callable[[tuple], tuple[int, int, int]]:
+        """Sort key for merged sample/verdict files: item position, mode, sample index."""
+        pos, modes = self.position(), {m: i for i, m in enumerate(self.modes)}
+        return lambda key: (pos[key[0]], modes[key[1]], key[2])
+
+    def item_order(self) -> Callable[[tuple], int]:
+        """Sort key for merged understanding files: item position."""
+        pos = self.position()
+        return lambda key: pos[key[0]]
+
+
+def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [seq[i:i + size] for i in range(0, len(seq), size)]
+
+
+def _describe_error(e: BaseException) -> str:
+    last = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
+    where = f" at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno}" if last else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
+def png_bytes(image: Any) -> bytes:
+    """Encode a PIL image as PNG with fixed settings (same pixels -> same bytes)."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def _generate_safely(model: UnifiedModel, items: Sequence[Item], mode: str,
+                     seeds: Sequence[int]) -> list[Generation]:
+    # One failing sample must not sink its batch: on an exception, retry one by one and record
+    # the error of each sample that still fails.
+    try:
+        out = model.generate(items, mode, seeds)  # type: ignore[arg-type]
+        if len(out) != len(items):
+            raise RuntimeError(f"model returned {len(out)} generations for {len(items)} items")
+        return list(out)
+    except Exception:
+        if len(items) == 1:
+            raise
+    gens: list[Generation] = []
+    for it, seed in zip(items, seeds, strict=True):
+        try:
+            gens.extend(_generate_safely(model, [it], mode, [seed]))
+        except Exception as e:
+            gens.append(Generation(image=None, error=_describe_error(e)))
+    return gens
+
+
+def generate(run: RunDir, plan: Plan, model: UnifiedModel, *, layout: str, seed: int,
+             shard: Shard = WHOLE, batch_size: int = DEFAULT_BATCH_SIZE, retry_errors: bool = False,
+             progress: Progress | None = None) -> int:
+    """Generate every pending sample of this shard; return how many were generated now."""
+    progress = progress or _Silent()
+    for mode in plan.modes:
+        require(model, mode=mode)  # type: ignore[arg-type]
+    done = run.read_records("samples")
+    pending = [k for k in plan.sample_keys(shard)
+               if k not in done or (retry_errors and done[k].image is None)]
+    progress.start("generate", len(pending))
+    items = plan.by_id
+    with run.appender("samples", shard.label) as out:
+        for mode in plan.modes:
+            keys = [k for k in pending if k[1] == mode]
+            for batch in _chunks(keys, batch_size):
+                batch_items = [items[k[0]] for k in batch]
+                seeds = [sample_seed(k[0], mode, k[2], seed) for k in batch]
+                gens = _generate_safely(model, batch_items, mode, seeds)
+                records = [_save_sample(run, it, key, s, g, layout, model.name)
+                           for it, key, s, g in zip(batch_items, batch, seeds, gens, strict=True)]
+                out.append_many([r.model_dump(mode="json") for r in records])
+                progress.advance(len(batch))
+    return len(pending)
+
+
+def _save_sample(run: RunDir, item: Item, key: SampleKey, seed: int, gen: Generation, layout: str,
+                 model_name: str) -> SampleRecord:
+    rel = None
+    error = gen.error
+    if gen.image is not None:
+        rel = run.image_relpath(item, key[1], key[2], layout)
+        atomic_write_bytes(run.root / rel, png_bytes(gen.image))
+    elif error is None:
+        error = "model returned no image and no reason"
+    return SampleRecord(item_id=key[0], mode=key[1], sample_index=key[2], seed=seed, image=rel,  # type: ignore[arg-type]
+                        text=gen.text or "", rewritten_prompt=gen.rewritten_prompt, error=error,
+                        model=model_name, extra=dict(gen.extra))
+
+
+def _understand_safely(model: UnifiedModel, questions: Sequence[str]) -> list[Understanding | Exception]:
+    try:
+        out = model.understand(questions)
+        if len(out) != len(questions):
+            raise RuntimeError(f"model returned {len(out)} answers for {len(questions)} questions")
+        return list(out)
+    except Exception as e:
+        if len(questions) == 1:
+            return [e]
+    return [r for q in questions for r in _understand_safely(model, [q])]
+
+
+def probe(run: RunDir, plan: Plan, model: UnifiedModel, *, shard: Shard = WHOLE,
+          batch_size: int = DEFAULT_BATCH_SIZE, retry_errors: bool = False,
+          progress: Progress | None = None) -> int:
+    """Ask every pending understanding probe of this shard; return how many were asked now."""
+    progress = progress or _Silent()
+    require(model, understanding=True)
+    done = run.read_records("understanding")
+    pending = [it for pos, it in enumerate(plan.items) if shard.owns(pos)
+               and ((it.id,) not in done or (retry_errors and done[(it.id,)].correct is None))]
+    progress.start("probe", len(pending))
+    with run.appender("understanding", shard.label) as out:
+        for batch in _chunks(pending, batch_size):
+            answers = _understand_safely(model, [it.probe.question for it in batch])
+            out.append_many([_probe_record(it, a, model.name).model_dump(mode="json")
+                             for it, a in zip(batch, answers, strict=True)])
+            progress.advance(len(batch))
+    return len(pending)
+
+
+def _probe_record(item: Item, answer: Understanding | Exception, model_name: str) -> UnderstandingRecord:
+    common = {"item_id": item.id, "question": item.probe.question, "expected": item.probe.answer,
+              "model": model_name}
+    if isinstance(answer, Exception):
+        return UnderstandingRecord(**common, answer=None, correct=None, error=_describe_error(answer))
+    return UnderstandingRecord(**common, answer=answer.answer, text=answer.text or "",
+                               correct=probe_correct(answer.answer, item.probe.answer))
+
+
+def verdict_of(caption: Caption, item: Item) -> str:
+    """The verdict for a caption of an existing image (judges.match does the comparison)."""
+    from unisandbox.judges.match import verdict_for
+
+    verdict = verdict_for(caption, item.expected, True)
+    return getattr(verdict, "verdict", verdict)
+
+
+def judge(run: RunDir, plan: Plan, judge: Judge, *, batch_size: int = DEFAULT_BATCH_SIZE,
+          retry_errors: bool = False, progress: Progress | None = None) -> int:
+    """Judge every generated sample that has no verdict yet; return how many were judged now."""
+    progress = progress or _Silent()
+    samples = run.read_records("samples")
+    verdicts = run.read_records("verdicts")
+    pending = [samples[k] for k in plan.sample_keys() if k in samples and _needs_verdict(
+        verdicts.get(k), samples[k], retry_errors)]
+    progress.start("judge", len(pending))
+    ident = {"judge": judge.name, "judge_hash": describe_hash(judge.describe())}
+    items = plan.by_id
+    with run.appender("verdicts") as out:
+        for batch in _chunks(pending, batch_size):
+            recs = _judge_batch(run, batch, items, judge, ident)
+            out.append_many([r.model_dump(mode="json") for r in recs])
+            progress.advance(len(batch))
+    return len(pending)
+
+
+def _needs_verdict(verdict: VerdictRecord | None, sample: SampleRecord, retry_errors: bool) -> bool:
+    if verdict is None:
+        return True
+    if verdict.verdict == "missing" and sample.image is not None:
+        return True  # the sample was regenerated (--retry-errors) after it was judged missing
+    return retry_errors and verdict.verdict == "error"
+
+
+def _judge_batch(run: RunDir, batch: Sequence[SampleRecord], items: dict[str, Item], judge: Judge,
+                 ident: dict[str, str]) -> list[VerdictRecord]:
+    results: dict[int, VerdictRecord] = {}
+    to_caption: list[tuple[int, bytes]] = []
+    for i, s in enumerate(batch):
+        key = {"item_id": s.item_id, "mode": s.mode, "sample_index": s.sample_index, **ident}
+        if s.image is None:
+            results[i] = VerdictRecord(**key, verdict="missing", caption=None, error=s.error or "no image")
+            continue
+        try:
+            to_caption.append((i, (run.root / s.image).read_bytes()))
+        except OSError as e:
+            results[i] = VerdictRecord(**key, verdict="missing", caption=None,
+                                       error=f"image file unreadable: {e}")
+    if to_caption:
+        try:
+            captions = judge.caption([b for _, b in to_caption])
+            if len(captions) != len(to_caption):
+                raise RuntimeError(f"judge returned {len(captions)} captions for {len(to_caption)} images")
+        except Exception as e:
+            captions = [Caption(text=None, error=_describe_error(e))] * len(to_caption)
+        for (i, _), cap in zip(to_caption, captions, strict=True):
+            s = batch[i]
+            key = {"item_id": s.item_id, "mode": s.mode, "sample_index": s.sample_index, **ident}
+            if cap.error is not None or cap.text is None:
+                results[i] = VerdictRecord(**key, verdict="error", caption=cap.text,
+                                           error=cap.error or "judge returned no caption")
+            else:
+                results[i] = VerdictRecord(**key, verdict=verdict_of(cap, items[s.item_id]),  # type: ignore[arg-type]
+                                           caption=cap.text)
+    return [results[i] for i in range(len(batch))]
