@@ -136,7 +136,6 @@ class DiffusersModel:
             "path": str(self.path),
             "pipeline_class": type(self.pipe).__name__,
             "options": options,
-            "device": self.device,
             "decoupled_think": self.rewriter is not None,
             "rewriter": self.rewriter.public() if self.rewriter is not None else None,
             "templates_version": TEMPLATES_VERSION,

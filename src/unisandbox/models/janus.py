@@ -209,7 +209,6 @@ class JanusModel:
             "name": self.name,
             "path": str(self.path),
             "options": options,
-            "device": self.device,
             "templates_version": TEMPLATES_VERSION,
             "image_tokens": int(self.model.model.vision_model.config.num_image_tokens),
             "transformers_version": transformers.__version__,

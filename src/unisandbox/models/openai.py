@@ -1,0 +1,211 @@
+"""A model behind an OpenAI-compatible HTTP API: images.generate for images, chat.completions for text.
+
+    export UNISANDBOX_MODEL_API_KEY=...        # or OPENAI_API_KEY; never written anywhere
+    unisandbox run --model openai:MODEL --option base_url=http://host:8000/v1 ...
+
+Options (strings accepted): base_url (else UNISANDBOX_MODEL_BASE_URL, else OPENAI_BASE_URL, else
+api.openai.com), image_model (default MODEL), chat_model (default MODEL; "none" turns understanding and
+think mode off), size (e.g. 1024x1024), response_format ("b64_json", or "none" to omit it for servers that
+refuse it), send_seed (true: pass each sample's seed as `seed`, which compatible servers use and
+api.openai.com refuses), temperature (understanding, default 0), think_temperature (default 0),
+max_tokens, concurrency, timeout, max_retries.
+
+Think mode sends our versioned think template to the chat model, parses the `Prompt:` line and asks the
+image model for that prompt. When chat and image model differ, `describe()` marks the pairing as
+`decoupled_think: true`. A failed request becomes that sample's error (image None), never a dropped row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from unisandbox.models._endpoint import (
+    Endpoint,
+    chat_many,
+    decode_png,
+    describe_error,
+    env_first,
+    make_client,
+    map_ordered,
+)
+from unisandbox.models._text import (
+    TEMPLATES_VERSION,
+    opt_bool,
+    opt_float,
+    opt_int,
+    opt_str,
+    parse_answer,
+    parse_rewrite,
+    refuse_unknown,
+    think_prompt,
+    understand_prompt,
+)
+from unisandbox.models.base import MODES, Capabilities, CapabilityError, Generation, Mode, Understanding
+from unisandbox.tasks.base import InputError
+
+if TYPE_CHECKING:
+    from unisandbox.tasks.base import Item
+
+MODEL_KEY_ENV = ("UNISANDBOX_MODEL_API_KEY", "OPENAI_API_KEY")
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    """Request settings of the OpenAI-compatible adapter (recorded in the manifest)."""
+
+    image_model: str
+    """Model name for images.generate."""
+    chat_model: str | None
+    """Model name for chat.completions, or None when the endpoint has no text side."""
+    size: str | None = None
+    """Image size, e.g. "1024x1024"; None leaves the server's default."""
+    response_format: str | None = "b64_json"
+    """Requested image encoding; None omits the field."""
+    send_seed: bool = True
+    """Send each sample's seed as `seed` (images and chat)."""
+    temperature: float = 0.0
+    """Chat temperature for understanding probes."""
+    think_temperature: float = 0.0
+    """Chat temperature for think-mode reasoning."""
+    max_tokens: int = 1024
+    """Chat token budget."""
+
+
+class OpenAIModel:
+    """An OpenAI-compatible endpoint behind the UnifiedModel protocol."""
+
+    def __init__(self, settings: OpenAISettings, endpoint: Endpoint):
+        self.settings = settings
+        self.endpoint = endpoint
+        self.name = f"openai:{settings.image_model}"
+        has_chat = settings.chat_model is not None
+        self.capabilities = Capabilities(understands=has_chat, thinks=has_chat, trainable=False)
+        self._client = make_client(endpoint)
+
+    @classmethod
+    def from_spec(cls, path: str | None, **options: Any) -> OpenAIModel:
+        """`OpenAIModel.from_spec("my-model", base_url="http://localhost:8000/v1")`; see the module doc."""
+        opts = dict(options)
+        image_model = opt_str(opts, "image_model", None) or path
+        if not image_model:
+            raise InputError("openai model needs a model name: --model openai:MODEL (or --option image_model=...)")
+        chat_model = opt_str(opts, "chat_model", image_model)
+        if chat_model is not None and chat_model.lower() == "none":
+            chat_model = None
+        response_format = opt_str(opts, "response_format", "b64_json")
+        settings = OpenAISettings(
+            image_model=image_model, chat_model=chat_model, size=opt_str(opts, "size", None),
+            response_format=None if response_format.lower() == "none" else response_format,
+            send_seed=opt_bool(opts, "send_seed", True),
+            temperature=opt_float(opts, "temperature", 0.0),
+            think_temperature=opt_float(opts, "think_temperature", 0.0),
+            max_tokens=opt_int(opts, "max_tokens", 1024),
+        )
+        endpoint = Endpoint(
+            base_url=opt_str(opts, "base_url", None) or env_first("UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL"),
+            model=chat_model or image_model, key_env=MODEL_KEY_ENV,
+            timeout=opt_float(opts, "timeout", 300.0), max_retries=opt_int(opts, "max_retries", 3, minimum=0),
+            concurrency=opt_int(opts, "concurrency", 4),
+        )
+        refuse_unknown("openai", opts)
+        return cls(settings, endpoint)
+
+    def describe(self) -> dict[str, Any]:
+        """Identity for the manifest: endpoint URL, model names and settings; the key's variable names only."""
+        s = self.settings
+        return {
+            "kind": "openai",
+            "spec": f"openai:{s.image_model}",
+            "name": self.name,
+            "options": {k: v for k, v in asdict(s).items() if v is not None} | {"base_url": self.endpoint.base_url},
+            "endpoint": self.endpoint.public(),
+            "decoupled_think": s.chat_model is not None and s.chat_model != s.image_model,
+            "templates_version": TEMPLATES_VERSION,
+        }
+
+    def understand(self, questions: Sequence[str]) -> list[Understanding]:
+        """Ask each question as its own chat; raises RuntimeError naming the first question that failed."""
+        self._need_chat("understanding probes")
+        replies = self._chat([understand_prompt(q) for q in questions], [0] * len(questions),
+                             self.settings.temperature)
+        out = []
+        for i, reply in enumerate(replies):
+            if isinstance(reply, BaseException):
+                raise RuntimeError(f"{self.name}: question {i} failed after retries: {describe_error(reply)}")
+            out.append(Understanding(answer=parse_answer(reply), text=reply))
+        return out
+
+    def generate(self, items: Sequence[Item], mode: Mode, seeds: Sequence[int]) -> list[Generation]:
+        """One image per (item, seed), in order; think mode asks the chat model for a rewritten prompt first."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+        if len(items) != len(seeds):
+            raise ValueError(f"{len(items)} items but {len(seeds)} seeds")
+        n = len(items)
+        prompts = [it.prompt for it in items]
+        texts, rewritten, parsed = [""] * n, [None] * n, [None] * n
+        failed: dict[int, str] = {}
+        if mode == "think":
+            self._need_chat("think mode")
+            replies = self._chat([think_prompt(p) for p in prompts], list(seeds), self.settings.think_temperature)
+            for i, reply in enumerate(replies):
+                if isinstance(reply, BaseException):
+                    failed[i] = f"think request failed: {describe_error(reply)}"
+                    continue
+                rw = parse_rewrite(reply, fallback=prompts[i])
+                texts[i], rewritten[i], parsed[i], prompts[i] = reply, rw.prompt, rw.parsed, rw.prompt
+        todo = [i for i in range(n) if i not in failed]
+        results = map_ordered(lambda j: self._image(prompts[todo[j]], seeds[todo[j]]), len(todo),
+                              self.endpoint.concurrency)
+        images: dict[int, Any] = {}
+        for i, res in zip(todo, results, strict=True):
+            if isinstance(res, BaseException):
+                failed[i] = f"image request failed: {describe_error(res)}"
+            else:
+                images[i] = res
+        out = []
+        for i in range(n):
+            extra: dict[str, Any] = {"templates_version": TEMPLATES_VERSION}
+            if mode == "think":
+                extra["rewrite_parsed"] = parsed[i]
+            out.append(Generation(image=images.get(i), text=texts[i], rewritten_prompt=rewritten[i],
+                                  error=failed.get(i), extra=extra))
+        return out
+
+    # ---- internals ----
+
+    def _need_chat(self, what: str) -> None:
+        if self.settings.chat_model is None:
+            raise CapabilityError(f"model {self.name!r} has no chat model for {what} (chat_model=none)")
+
+    def _chat(self, prompts: list[str], seeds: list[int], temperature: float) -> list[str | BaseException]:
+        send = seeds if self.settings.send_seed else [None] * len(seeds)
+        return chat_many(self.endpoint, prompts, send, temperature=temperature,
+                         max_tokens=self.settings.max_tokens, client=self._client)
+
+    def _image(self, prompt: str, seed: int):
+        s = self.settings
+        kwargs: dict[str, Any] = {"model": s.image_model, "prompt": prompt, "n": 1}
+        if s.size:
+            kwargs["size"] = s.size
+        if s.response_format:
+            kwargs["response_format"] = s.response_format
+        if s.send_seed:
+            kwargs["extra_body"] = {"seed": int(seed)}
+        resp = self._client.images.generate(**kwargs)
+        if not resp.data:
+            raise RuntimeError("the image endpoint returned no image")
+        datum = resp.data[0]
+        if datum.b64_json:
+            return decode_png(datum.b64_json)
+        if datum.url:
+            import httpx
+
+            r = httpx.get(datum.url, timeout=self.endpoint.timeout, follow_redirects=True)
+            r.raise_for_status()
+            import base64
+
+            return decode_png(base64.b64encode(r.content).decode())
+        raise RuntimeError("the image endpoint returned neither b64_json nor url")
