@@ -1,8 +1,9 @@
 """From records to the run's summary: accuracy per task, level and mode, understanding, the gap.
 
 Scoring units: an item, or a pair for mapping (a pair counts as correct only if both of its items
-are). A unit's verdict combines its members: any member missing -> missing; else any error -> error;
-else correct if all are correct, else wrong. Errors and missing units are counted, never scored.
+are). A unit's verdict combines its members: any member missing -> missing; else any member not yet
+judged -> pending (counted as missing); else any error -> error; else correct if all are correct,
+else wrong. Errors and missing units are counted, never scored.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ BOOTSTRAP_SEED = 0
 def _combine(verdicts: Sequence[str]) -> str:
     if "missing" in verdicts:
         return "missing"
+    if "pending" in verdicts:
+        return "pending"
     if "error" in verdicts:
         return "error"
     return "correct" if all(v == "correct" for v in verdicts) else "wrong"

@@ -68,9 +68,10 @@ class Plan:
                 for k in range(self.samples_per_item)]
 
     def sample_order(self) -> Callable[[tuple], tuple[int, int, int]]:
-        """Sort key for merged sample/verdict files: item position, mode, sample index."""
+        """Sort key for merged sample files: the order one process generates in (mode, item, sample),
+        so a merged file equals the file of an uninterrupted single-process run."""
         pos, modes = self.position(), {m: i for i, m in enumerate(self.modes)}
-        return lambda key: (pos[key[0]], modes[key[1]], key[2])
+        return lambda key: (modes[key[1]], pos[key[0]], key[2])
 
     def item_order(self) -> Callable[[tuple], int]:
         """Sort key for merged understanding files: item position."""
