@@ -294,8 +294,7 @@ def _inverse_items(seed: int, club: str, pid: str, a: Character, b: Character) -
                         f"{target.name} is {p.gender}, {p.age}, {p.hair} hair, {p.skin} skin",
                         f"answer: {person_description(p)}",
                     ),
-                    group=f"know-inv-{pid}",
-                    meta={**_meta(seed, f"inverse_{what}", [a.name, b.name]), "target": target.name},
+                    meta={**_meta(seed, f"inverse_{what}", [a.name, b.name]), "pair": pid, "target": target.name},
                 )
             )
     return out

@@ -1,0 +1,398 @@
+"""Independent readers of prompt text: arithmetic (symbols or words) and symbol-mapping rules.
+
+These parsers know nothing about the generators: they read what a prompt says, in our phrasings and in
+the study's ("Generate as many cups as the result of 8 / 4.", "..., then rounded down", "The symbol A
+represents chairs. The letter B means symbol A. Draw what B represents."), so that the audit can re-derive
+every answer from the text alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from unisandbox.world.vocab import canonical
+
+
+class ParseError(ValueError):
+    """The text could not be read."""
+
+
+class IllPosed(ValueError):
+    """The text reads fine but asks for something undefined (undefined symbol, irrational root, ...)."""
+
+
+# ---------------------------------------------------------------------------------------------- math
+
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+
+# Longest alternatives first; each maps to a normalised token.
+_TOKEN_SPECS: list[tuple[str, str]] = [
+    (
+        r"(?:,\s*)?(?:and\s+)?(?:then\s+)?(?:rounded|round(?:ed)?\s+it)\s+down(?:\s+to\s+(?:the\s+nearest\s+)?(?:whole\s+number|integer))?",
+        "floor",
+    ),
+    (r"(?:the\s+)?square\s+root\s+of", "sqrt"),
+    (r"(?:the\s+)?remainder\s+(?:of|when)", "rem"),
+    (r"divided\s+by", "/"),
+    (r"multiplied\s+by", "*"),
+    (r"to\s+the\s+power\s+of", "^"),
+    (r"squared", "^2"),
+    (r"cubed", "^3"),
+    (r"plus", "+"),
+    (r"minus", "-"),
+    (r"times", "*"),
+    (r"modulo|mod", "%"),
+    (r"\d+(?:\.\d+)?", "num"),
+    (r"|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)), "numword"),
+    (r"[+\-−–*×·/÷%^√()²³]", "sym"),
+    (r"(?<=\d)\s*x\s*(?=\d)", "*"),
+]
+_TOKEN_RE = re.compile("|".join(f"(?P<t{i}>{p})" for i, (p, _) in enumerate(_TOKEN_SPECS)), re.IGNORECASE)
+_SYM_MAP = {"−": "-", "–": "-", "×": "*", "·": "*", "÷": "/", "²": "^2", "³": "^3", "√": "sqrt"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    """Normalised token: "num", + - * / % ^ ^2 ^3 sqrt rem floor ( )."""
+    value: Fraction | None
+    start: int
+    end: int
+
+
+def _tokens(text: str) -> list[Token]:
+    out: list[Token] = []
+    for m in _TOKEN_RE.finditer(text):
+        i = int(m.lastgroup[1:])  # type: ignore[index]
+        kind, raw = _TOKEN_SPECS[i][1], m.group(0)
+        # Word operators must be whole words ("times" inside "sometimes" is not an operator).
+        if raw[:1].isalpha() and (
+            (m.start() > 0 and text[m.start() - 1].isalpha())
+            or (m.end() < len(text) and text[m.end()].isalpha())
+        ):
+            continue
+        if kind == "num":
+            out.append(Token("num", Fraction(raw), m.start(), m.end()))
+        elif kind == "numword":
+            out.append(Token("num", Fraction(_NUMBER_WORDS[raw.lower()]), m.start(), m.end()))
+        elif kind == "sym":
+            out.append(Token(_SYM_MAP.get(raw, raw), None, m.start(), m.end()))
+        else:
+            out.append(Token(kind, None, m.start(), m.end()))
+    return out
+
+
+def _runs(text: str, tokens: list[Token]) -> list[list[Token]]:
+    """Maximal groups of tokens separated only by spaces (or a comma before "rounded down")."""
+    runs: list[list[Token]] = []
+    for tok in tokens:
+        if runs and re.fullmatch(r"\s*", text[runs[-1][-1].end : tok.start]):
+            runs[-1].append(tok)
+        else:
+            runs.append([tok])
+    return runs
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """An expression found in a text, with its exact value."""
+
+    text: str
+    """The expression exactly as written, e.g. "17 / 5, then rounded down"."""
+    value: Fraction
+    operators: tuple[str, ...]
+
+
+class _Parser:
+    def __init__(self, toks: list[Token]):
+        self.toks, self.i = toks, 0
+        self.ops: list[str] = []
+
+    def peek(self) -> str | None:
+        return self.toks[self.i].kind if self.i < len(self.toks) else None
+
+    def take(self, kind: str) -> Token:
+        if self.peek() != kind:
+            raise ParseError(f"expected {kind!r}, found {self.peek()!r}")
+        self.i += 1
+        return self.toks[self.i - 1]
+
+    def expr(self) -> Fraction:
+        v = self.term()
+        while self.peek() in ("+", "-"):
+            op = self.take(self.peek())  # type: ignore[arg-type]
+            w = self.term()
+            self.ops.append(op.kind)
+            v = v + w if op.kind == "+" else v - w
+        return v
+
+    def term(self) -> Fraction:
+        v = self.unary()
+        while self.peek() in ("*", "/", "%"):
+            op = self.take(self.peek()).kind  # type: ignore[arg-type]
+            w = self.unary()
+            v = _binary(op, v, w)
+            self.ops.append(op)
+        return v
+
+    def unary(self) -> Fraction:
+        if self.peek() == "-":
+            self.take("-")
+            return -self.unary()
+        return self.power()
+
+    def power(self) -> Fraction:
+        v = self.primary()
+        while self.peek() in ("^", "^2", "^3"):
+            k = self.take(self.peek()).kind  # type: ignore[arg-type]
+            e = self.primary() if k == "^" else Fraction(int(k[1]))
+            if e.denominator != 1 or not 0 <= e <= 10:
+                raise IllPosed(f"unsupported exponent {e}")
+            v = v ** int(e)
+            self.ops.append(f"^{e}" if k == "^" else k)
+        return v
+
+    def primary(self) -> Fraction:
+        k = self.peek()
+        if k == "num":
+            return self.take("num").value  # type: ignore[return-value]
+        if k == "(":
+            self.take("(")
+            v = self.expr()
+            self.take(")")
+            return v
+        if k == "sqrt":
+            self.take("sqrt")
+            v = _sqrt(self.power_operand())
+            self.ops.append("sqrt")
+            return v
+        if k == "rem":
+            self.take("rem")
+            a = self.power()
+            if self.peek() not in ("/", "%"):
+                raise ParseError("'remainder of' without 'divided by'")
+            self.take(self.peek())  # type: ignore[arg-type]
+            b = self.power()
+            self.ops.append("%")
+            return _binary("%", a, b)
+        raise ParseError(f"unexpected {k!r}")
+
+    def power_operand(self) -> Fraction:
+        # "√16" / "the square root of 16": the root applies to the next primary only.
+        return self.primary()
+
+
+def _binary(op: str, a: Fraction, b: Fraction) -> Fraction:
+    if op in ("/", "%") and b == 0:
+        raise IllPosed("division by zero")
+    if op == "*":
+        return a * b
+    if op == "/":
+        return a / b
+    if a.denominator != 1 or b.denominator != 1:
+        raise IllPosed("remainder of a non-integer")
+    return Fraction(int(a) % int(b))
+
+
+def _sqrt(x: Fraction) -> Fraction:
+    if x < 0:
+        raise IllPosed(f"square root of negative {x}")
+    n, d = math.isqrt(x.numerator), math.isqrt(x.denominator)
+    if n * n != x.numerator or d * d != x.denominator:
+        raise IllPosed(f"square root of {x} is not rational")
+    return Fraction(n, d)
+
+
+def _parse_run(text: str, run: list[Token]) -> Arithmetic:
+    toks = list(run)
+    floor = bool(toks) and toks[-1].kind == "floor"
+    if floor:
+        toks = toks[:-1]
+    if any(t.kind == "floor" for t in toks):
+        raise ParseError("'rounded down' in the middle of an expression")
+    p = _Parser(toks)
+    value = p.expr()
+    if p.i != len(toks):
+        raise ParseError(f"unexpected {toks[p.i].kind!r} after the expression")
+    if floor:
+        value = Fraction(math.floor(value))
+        p.ops.append("floor")
+    return Arithmetic(text[run[0].start : run[-1].end], value, tuple(p.ops))
+
+
+def find_arithmetic(text: str) -> Arithmetic:
+    """The one arithmetic expression a prompt asks about, evaluated exactly.
+
+    Raises ParseError when there is none or several different ones, IllPosed when the one found has no
+    rational value (division by zero, irrational root).
+
+    >>> find_arithmetic("Generate as many cups as the result of 17 / 5, then rounded down.").value
+    Fraction(3, 1)
+    >>> find_arithmetic("Draw the square root of (9 minus 5) times 3 apples.").value
+    Fraction(6, 1)
+    """
+    runs = [r for r in _runs(text, _tokens(text)) if any(t.kind == "num" for t in r)]
+    if not runs:
+        raise ParseError("no arithmetic expression in the text")
+    found: list[Arithmetic] = []
+    errors: list[Exception] = []
+    for run in runs:
+        try:
+            found.append(_parse_run(text, run))
+        except (ParseError, IllPosed) as e:
+            errors.append(e)
+    with_ops = [a for a in found if a.operators]
+    chosen = with_ops or found
+    if len(chosen) > 1:
+        raise ParseError(f"several expressions: {', '.join(repr(a.text) for a in chosen)}")
+    if not chosen:
+        ill = [e for e in errors if isinstance(e, IllPosed)]
+        raise ill[0] if ill else errors[0]
+    if errors and not with_ops:
+        # A bare number beside an expression we could not read: the expression is what counts.
+        raise errors[0]
+    return chosen[0]
+
+
+_WORD_RE = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
+
+
+def find_nouns(text: str) -> list[str]:
+    """Vocabulary nouns named in `text` (singular keys, in order, repeats removed)."""
+    words = [m.group(0) for m in _WORD_RE.finditer(text)]
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for width in (3, 2, 1):
+            key = canonical(" ".join(words[i : i + width])) if i + width <= len(words) else None
+            if key is not None:
+                if key not in out:
+                    out.append(key)
+                i += width
+                break
+        else:
+            i += 1
+    return out
+
+
+_COUNT_RE = re.compile(r"^\s*(\d+)\s+(.*?)\s*\.?\s*$")
+
+
+def parse_count_answer(text: str) -> tuple[int, str | None, str]:
+    """Read "2 cups" -> (2, "cup", "cups"); the object is None when the words are not in the vocabulary.
+
+    Raises ParseError when there is no leading count or no noun at all.
+    """
+    m = _COUNT_RE.match(text)
+    if not m:
+        raise ParseError(f"answer {text!r} is not '<count> <object>'")
+    word = m.group(2)
+    if not re.search(r"[A-Za-z]", word):
+        raise ParseError(f"answer {text!r} names no object")
+    return int(m.group(1)), canonical(word), word
+
+
+# ------------------------------------------------------------------------------------------- mapping
+
+_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+_TYPED_SYMBOL = re.compile(
+    r"\b(?:symbol|letter|digit|sign|character|glyph|number|mark)\s+(\S)(?=$|[\s.,;:!?'\"])", re.IGNORECASE
+)
+_BARE_SYMBOL = re.compile(r"(?<![\w'])([A-Z0-9]|[#@$%&*+=~^<>|/\\])(?![\w'])")
+_KIND_WORDS = re.compile(r"\b(?:symbol|letter|digit|sign|character|glyph|number|mark)\b", re.IGNORECASE)
+_PASSIVE = re.compile(
+    r"\b(?:represented|denoted|meant|signified|symbolized|symbolised|indicated)\s+by\b", re.I
+)
+_QUERY = re.compile(
+    r"\b(?:draw|generate|create|show|paint|depict|picture|render|produce|make|illustrate|sketch)\b", re.I
+)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Rules and the queried symbol read from a mapping prompt."""
+
+    rules: tuple[tuple[str, str], ...]
+    """(source symbol, target) in text order; a target is a symbol or "obj:<singular key>"."""
+    query: str
+
+
+def _symbols_in(sentence: str) -> list[tuple[int, str]]:
+    typed = [(m.start(1), m.group(1)) for m in _TYPED_SYMBOL.finditer(sentence)]
+    if typed:
+        return typed
+    out = []
+    for m in _BARE_SYMBOL.finditer(sentence):
+        sym = m.group(1)
+        rest = sentence[m.end() :].split()
+        # "A chair ..." is an article, not the symbol A.
+        if sym in ("A", "I") and rest and canonical(rest[0].strip(".,;:!?")) is not None:
+            continue
+        out.append((m.start(1), sym))
+    return out
+
+
+def parse_mapping(text: str) -> Mapping:
+    """Read rule sentences and the query sentence of a mapping prompt.
+
+    >>> m = parse_mapping("The symbol A represents chairs. The letter B means symbol A. Draw what B represents.")
+    >>> m.rules, m.query
+    ((('A', 'obj:chair'), ('B', 'A')), 'B')
+    """
+    rules: list[tuple[str, str]] = []
+    queries: list[str] = []
+    for sentence in _SENTENCE_RE.split(text.strip()):
+        if not sentence:
+            continue
+        syms = _symbols_in(sentence)
+        # Nouns outside the symbol mentions, so "the symbol ~" neither hides a noun nor creates one.
+        nouns = find_nouns(_KIND_WORDS.sub(" ", sentence))
+        if _QUERY.search(sentence) and len(syms) == 1 and not nouns:
+            queries.append(syms[0][1])
+        elif len(syms) == 1 and len(nouns) == 1:
+            rules.append((syms[0][1], f"obj:{nouns[0]}"))
+        elif len(syms) == 2 and not nouns:
+            first, second = syms[0][1], syms[1][1]
+            passive = _PASSIVE.search(sentence)
+            if passive and syms[0][0] < passive.start() < syms[1][0]:
+                first, second = second, first
+            rules.append((first, second))
+        elif syms or nouns:
+            raise ParseError(f"cannot read sentence {sentence!r}")
+    if not queries:
+        raise ParseError("no query sentence (e.g. 'Draw what B represents.')")
+    if len(set(queries)) > 1:
+        raise ParseError(f"several queried symbols: {sorted(set(queries))}")
+    return Mapping(tuple(rules), queries[0])
+
+
+def resolve(m: Mapping) -> tuple[str, list[str]]:
+    """Follow the rules from the queried symbol to an object: (object key, chain of hops).
+
+    Raises IllPosed on a conflicting rule, an undefined symbol or a cycle.
+    """
+    table: dict[str, str] = {}
+    for src, dst in m.rules:
+        if src in table and table[src] != dst:
+            a, b = table[src].removeprefix("obj:"), dst.removeprefix("obj:")
+            raise IllPosed(f"conflicting rules for symbol {src!r}: {a} and {b}")
+        table[src] = dst
+    cur, seen, hops = m.query, set(), []
+    while not cur.startswith("obj:"):
+        if cur in seen:
+            raise IllPosed(f"cycle through symbol {cur!r}")
+        seen.add(cur)
+        if cur not in table:
+            raise IllPosed(f"undefined symbol {cur!r}")
+        hops.append(f"{cur} -> {table[cur].removeprefix('obj:')}")
+        cur = table[cur]
+    return cur.removeprefix("obj:"), hops
