@@ -84,9 +84,9 @@ def generate(
 def _load_any(path: Path):
     """Items from our format, or imported from a study format."""
     from unisandbox.tasks.base import read_items
-    from unisandbox.tasks.study import OURS, file_format, read_study
+    from unisandbox.tasks.study_format import OURS, file_format, read_study_file
 
-    return read_items(path) if file_format(path) == OURS else read_study(path)
+    return read_items(path) if file_format(path) == OURS else read_study_file(path)
 
 
 @data_app.command("stats")
@@ -142,7 +142,7 @@ def export(
     """Write our items in the study's JSONL formats."""
     from unisandbox.runs.io import atomic_write_text
     from unisandbox.tasks.base import InputError, read_items
-    from unisandbox.tasks.study import study_jsonl
+    from unisandbox.tasks.study_format import study_jsonl
 
     try:
         texts = {out / f.name: study_jsonl(read_items(f)) for f in files}
@@ -161,10 +161,10 @@ def import_(
 ) -> None:
     """Read the study's JSONL test formats into our item format."""
     from unisandbox.tasks.base import InputError, write_items
-    from unisandbox.tasks.study import read_study
+    from unisandbox.tasks.study_format import read_study_file
 
     try:
-        loaded = {out / f.name: read_study(f, level) for f in files}
+        loaded = {out / f.name: read_study_file(f, level) for f in files}
     except InputError as e:
         _fail(str(e))
     for path, items in loaded.items():

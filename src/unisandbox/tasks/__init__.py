@@ -36,7 +36,10 @@ Shared (`unisandbox.tasks.common`)
     split_of(key, test_fraction) -> "train" | "test"   (seed-independent pools)
     rng_for(seed, *parts) -> numpy Generator
 
-Suite, audit and formats (`unisandbox.tasks.suite`, `.audit`, `.study`)
-    generate_suite(seed, tasks, split, size, ...) -> {file name: text}; audit_items / audit_file;
-    read_study / write_study (import/export of the study's JSONL formats).
+Suite, audit, formats (`unisandbox.tasks.suite`, `.audit`, `.parse`, `.study_format`, `.stats`)
+    generate_suite(seed, tasks, split, size, ...) -> {file name: text}; write_suite(out, files).
+    audit_file(path) / audit_item(item) -> Finding(id, kind, detail, derived); summarize(findings).
+    find_arithmetic(text), parse_mapping(text), resolve(mapping): independent prompt-text readers.
+    read_study_file(path, level=None) -> list[Item]; study_jsonl(items) -> str (export);
+    read_conversations(path) / conversations_jsonl(conversations) (training conversation format).
 """

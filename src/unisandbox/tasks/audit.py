@@ -37,7 +37,7 @@ from unisandbox.tasks.parse import (
     parse_mapping,
     resolve,
 )
-from unisandbox.tasks.study import (
+from unisandbox.tasks.study_format import (
     OURS,
     STUDY_KNOWLEDGE,
     STUDY_MAPPING,

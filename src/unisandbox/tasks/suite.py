@@ -18,7 +18,7 @@ from unisandbox.tasks import math as math_task
 from unisandbox.tasks.base import dump_items
 from unisandbox.tasks.mapping import MappingConfig, mapping_items
 from unisandbox.tasks.math import MathConfig, math_items
-from unisandbox.tasks.study import study_jsonl
+from unisandbox.tasks.study_format import study_jsonl
 
 TASKS = ("math", "mapping", "knowledge")
 LEVELS = (1, 2, 3)
@@ -39,8 +39,8 @@ def generate_suite(
 
     Per math level `size` items (`math_l{level}.jsonl`), per mapping level `size` A/B pairs
     (`mapping_l{level}.jsonl`); knowledge: `knowledge_forward.jsonl` and `knowledge_inverse.jsonl` (test
-    split only), the training corpus `knowledge_corpus.jsonl` (ours) and
-    `knowledge_conversations.jsonl` (the study's format), and `knowledge_world.json`. With `study`, the
+    split only), the training corpus `training/knowledge_corpus.jsonl` (ours) and
+    `training/knowledge_conversations.jsonl` (the study's format), and `knowledge_world.json`. With `study`, the
     test files are also written in the study's formats under `study/`.
     """
     bad = [t for t in tasks if t not in TASKS]
@@ -66,8 +66,8 @@ def generate_suite(
         if split == "test":
             item_sets["knowledge_forward.jsonl"] = [it for it in world.items if it.subtask != "inverse"]
             item_sets["knowledge_inverse.jsonl"] = [it for it in world.items if it.subtask == "inverse"]
-        files["knowledge_corpus.jsonl"] = world.corpus_jsonl()
-        files["knowledge_conversations.jsonl"] = world.conversations_jsonl()
+        files["training/knowledge_corpus.jsonl"] = world.corpus_jsonl()
+        files["training/knowledge_conversations.jsonl"] = world.conversations_jsonl()
         files["knowledge_world.json"] = _world_json(world)
     for name, items in item_sets.items():
         files[name] = dump_items(items)

@@ -402,7 +402,7 @@ def _item_from_record(path: Path, fmt: str, rec: StudyRecord, level: int | None)
     )
 
 
-def read_study(path: str | Path, level: int | None = None) -> list[Item]:
+def read_study_file(path: str | Path, level: int | None = None) -> list[Item]:
     """Import a study-format test file as our items (level from our id pattern, else `level`, else 1).
 
     Steps are left empty: the study's files carry no worked solutions.
