@@ -24,14 +24,21 @@ TESTS = Path(__file__).resolve().parent
 class GridJudge:
     name = "grid-test"
 
+    def __init__(self, delay_ms: float = 0.0):
+        self.delay_ms = delay_ms
+
     @classmethod
     def from_spec(cls, path: str | None, **options: Any) -> GridJudge:
-        return cls()
+        # "grid-test:20" sleeps 20 ms per image so that tests can interrupt judging.
+        return cls(float(path) if path else 0.0)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "grid-test", "version": 1}
 
     def caption(self, images: Sequence[bytes]) -> list[Caption]:
+        import time
+
+        time.sleep(self.delay_ms * len(images) / 1000)
         return [self._one(b) for b in images]
 
     def _one(self, data: bytes) -> Caption:
