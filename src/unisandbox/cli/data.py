@@ -81,12 +81,12 @@ def generate(
         typer.echo(f"{out / name}: {text.count(chr(10))} lines")
 
 
-def _load_any(path: Path):
+def _load_any(path: Path, level: int | None = None):
     """Items from our format, or imported from a study format."""
     from unisandbox.tasks.base import read_items
     from unisandbox.tasks.study_format import OURS, file_format, read_study_file
 
-    return read_items(path) if file_format(path) == OURS else read_study_file(path)
+    return read_items(path) if file_format(path) == OURS else read_study_file(path, level)
 
 
 @data_app.command("stats")
@@ -159,12 +159,11 @@ def import_(
     out: Annotated[Path, typer.Option(help="Directory for our item files (same file names).")],
     level: Annotated[int, typer.Option(help="Level for ids that do not carry one.")] = 1,
 ) -> None:
-    """Read the study's JSONL test formats into our item format."""
+    """Read the study's JSONL test formats (or our own, validated) into our item format."""
     from unisandbox.tasks.base import InputError, write_items
-    from unisandbox.tasks.study_format import read_study_file
 
     try:
-        loaded = {out / f.name: read_study_file(f, level) for f in files}
+        loaded = {out / f.name: _load_any(f, level) for f in files}
     except InputError as e:
         _fail(str(e))
     for path, items in loaded.items():

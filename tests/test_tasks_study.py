@@ -1,0 +1,104 @@
+"""Study-format import/export round trips; bad input is refused with file, line and field; exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from unisandbox.cli import app
+from unisandbox.tasks.base import dump_items, read_items, write_items
+from unisandbox.tasks.knowledge import knowledge_world
+from unisandbox.tasks.mapping import mapping_items
+from unisandbox.tasks.math import math_items
+from unisandbox.tasks.study_format import (
+    conversations_jsonl,
+    read_conversations,
+    read_study_file,
+    study_jsonl,
+)
+
+runner = CliRunner()
+KEEP = ("id", "task", "subtask", "level", "split", "prompt", "expected", "group")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: math_items(3, 2, 30),
+        lambda: mapping_items(3, 3, 15),
+        lambda: list(knowledge_world(3).items),
+    ],
+)
+def test_round_trip(tmp_path, make):
+    items = make()
+    text = study_jsonl(items)
+    path = tmp_path / "study.jsonl"
+    path.write_text(text, encoding="utf-8")
+    back = read_study_file(path)
+    assert study_jsonl(back) == text
+    assert [it.model_dump(include=set(KEEP)) for it in back] == [it.model_dump(include=set(KEEP)) for it in items]
+
+
+def test_conversations_round_trip(tmp_path):
+    w = knowledge_world(4)
+    path = tmp_path / "conv.jsonl"
+    path.write_text(w.conversations_jsonl(), encoding="utf-8")
+    assert conversations_jsonl(read_conversations(path)) == w.conversations_jsonl()
+
+
+def test_cli_export_then_import(tmp_path):
+    ours = tmp_path / "math_l1.jsonl"
+    write_items(ours, math_items(5, 1, 12))
+    assert runner.invoke(app, ["data", "export", str(ours), "--out", str(tmp_path / "study")]).exit_code == 0
+    first = json.loads((tmp_path / "study" / "math_l1.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"Question", "Answer", "id"}
+    res = runner.invoke(app, ["data", "import", str(tmp_path / "study" / "math_l1.jsonl"), "--out", str(tmp_path / "back")])
+    assert res.exit_code == 0, res.output
+    back = read_items(tmp_path / "back" / "math_l1.jsonl")
+    assert [b.expected for b in back] == [a.expected for a in read_items(ours)]
+
+
+GOOD_MATH = {"Question": "Generate as many cups as the result of 8 / 4.", "Answer": "2 cups", "id": "a1"}
+GOOD_OURS = json.loads(dump_items(math_items(1, 1, 1)).splitlines()[0])
+
+
+@pytest.mark.parametrize(
+    ("lines", "field"),
+    [
+        (['{"Question": "x", "Answer": '], "malformed JSON"),
+        ([{"Question": "Draw 2 cups.", "id": "a1"}], "field 'Answer': missing"),
+        ([{**GOOD_MATH, "Extra": 1}], "field 'Extra': unknown field"),
+        ([GOOD_MATH, GOOD_MATH], "field 'id': duplicate id"),
+        ([{**GOOD_MATH, "id": "../evil"}], "field 'id'"),
+        ([{**GOOD_MATH, "id": "a/b"}], "field 'id'"),
+        ([{**GOOD_MATH, "id": "bad\u0001id"}], "field 'id'"),
+        ([{"ID": "p1", "Question_A": "The symbol A represents cups. Draw what A represents.", "Answer": "cup"}],
+         "field 'ID': pair"),
+        ([{**GOOD_OURS, "id": "x/../y"}], "field 'id'"),
+        ([{**GOOD_OURS, "bogus": 1}], "field 'bogus'"),
+        ([GOOD_OURS, GOOD_OURS], "field 'id': duplicate id"),
+    ],
+)
+@pytest.mark.parametrize("command", ["audit", "import", "stats"])
+def test_bad_input_is_refused(tmp_path, lines, field, command):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines), encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["data", command, str(src)] + (["--out", str(out)] if command == "import" else [])
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    message = res.stderr if hasattr(res, "stderr") else res.output
+    assert f"{src}:" in message and field in message
+    line = len(lines) if "duplicate" in field or len(lines) == 1 else 1
+    assert f"{src}:{line}:" in message
+    assert not out.exists()
+
+
+def test_generate_refuses_bad_options_and_writes_nothing(tmp_path):
+    out = tmp_path / "gen"
+    for bad in (["--tasks", "math,poetry"], ["--split", "dev"], ["--holdout-objects", "unicorn"], ["--levels", "4"]):
+        res = runner.invoke(app, ["data", "generate", "--out", str(out), "--size", "3", *bad])
+        assert res.exit_code == 2, (bad, res.output)
+        assert not out.exists()
