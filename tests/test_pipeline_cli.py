@@ -6,8 +6,8 @@ import subprocess
 import time
 
 import pytest
-from pipeline_testkit import cli_command, run_cli, tree_digest
 
+from pipeline_testkit import cli_command, run_cli, tree_digest
 from unisandbox.runs.io import iter_jsonl
 from unisandbox.tasks.base import write_items
 from unisandbox.tasks.mapping import mapping_items
@@ -186,3 +186,27 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(items_file, tmp_path):
     proc = run_cli("run", "--out", str(out))
     keys = [(r["item_id"], r["mode"]) for r in iter_jsonl(out / "samples.jsonl")]
     assert len(keys) == len(set(keys)) == 72
+
+
+def test_study_format_items_keep_the_study_names(tmp_path):
+    # Files as the study releases them: numeric ids, one file per task and level.
+    math_file, mapping_file = tmp_path / "math_2.jsonl", tmp_path / "mapping3.jsonl"
+    math_file.write_text("".join(json.dumps({"Question": it.prompt, "Answer": f"{it.expected.count} "
+                                             f"{it.expected.object}s", "id": str(i + 1)}) + "\n"
+                                 for i, it in enumerate(math_items(4, 2, 3))))
+    pairs = mapping_items(4, 3, 2)
+    mapping_file.write_text("".join(json.dumps({"ID": str(i // 2 + 1), f"Question_{it.id[-1]}": it.prompt,
+                                                "Answer": it.expected.object}) + "\n"
+                                    for i, it in enumerate(pairs)))
+    out = tmp_path / "run"
+    run_cli("run", "--model", FAKE, "--judge", "grid-test", "--items", str(math_file), "--items",
+            str(mapping_file), "--layout", "study", "--out", str(out))
+    for mode in ("normal", "think"):
+        assert sorted(p.name for p in (out / "test" / mode / "math_2").glob("*.png")) == ["1.png", "2.png", "3.png"]
+        assert sorted(p.name for p in (out / "test" / mode / "mapping3").glob("*.png")) == [
+            "1_A.png", "1_B.png", "2_A.png", "2_B.png"]
+        rows = list(csv.DictReader(open(out / "test" / mode / "mapping3" / "evaluation_results.csv")))
+        assert [r["ID"] for r in rows] == ["1", "2"]
+        assert rows[0]["Image_A_Path"] == f"test/{mode}/mapping3/1_A.png"
+    summary = json.loads((out / "summary.json").read_text())
+    assert {(r["task"], r["level"]) for r in summary["rows"]} == {("math", 2), ("mapping", 3)}

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from pipeline_testkit import cli_command, run_cli, tree_digest
 
+from pipeline_testkit import cli_command, run_cli, tree_digest
 from unisandbox.tasks.base import write_items
 from unisandbox.tasks.mapping import mapping_items
 from unisandbox.tasks.math import math_items

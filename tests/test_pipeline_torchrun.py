@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from pipeline_testkit import run_cli, tree_digest
 
+from pipeline_testkit import run_cli, tree_digest
 from unisandbox.tasks.base import write_items
 from unisandbox.tasks.mapping import mapping_items
 from unisandbox.tasks.math import math_items

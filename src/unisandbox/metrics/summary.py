@@ -36,12 +36,15 @@ def _combine(verdicts: Sequence[str]) -> str:
     return "correct" if all(v == "correct" for v in verdicts) else "wrong"
 
 
+TASK_ORDER = ("math", "mapping", "knowledge")
+
+
 def _groups(items: Sequence[Item]) -> dict[tuple[str, int], dict[str, list[str]]]:
-    """(task, level) -> unit id -> member item ids, in plan order."""
+    """(task, level) -> unit id -> member item ids; tasks in TASK_ORDER, then level; units in plan order."""
     out: dict[tuple[str, int], dict[str, list[str]]] = {}
     for it in items:
         out.setdefault((it.task, it.level), {}).setdefault(it.group or it.id, []).append(it.id)
-    return out
+    return dict(sorted(out.items(), key=lambda kv: (TASK_ORDER.index(kv[0][0]), kv[0][1])))
 
 
 def _sample_verdict(key: tuple[str, str, int], samples: Mapping, verdicts: Mapping) -> str:

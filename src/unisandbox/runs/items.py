@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,33 +11,32 @@ from unisandbox.tasks.base import InputError, Item, read_items
 
 OFFICIAL_DIR = Path(__file__).resolve().parent.parent / "data" / "official"
 
-# Keys that mark a line of the study's released test files (math, mapping, knowledge).
-_STUDY_KEYS = {"Question", "Question_A", "Question_B"}
-
-
 def is_study_format(path: Path) -> bool:
-    """True if the first non-empty line of `path` looks like the study's JSONL (Question/Answer keys)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    raw = json.loads(line)
-                    return isinstance(raw, dict) and bool(_STUDY_KEYS & set(raw)) and "prompt" not in raw
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return False
+    """True if `path` holds one of the study's formats (InputError if it holds no known format)."""
+    from unisandbox.tasks import study_format
+
+    return study_format.file_format(path) != study_format.OURS
 
 
 def read_study_items(path: Path) -> list[Item]:
-    """Import one of the study's test files through the tasks package's importer."""
-    try:
-        from unisandbox.tasks import study_format
-    except ImportError as e:
-        raise InputError(f"{path}: reading the study's format needs unisandbox.tasks.study_format ({e})") from e
-    items = list(study_format.read_study_file(path))
-    # The study's layout names folders after the source file; remember it on each item.
-    return [it if "source_file" in it.meta else
-            it.model_copy(update={"meta": {**it.meta, "source_file": path.stem}}) for it in items]
+    """Import one of the study's test files through the tasks package's importer.
+
+    The study numbers items per file (math_1 and math_2 both hold id "1"), so ids are prefixed with the
+    file stem ("math_2-1", pair "mapping1-7"); the original id stays in meta for the study's layout.
+    """
+    from unisandbox.tasks import study_format
+
+    m = re.search(r"(\d)$", path.stem)
+    level = int(m.group(1)) if m and m.group(1) in "123" else None
+    out = []
+    for it in study_format.read_study_file(path, level=level):
+        meta = {**it.meta, "source_file": path.stem, "study_name": it.id,
+                "study_id": it.group if it.group is not None else it.id}
+        update: dict = {"id": f"{path.stem}-{it.id}", "meta": meta}
+        if it.group is not None:
+            update["group"] = f"{path.stem}-{it.group}"
+        out.append(it.model_copy(update=update))
+    return out
 
 
 def read_any_items(path: Path) -> list[Item]:

@@ -140,7 +140,8 @@ def stage_report(opened: Opened, *, allow_incomplete: bool = False) -> dict[str,
     from unisandbox.metrics.summary import summarize
     from unisandbox.report.write import write_reports
 
-    merge_shards(opened)
+    if merge_shards(opened) or samples_complete(opened):
+        opened.run.remove_stale_temps()
     run, plan, cfg = opened.run, opened.plan, opened.config
     samples = run.read_records("samples")
     verdicts = run.read_records("verdicts")

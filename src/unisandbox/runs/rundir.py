@@ -115,7 +115,7 @@ class RunDir:
     def image_relpath(self, item: Item, mode: str, sample_index: int, layout: str) -> str:
         """Where a sample's image goes, relative to the run directory; unique per (item, mode, k)."""
         if layout == "study":
-            return f"test/{mode}/{study_stem(item)}/{item.id}.png"
+            return f"test/{mode}/{study_stem(item)}/{item.meta.get('study_name', item.id)}.png"
         return f"images/{mode}/s{sample_index}/{item.id}.png"
 
     # -- manifest and items --------------------------------------------------------------------
@@ -189,6 +189,13 @@ class RunDir:
                 f"{old['spec']!r} (hash {old['hash']}); now {spec!r} (hash {block['hash']}). "
                 "Records of two different components would mix: pass a new --out.")
         return manifest
+
+    def remove_stale_temps(self) -> int:
+        """Delete temp files a killed write left behind (`.<name>.*.tmp`); call when no writer runs."""
+        stale = [p for p in self.root.rglob(".*.tmp") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
 
     # -- records -------------------------------------------------------------------------------
     def read_records(self, kind: str) -> dict[tuple, Any]:
