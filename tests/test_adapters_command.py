@@ -8,18 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from adapters_tiny import make_item
 from unisandbox.models.base import CapabilityError, UnifiedModel, require
 from unisandbox.registry import load_model
-from unisandbox.tasks.base import InputError, Item
+from unisandbox.tasks.base import InputError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pil_command.py"
 UNDERSTAND = "{python} {script} --understand --input {input} --output {output}"
-
-
-def make_item(i: int, prompt: str) -> Item:
-    return Item(id=f"math-l1-{i:04d}", task="math", subtask="math", level=1, split="test", prompt=prompt,
-                expected={"kind": "count", "count": 2, "object": "cup"},
-                probe={"question": "What is 8 / 4?", "answer": "2"})
 
 
 def dark_blobs(image) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import string
 
 import pytest
 
@@ -12,53 +11,12 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
 from adapters_fake_openai import FakeOpenAI  # noqa: E402
+from adapters_tiny import build_tiny_pipeline, make_item  # noqa: E402
 from unisandbox.models.base import CapabilityError, UnifiedModel, require  # noqa: E402
 from unisandbox.registry import load_model  # noqa: E402
-from unisandbox.tasks.base import InputError, Item  # noqa: E402
+from unisandbox.tasks.base import InputError  # noqa: E402
 
 SECRET = "sk-test-rewriter-secret-123"
-
-
-def make_item(i: int, prompt: str) -> Item:
-    return Item(id=f"math-l1-{i:04d}", task="math", subtask="math", level=1, split="test", prompt=prompt,
-                expected={"kind": "count", "count": 2, "object": "cup"},
-                probe={"question": "What is 8 / 4?", "answer": "2"})
-
-
-def build_tiny_pipeline(path) -> None:
-    """UNet + VAE + CLIP text encoder with a character-level CLIP tokenizer; 16x16 images."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    vocab: dict[str, int] = {}
-    for c in string.ascii_lowercase + string.digits + string.punctuation:
-        vocab[c] = len(vocab)
-        vocab[c + "</w>"] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    tok_dir = path / "_tok"
-    tok_dir.mkdir()
-    (tok_dir / "vocab.json").write_text(json.dumps(vocab))
-    (tok_dir / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=32)
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=16, norm_num_groups=4, attention_head_dim=2)
-    vae = AutoencoderKL(block_out_channels=[8, 16], in_channels=3, out_channels=3,
-                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-                        latent_channels=4, norm_num_groups=4, sample_size=16)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
-        pad_token_id=vocab["<|endoftext|>"], hidden_size=16, intermediate_size=32, num_attention_heads=2,
-        num_hidden_layers=2, vocab_size=len(vocab), max_position_embeddings=32, projection_dim=16))
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
-    pipe.save_pretrained(path / "pipe")
 
 
 @pytest.fixture(scope="module")

@@ -3,78 +3,16 @@
 from __future__ import annotations
 
 import json
-import string
 
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from adapters_tiny import build_tiny_janus, make_item  # noqa: E402
 from unisandbox.models.base import CapabilityError, Generation, UnifiedModel, require  # noqa: E402
 from unisandbox.registry import load_model  # noqa: E402
-from unisandbox.tasks.base import InputError, Item  # noqa: E402
-
-# A chat template in the shape of Janus-Pro's (User/Assistant turns, blank-line separator).
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}<|User|>: {% else %}<|Assistant|>: {% endif %}"
-    "{% for c in message['content'] %}{{ c['text'] }}{% endfor %}\n\n"
-    "{% endfor %}{% if add_generation_prompt %}<|Assistant|>:{% endif %}"
-)
-SPECIALS = ["<unk>", "<pad>", "<s>", "</s>", "<image_placeholder>", "<begin_of_image>", "<end_of_image>",
-            "<|User|>", "<|Assistant|>"]
-
-
-def make_item(i: int, prompt: str) -> Item:
-    return Item(id=f"math-l1-{i:04d}", task="math", subtask="math", level=1, split="test", prompt=prompt,
-                expected={"kind": "count", "count": 2, "object": "cup"},
-                probe={"question": "What is 8 / 4?", "answer": "2"})
-
-
-def build_tiny_janus(path) -> None:
-    """A 2-layer Janus with a character-level tokenizer; 16x16 images from 16 image tokens."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import (
-        JanusConfig,
-        JanusForConditionalGeneration,
-        JanusImageProcessor,
-        JanusProcessor,
-        PreTrainedTokenizerFast,
-    )
-
-    chars = [c for c in string.printable if c not in "\x0b\x0c"]
-    vocab = {t: i for i, t in enumerate(SPECIALS + chars)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-        additional_special_tokens=SPECIALS[4:],
-        extra_special_tokens={"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>",
-                              "eoi_token": "<end_of_image>"},
-    )
-    config = JanusConfig(
-        text_config=dict(model_type="llama", vocab_size=128, hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=4, intermediate_size=48, max_position_embeddings=2048,
-                         pad_token_id=1, bos_token_id=2, eos_token_id=3),
-        vision_config=dict(image_size=16, patch_size=4, num_image_tokens=16, hidden_size=32, projection_dim=32,
-                           num_hidden_layers=1, num_attention_heads=4, mlp_ratio=2),
-        vq_config=dict(embed_dim=8, num_embeddings=16, latent_channels=8, base_channels=32,
-                       channel_multiplier=[1, 1, 1], num_res_blocks=1, projection_dim=32,
-                       image_token_embed_dim=32),
-        image_token_id=vocab["<image_placeholder>"],
-    )
-    torch.manual_seed(0)
-    model = JanusForConditionalGeneration(config)
-    gc = model.generation_config
-    gc._from_model_config = False
-    gc.pad_token_id, gc.bos_token_id, gc.eos_token_id = 1, 2, 3
-    gc.generation_kwargs = {"boi_token_id": vocab["<begin_of_image>"]}
-    model.save_pretrained(path)
-    processor = JanusProcessor(image_processor=JanusImageProcessor(size={"height": 16, "width": 16}),
-                               tokenizer=tokenizer, chat_template=CHAT_TEMPLATE, num_image_tokens=16,
-                               use_default_system_prompt=True)
-    processor.save_pretrained(path)
+from unisandbox.tasks.base import InputError  # noqa: E402
 
 
 @pytest.fixture(scope="module")

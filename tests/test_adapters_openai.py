@@ -9,17 +9,12 @@ import pytest
 from PIL import Image
 
 from adapters_fake_openai import FakeOpenAI, draw
+from adapters_tiny import make_item
 from unisandbox.models.base import CapabilityError, UnifiedModel, require
 from unisandbox.registry import load_model
-from unisandbox.tasks.base import InputError, Item
+from unisandbox.tasks.base import InputError
 
 SECRET = "sk-test-model-secret-456"
-
-
-def make_item(i: int, prompt: str) -> Item:
-    return Item(id=f"math-l1-{i:04d}", task="math", subtask="math", level=1, split="test", prompt=prompt,
-                expected={"kind": "count", "count": 2, "object": "cup"},
-                probe={"question": "What is 8 / 4?", "answer": "2"})
 
 
 @pytest.fixture(scope="module")
