@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -147,7 +148,11 @@ def _fact_text(op: str, a: int, b: int | None, r: int) -> str:
     return f"{a} {op} {b} = {r}"
 
 
-def _operand_choices(op: str, v: int, bound: int, cfg: MathConfig, level: int = 2) -> list[tuple[int, int]]:
+# Cached: the same (operator, value) question recurs for almost every item of a level.
+@functools.lru_cache(maxsize=65_536)
+def _operand_choices(
+    op: str, v: int, bound: int, cfg: MathConfig, level: int = 2
+) -> tuple[tuple[int, int], ...]:
     """All (previous value, operand) with `op(previous, operand) == v`, previous in [1, bound]."""
     m = cfg.max_operand
     out: list[tuple[int, int]] = []
@@ -172,7 +177,23 @@ def _operand_choices(op: str, v: int, bound: int, cfg: MathConfig, level: int = 
         k = 2 if op == "^2" else 3
         root = round(v ** (1 / k))
         out = [(r, 0) for r in (root - 1, root, root + 1) if r >= 2 and r**k == v and r <= bound]
-    return out
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _step_options(
+    cfg: MathConfig, level: int, v: int, first: bool, floor: bool
+) -> tuple[tuple[str, tuple[tuple[int, int], ...]], ...]:
+    """Operators (with their operand choices) that can produce `v` at one step of a level's chain."""
+    candidates = (FLOOR_OP,) if floor else BASIC_OPS if level == 1 else BASIC_OPS + SPECIAL_OPS
+    options = []
+    for op in candidates:
+        # The first value is a literal: small, except a radicand, which may be any square in range.
+        bound = cfg.max_operand if first and op != "sqrt" else cfg.max_intermediate
+        choices = _operand_choices(op, v, bound, cfg, level)
+        if choices:
+            options.append((op, choices))
+    return tuple(options)
 
 
 def _build(rng: np.random.Generator, level: int, target: int, cfg: MathConfig) -> Expr | None:
@@ -183,22 +204,13 @@ def _build(rng: np.random.Generator, level: int, target: int, cfg: MathConfig) -
     Returns None when the drawn chain breaks the level's rules; the caller draws again.
     """
     n_ops = 1 if level == 1 else 2 if level == 2 else 3
-    pool = BASIC_OPS if level == 1 else BASIC_OPS + SPECIAL_OPS
     ops: list[str] = []
     chosen: list[tuple[int, int]] = []
     v = target
     for i in range(n_ops - 1, -1, -1):
         first = i == 0
-        candidates = pool
-        if level == 3 and i == n_ops - 1 and rng.random() < cfg.floor_fraction:
-            candidates = (FLOOR_OP,)
-        options = []
-        for op in candidates:
-            # The first value is a literal: small, except a radicand, which may be any square in range.
-            bound = cfg.max_operand if first and op != "sqrt" else cfg.max_intermediate
-            choices = _operand_choices(op, v, bound, cfg, level)
-            if choices:
-                options.append((op, choices))
+        floor = level == 3 and i == n_ops - 1 and rng.random() < cfg.floor_fraction
+        options = _step_options(cfg, level, v, first, floor)
         if not options:
             return None
         op, choices = pick(rng, options)
