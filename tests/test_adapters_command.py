@@ -125,3 +125,15 @@ def test_bad_specs(tmp_path):
         load_model("command", cmd="no-such-program-xyz {input} {outdir}")
     with pytest.raises(InputError, match="unknown placeholder"):
         load_model(f"command:{EXAMPLE}", cmd="{python} {script} {inptu}")
+
+
+def test_bagel_recipe_refuses_clearly_without_bagel(tmp_path, monkeypatch):
+    """The BAGEL recipe cannot run here (no code, weights or GPU): it must say so, per sample, not crash."""
+    bagel = EXAMPLE.parent / "bagel_command.py"
+    monkeypatch.setenv("BAGEL_REPO", str(tmp_path / "no-bagel-clone"))
+    monkeypatch.setenv("BAGEL_MODEL_PATH", str(tmp_path / "no-weights"))
+    model = load_model(f"command:{bagel}")
+    out = model.generate([make_item(1, "2 cups"), make_item(2, "3 cups")], "think", [1, 2])
+    for g in out:
+        assert g.image is None and "status 2" in g.error
+        assert "BAGEL's code was not found" in g.error and "ByteDance-Seed/Bagel" in g.error
