@@ -1,0 +1,126 @@
+"""Knowledge-retrieval pretraining data: disjoint names, traces that echo the corpus, no trace-less images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unisandbox.models.sandbox import knowledge_mixture as K
+from unisandbox.models.sandbox.mixture import MixtureError, check_mixture, describe, parse_description
+from unisandbox.models.sandbox.sequences import Codec, parse_answer
+from unisandbox.models.sandbox.tokenizers import ImageTokenizer, TextTokenizer, split_words
+from unisandbox.tasks import knowledge as tk
+
+
+@pytest.fixture(scope="module")
+def km() -> K.KnowledgeMixture:
+    return K.knowledge_mixture(K.KnowledgeMixtureConfig(worlds=2, characters=8, heldout_pairs=1,
+                                                        qa_repeat=1, think_repeat=1), seed=3)
+
+
+def test_name_onsets_match_the_generator():
+    assert tuple(o.lower() for o in tk._NAME_ONSETS) == K.NAME_ONSETS
+
+
+def test_names_are_disjoint_from_the_official_world(km):
+    official = K.official_names()
+    assert len(official) == 11  # ten characters and the club
+    assert km.names and not (km.names & official)
+    texts = " ".join(q + " " + " ".join(s) for q, s in km.und)
+    for name in official:
+        assert name.lower() not in texts.lower()
+
+
+def test_deterministic_for_a_seed(km):
+    again = K.knowledge_mixture(K.KnowledgeMixtureConfig(worlds=2, characters=8, heldout_pairs=1,
+                                                         qa_repeat=1, think_repeat=1), seed=3)
+    assert again.und == km.und
+    assert [(p, s) for p, s, _ in again.think] == [(p, s) for p, s, _ in km.think]
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(again.think, km.think, strict=True))
+    other = K.knowledge_mixture(K.KnowledgeMixtureConfig.quick(), seed=4)
+    assert not (other.names & km.names) or other.und != km.und
+
+
+def test_traces_echo_corpus_sentences_and_end_in_the_expected_description(km):
+    for world in K.pretraining_worlds(K.KnowledgeMixtureConfig(worlds=2, characters=8), seed=3):
+        by_name = {c.name: c for c in world.characters}
+        corpus = " ".join(t.answer for t in world.corpus)
+        for it in world.items:
+            steps = K.retrieval_steps(it, by_name)
+            assert parse_description(parse_answer(steps[-1])) == it.expected
+            assert steps[-1] == f"answer: {describe(it.expected)}"
+            for s in steps[:-1]:
+                if not s.startswith("the one whose"):
+                    assert s in corpus, s
+            assert K.probe_steps(it, by_name)[-1] == f"answer: {it.probe.answer}"
+
+
+def test_heldout_characters_get_the_corpus_only(km):
+    held = {n for it in km.heldout_items for n in it.meta["characters"]}
+    assert held and km.think_items
+    for p, steps, _ in km.think:
+        assert not any(n in p or any(n in s for s in steps) for n in held)
+    probes = {it.probe.question for it in km.heldout_items}
+    corpus_questions = {q for q, _ in km.und}
+    # Held-out portrait and inverse probes are never taught; fruit/flower probes are corpus questions.
+    for it in km.heldout_items:
+        taught = it.probe.question in corpus_questions
+        assert taught == (it.subtask in ("forward_fruit", "forward_flower")), it.id
+    assert probes
+
+
+def test_one_question_one_target(km):
+    targets: dict[str, set[tuple[str, ...]]] = {}
+    for q, s in km.und:
+        targets.setdefault(q, set()).add(tuple(s))
+    assert all(len(v) == 1 for v in targets.values())
+
+
+def _codec(km: K.KnowledgeMixture) -> Codec:
+    texts = [t for q, s in km.und for t in (q, *s)] + [t for p, s, _ in km.think for t in (p, *s)]
+    texts += ["a portrait of a kid male with red hair and dark skin"]
+    tok = K.drop_name_words(TextTokenizer.build(texts, max_number=100))
+    return Codec(tok, ImageTokenizer.fit(np.stack([im for _, _, im in km.think]), max_codes=512))
+
+
+def test_tokenized_sequences_pass_check_mixture_and_fit_the_context(km):
+    codec = _codec(km)
+    assert not any(K.is_name_word(w) for w in codec.text.words)
+    und = [codec.understanding(q, s) for q, s in km.und]
+    codes = codec.image.encode(np.stack([im for _, _, im in km.think]))
+    think = [codec.think(p, s, c) for (p, s, _), c in zip(km.think, codes, strict=True)]
+    reasoning = {p for p, _, _ in km.think} | {q for q, _ in km.und}
+    check_mixture({"und": und, "think": think, "draw": []}, codec, reasoning)
+    assert max(len(s.ids) for s in und + think) <= 192
+    # Names survive the round trip through byte spelling.
+    name = next(iter(km.names))
+    assert codec.text.decode(codec.text.encode(f"Tell me about {name}.")) == f"tell me about {name.lower()}."
+
+
+def test_check_mixture_rejects_a_knowledge_prompt_drawn_without_trace(km):
+    codec = _codec(km)
+    p, _, im = km.think[0]
+    (c,) = codec.image.encode(im[None])
+    with pytest.raises(MixtureError):
+        check_mixture({"draw": [codec.drawing(p, c)]}, codec, {p})
+
+
+def test_injection_data_is_the_official_corpus_only():
+    import json
+
+    world_data = json.loads(K.OFFICIAL_WORLD.read_text())
+    world = tk.knowledge_world(world_data["seed"], len(world_data["characters"]))
+    assert [c.name for c in world.characters] == [c["name"] for c in world_data["characters"]]
+    und = K.injection_und(world)
+    assert [q for q, _ in und] == [t.question for t in world.corpus]
+    inverse_probes = {it.probe.question for it in world.items if it.subtask == "inverse"}
+    portrait_probes = {it.probe.question for it in world.items if it.subtask == "forward_portrait"}
+    assert not ({q for q, _ in und} & (inverse_probes | portrait_probes))
+    fruit = next(it for it in world.items if it.subtask == "forward_fruit")
+    steps = dict(und)[fruit.probe.question]
+    assert steps[-1] == f"answer: {fruit.probe.answer}"
+
+
+def test_is_name_word():
+    assert K.is_name_word("zhubira's") and K.is_name_word("Kvada")
+    assert not any(K.is_name_word(w) for w in split_words("the zebra visits a zoo"))
