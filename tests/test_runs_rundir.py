@@ -54,6 +54,8 @@ def test_manifest_records_versions_and_refuses_other_options(tmp_path):
     write_items(items_file, math_items(3, 1, 4))
     out = tmp_path / "run"
     opened = open_run(out, {"model": "fake", "items_files": (str(items_file),)}, create=True)
+    assert not out.exists()  # nothing is written before the model has loaded
+    opened.materialize()
     manifest = json.loads((out / "manifest.json").read_text())
     for key in ("unisandbox_version", "git_commit", "python", "torch", "config", "items_sha256", "created"):
         assert key in manifest

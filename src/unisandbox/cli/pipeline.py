@@ -145,23 +145,24 @@ def _generate(given: dict[str, Any], out: Path | None, batch_size: int, retry_er
     if shard_text is not None and group.world > 1:
         raise _BadOption("--shard and torchrun split the work two ways; use one of them")
     shard = parse_shard(shard_text) if shard_text is not None else group.shard
+    from unisandbox.runs.pipeline import load_model
+
     try:
-        opened, error = None, None
+        opened, model, error = None, None, None
         if group.is_main:
             try:
                 opened = open_run(out_dir, given, create=True)
-            except Exception as e:  # rank 0 tells the others to stop before re-raising
+                model = load_model(opened, bind=True)
+            except BaseException as e:  # rank 0 tells the others to stop before re-raising
                 error = e
+        # Also the barrier that makes the manifest (with its model) visible before any rank writes.
         if not group.broadcast_ok(error is None):
             if error is not None:
                 raise error
             return
         if opened is None:
             opened = open_run(out_dir, {k: v for k, v in given.items() if k == "judge"}, create=False)
-        from unisandbox.runs.pipeline import load_model
-
-        model = load_model(opened, bind=group.is_main)
-        group.barrier()  # the manifest names the model before any rank writes a sample
+            model = load_model(opened, bind=False)
         with _RichProgress(enabled=group.is_main) as progress:
             counts = stage_generate(opened, model, shard=shard, batch_size=batch_size,
                                     retry_errors=retry_errors, progress=progress)

@@ -29,6 +29,14 @@ class Opened:
     manifest: dict[str, Any]
     config: RunConfig
     plan: Plan
+    new: bool = False
+    """True until a new run's directory is written (deferred until its model has loaded)."""
+
+    def materialize(self) -> None:
+        """Write a new run's items.jsonl and manifest (no-op for an existing run)."""
+        if self.new:
+            self.manifest = self.run.create(self.config, self.plan.items)
+            self.new = False
 
 
 def default_out(config: RunConfig) -> Path:
@@ -65,7 +73,9 @@ def open_run(out: Path, given: dict[str, Any], *, create: bool) -> Opened:
                               "`unisandbox run` first")
         config = RunConfig(**given).validate()
         items = select_items(config)
-        manifest = run.create(config, items)
+        plan = Plan(tuple(items), tuple(config.modes), config.samples_per_item)
+        # Nothing is written yet: a model that fails to load must leave no half-made run behind.
+        return Opened(run, {}, config, plan, new=True)
     plan = Plan(tuple(items), tuple(config.modes), config.samples_per_item)
     return Opened(run, manifest, config, plan)
 
@@ -74,7 +84,11 @@ def load_model(opened: Opened, bind: bool = True):
     """Build the run's model and record it in the manifest (refusing a different one)."""
     from unisandbox.registry import load_model as build
 
-    model = build(opened.config.model, **opened.config.model_options)
+    try:
+        model = build(opened.config.model, **opened.config.model_options)
+    except ImportError as e:
+        raise ConfigError(f"model {opened.config.model!r} cannot be loaded: {e}") from e
+    opened.materialize()
     if bind:
         opened.manifest = opened.run.bind_component(opened.manifest, "model", opened.config.model,
                                                     model.describe())
@@ -88,7 +102,11 @@ def load_judge(opened: Opened):
     """Build the run's judge and record it in the manifest (refusing a different one)."""
     from unisandbox.registry import load_judge as build
 
-    judge_obj = build(opened.config.judge)
+    opened.materialize()
+    try:
+        judge_obj = build(opened.config.judge)
+    except ImportError as e:
+        raise ConfigError(f"judge {opened.config.judge!r} cannot be loaded: {e}") from e
     opened.manifest = opened.run.bind_component(opened.manifest, "judge", opened.config.judge,
                                                 judge_obj.describe())
     return judge_obj
