@@ -58,8 +58,14 @@ STUDY_MAPPING = [
      "Answer": "keys"},  # conflicting rules
     {"ID": "4", "Question_A": "The digit 7 refers to trees. Draw what 7 represents.", "Answer": "moons"},  # wrong
     {"ID": "4", "Question_B": "The digit 7 refers to trees. Please be creative.", "Answer": "trees"},  # no query
+    {"ID": "5", "Question_A": "The letter A means symbol B. The letter B means symbol A. Draw what A represents.",
+     "Answer": "cups"},  # cycle
+    {"ID": "5", "Question_B": "Cups are represented by the symbol %. Draw what % represents.", "Answer": "cups"},
 ]
-EXPECTED_MAPPING = {"2_A": "ill_posed", "3_A": "ill_posed", "3_B": "ill_posed", "4_A": "wrong_answer", "4_B": "unparseable"}
+EXPECTED_MAPPING = {
+    "2_A": "ill_posed", "3_A": "ill_posed", "3_B": "ill_posed", "4_A": "wrong_answer", "4_B": "unparseable",
+    "5_A": "ill_posed",
+}
 
 
 def _write(path, records):
