@@ -83,6 +83,9 @@ def test_bad_path_and_options_are_refused(tmp_path, janus_dir):
         load_model(f"janus:{tmp_path / 'nope'}")
     with pytest.raises(InputError, match="no config.json"):
         load_model(f"janus:{tmp_path}")
+    (tmp_path / "config.json").write_text('{"model_type": "multi_modality"}')
+    with pytest.raises(InputError, match="not 'janus'.*convert"):
+        load_model(f"janus:{tmp_path}")
     with pytest.raises(InputError, match="unknown option"):
         load_model(f"janus:{janus_dir}", guidence="3")
     with pytest.raises(InputError, match="'batch_size'"):

@@ -44,9 +44,12 @@ class Endpoint:
     """Requests in flight at once."""
 
     def public(self) -> dict[str, Any]:
-        """JSON-safe identity for manifests: names the key's variables, never the key."""
-        return {"base_url": self.base_url, "model": self.model, "key_env": list(self.key_env),
-                "timeout": self.timeout, "max_retries": self.max_retries, "concurrency": self.concurrency}
+        """JSON-safe identity for manifests: names the key's variables, never the key.
+
+        Timeout, retries and concurrency are left out: they change no output, so a resumed run may
+        use other values.
+        """
+        return {"base_url": self.base_url, "model": self.model, "key_env": list(self.key_env)}
 
 
 def make_client(endpoint: Endpoint):

@@ -151,8 +151,8 @@ class CommandModel:
             "kind": "command",
             "spec": f"command:{s.script}" if s.script else "command",
             "name": self.name,
-            "options": {"cmd": s.cmd, "understand_cmd": s.understand_cmd, "thinks": s.thinks,
-                        "timeout": s.timeout, "cwd": s.cwd},
+            # The timeout is left out: it changes no image, so a resumed run may use another.
+            "options": {"cmd": s.cmd, "understand_cmd": s.understand_cmd, "thinks": s.thinks, "cwd": s.cwd},
             "script_sha256": script_hash,
             "templates_version": TEMPLATES_VERSION,
         }

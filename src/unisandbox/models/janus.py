@@ -100,6 +100,21 @@ def check_model_dir(path: str | None, kind: str, required: Sequence[str] = ("con
     return p
 
 
+def _check_janus_format(root: Path) -> None:
+    import json
+
+    try:
+        model_type = json.loads((root / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError) as e:
+        raise InputError(f"janus model: {root / 'config.json'}: cannot read: {e}") from e
+    if model_type != "janus":
+        raise InputError(
+            f"janus model: {root / 'config.json'}: model_type is {model_type!r}, not 'janus'. This adapter "
+            "loads the transformers format (e.g. deepseek-community/Janus-Pro-7B); DeepSeek's original "
+            "layout (model_type 'multi_modality') must be converted with transformers' "
+            "convert_janus_weights_to_hf.py first")
+
+
 def _chunks(n: int, size: int) -> list[range]:
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
@@ -172,6 +187,7 @@ class JanusModel:
         )
         refuse_unknown("janus", opts)
         root = check_model_dir(path, "janus", ("config.json",))
+        _check_janus_format(root)
         require_extra("transformers", "janus")
         from transformers import JanusForConditionalGeneration, JanusProcessor
 
