@@ -45,6 +45,14 @@ def test_each_icon_is_one_connected_shape(scale):
         assert max(icon.shape[:2]) <= int(np.ceil(12 * scale)) + 1
 
 
+def test_icon_colours_stand_out_from_the_background():
+    # Free style shifts colours by up to 10 per channel; foreground needs a difference above 18.
+    for name in NAMES:
+        icon = icon_rgba(name, 2.0)
+        colours = icon[icon[:, :, 3] > 0][:, :3].astype(int)
+        assert np.abs(colours - np.array(BACKGROUND)).max(1).min() >= 35, name
+
+
 def test_canonical_icons_are_distinct_and_fit_the_unit_box():
     seen = {}
     for name in NAMES:

@@ -1,0 +1,213 @@
+"""The caption grammar (parse and render) and the comparison of a caption with the expected answer.
+
+Grammar (case-insensitive, surrounding spaces and a final period ignored):
+
+    N <noun>                                   "3 apples", "1 apple" (N as digits or one..twelve)
+    Person: <skin>; <hair>; <age>; <gender>    "Person: dark; red; kid; female"
+    Fruit: <fruit>                             "Fruit: banana"
+    Flower: <flower>                           "Flower: rose"
+    Error                                      blank, noise, mixed types, distortion, unreadable
+
+Nouns go through `world.vocab.canonical` (plural, singular and listed synonyms); portrait attributes
+through `ATTRIBUTE_SYNONYMS`. `match` is pure code: the judge never sees the expected answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from unisandbox.judges.base import Caption, Verdict
+from unisandbox.world import vocab
+
+if TYPE_CHECKING:
+    from unisandbox.tasks.base import Answer
+
+ERROR = "Error"
+"""The reject caption."""
+
+NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+
+ATTRIBUTE_SYNONYMS: dict[str, dict[str, str]] = {
+    "skin": {"light": "light", "fair": "light", "pale": "light", "medium": "medium", "tan": "medium",
+             "olive": "medium", "dark": "dark", "brown": "dark", "deep": "dark"},
+    "hair": {"black": "black", "blonde": "blonde", "blond": "blonde", "yellow": "blonde",
+             "golden": "blonde", "brown": "brown", "brunette": "brown", "red": "red", "ginger": "red",
+             "auburn": "red", "orange": "red"},
+    "age": {"kid": "kid", "child": "kid", "children": "kid", "boy": "kid", "girl": "kid",
+            "young": "kid", "mid-age": "mid-age", "mid age": "mid-age", "middle-aged": "mid-age",
+            "middle aged": "mid-age", "adult": "mid-age", "old": "old", "elderly": "old",
+            "senior": "old", "aged": "old"},
+    "gender": {"female": "female", "woman": "female", "girl": "female", "f": "female",
+               "male": "male", "man": "male", "boy": "male", "m": "male"},
+}
+"""Accepted words for each portrait attribute -> the vocabulary value."""
+
+assert set(ATTRIBUTE_SYNONYMS["skin"].values()) == set(vocab.SKIN_TONES)
+assert set(ATTRIBUTE_SYNONYMS["hair"].values()) == set(vocab.HAIR_COLOURS)
+assert set(ATTRIBUTE_SYNONYMS["age"].values()) == set(vocab.AGE_GROUPS)
+assert set(ATTRIBUTE_SYNONYMS["gender"].values()) == set(vocab.GENDERS)
+
+_FRUITS = {n.singular for n in vocab.FRUITS}
+_FLOWERS = {n.singular for n in vocab.FLOWERS}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A caption in structured form."""
+
+    kind: str
+    """"count", "person", "fruit", "flower" or "error"."""
+    count: int | None = None
+    """Number of objects (kind "count"; 1 for "fruit"/"flower")."""
+    object: str | None = None
+    """Singular vocabulary key (kinds "count", "fruit", "flower")."""
+    person: tuple[str, str, str, str] | None = None
+    """(skin, hair, age, gender) for kind "person"."""
+
+
+class CaptionSyntaxError(ValueError):
+    """A caption that is not in the grammar."""
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.strip().strip("`\"'").rstrip(".").split()).lower()
+
+
+def _attr(kind: str, word: str, text: str) -> str:
+    value = ATTRIBUTE_SYNONYMS[kind].get(_norm(word))
+    if value is None:
+        raise CaptionSyntaxError(f"unknown {kind} {word.strip()!r} in caption {text!r}")
+    return value
+
+
+_COUNT = re.compile(r"^(\d+|[a-z]+)\s+(.+)$")
+_LABELLED = re.compile(r"^(person|fruit|flower)\s*:\s*(.+)$")
+
+
+def parse_caption(text: str) -> Parsed:
+    """Parse a caption; raise CaptionSyntaxError if it is not in the grammar.
+
+    >>> parse_caption("3 Apples.")
+    Parsed(kind='count', count=3, object='apple', person=None)
+    >>> parse_caption("Person: dark; red; kid; female").person
+    ('dark', 'red', 'kid', 'female')
+    """
+    t = _norm(text)
+    if t in ("error", "reject", "error/reject"):
+        return Parsed("error")
+    m = _LABELLED.match(t)
+    if m:
+        label, body = m.groups()
+        if label == "person":
+            parts = [p for p in re.split(r"[;,]", body)]
+            if len(parts) != 4:
+                raise CaptionSyntaxError(f"a person caption has 4 fields (skin; hair; age; gender): {text!r}")
+            skin, hair, age, gender = (_attr(k, w, text) for k, w in zip(
+                ("skin", "hair", "age", "gender"), parts, strict=True))
+            return Parsed("person", person=(skin, hair, age, gender))
+        key = vocab.canonical(body)
+        allowed = _FRUITS if label == "fruit" else _FLOWERS
+        if key is None or key not in allowed:
+            raise CaptionSyntaxError(f"{body!r} is not a known {label} in caption {text!r}")
+        return Parsed(label, count=1, object=key)
+    m = _COUNT.match(t)
+    if m:
+        num, noun = m.groups()
+        count = int(num) if num.isdigit() else NUMBER_WORDS.get(num)
+        key = vocab.canonical(noun)
+        if count is not None and key is not None:
+            return Parsed("count", count=count, object=key)
+    raise CaptionSyntaxError(f"caption not in the grammar: {text!r}")
+
+
+def is_valid_caption(text: str) -> bool:
+    """True if `text` parses."""
+    try:
+        parse_caption(text)
+    except CaptionSyntaxError:
+        return False
+    return True
+
+
+def count_caption(count: int, obj: str) -> str:
+    """`count_caption(3, "cherry") == "3 cherries"`."""
+    return f"{count} {vocab.NOUNS_BY_NAME[obj].form(count)}"
+
+
+def person_caption(skin: str, hair: str, age: str, gender: str) -> str:
+    """`person_caption("dark", "red", "kid", "female") == "Person: dark; red; kid; female"`."""
+    return f"Person: {skin}; {hair}; {age}; {gender}"
+
+
+def single_caption(name: str) -> str:
+    """`single_caption("rose") == "Flower: rose"`; objects get the count form ("1 cup")."""
+    if name in _FRUITS:
+        return f"Fruit: {name}"
+    if name in _FLOWERS:
+        return f"Flower: {name}"
+    return count_caption(1, name)
+
+
+def answer_caption(expected: Answer) -> str:
+    """The canonical caption of an image that is exactly right for `expected`.
+
+    An ObjectAnswer has no fixed count; its canonical caption uses 1.
+    """
+    if expected.kind == "count":
+        return count_caption(expected.count, expected.object)  # type: ignore[union-attr]
+    if expected.kind == "object":
+        return count_caption(1, expected.object)  # type: ignore[union-attr]
+    if expected.kind == "person":
+        e = expected
+        return person_caption(e.skin, e.hair, e.age, e.gender)  # type: ignore[union-attr]
+    if expected.kind == "fruit":
+        return f"Fruit: {expected.fruit}"  # type: ignore[union-attr]
+    return f"Flower: {expected.flower}"  # type: ignore[union-attr]
+
+
+def _matches(p: Parsed, expected: Answer) -> bool:
+    if p.kind == "error":
+        return False
+    kind = expected.kind
+    if kind == "person":
+        e = expected
+        return p.kind == "person" and p.person == (e.skin, e.hair, e.age, e.gender)  # type: ignore[union-attr]
+    if p.kind == "person" or p.object is None or p.count is None:
+        return False
+    if kind == "count":
+        return p.object == expected.object and p.count == expected.count  # type: ignore[union-attr]
+    # Mapping and knowledge ask for the identity of the thing: any positive number of it is right
+    # ("3 cherries" shows the favourite fruit cherry), and "Fruit: x" / "1 x" are the same picture.
+    target = {"object": "object", "fruit": "fruit", "flower": "flower"}[kind]
+    return p.count >= 1 and p.object == getattr(expected, target)
+
+
+def match(caption: str | None, expected: Answer) -> Verdict:
+    """Compare a blind caption with the expected answer, in code.
+
+    None (the judge failed) and a caption outside the grammar give "error"; "Error" (the judge
+    rejected the image) gives "wrong".
+
+    >>> from unisandbox.tasks.base import CountAnswer
+    >>> match("2 cups", CountAnswer(count=2, object="cup")), match("2 mugs", CountAnswer(count=3, object="cup"))
+    ('correct', 'wrong')
+    """
+    if caption is None:
+        return "error"
+    try:
+        parsed = parse_caption(caption)
+    except CaptionSyntaxError:
+        return "error"
+    return "correct" if _matches(parsed, expected) else "wrong"
+
+
+def verdict_for(caption: Caption | None, expected: Answer, has_image: bool) -> Verdict:
+    """The verdict of one sample: "missing" without an image, "error" without a caption, else `match`."""
+    if not has_image:
+        return "missing"
+    if caption is None or caption.error is not None or caption.text is None:
+        return "error"
+    return match(caption.text, expected)
