@@ -32,6 +32,24 @@ class _BadOption(ValueError):
     exit_code = 2
 
 
+def _options(pairs: list[str] | None, flag: str) -> dict[str, Any] | None:
+    """Parse repeatable `KEY=VALUE` flags; values are JSON when they parse (numbers, booleans), else text."""
+    import json
+
+    if not pairs:
+        return None
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise _BadOption(f"{flag}: expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 def _given(**values: Any) -> dict[str, Any]:
     """Only the options the user gave (None means: take it from the run or the defaults)."""
     out = {k: v for k, v in values.items() if v is not None}
@@ -124,13 +142,18 @@ _BATCH = typer.Option(64, "--batch-size", help="Samples per model/judge call (do
 _RETRY = typer.Option(False, "--retry-errors", help="Redo samples, probes or verdicts that failed.")
 _ALLOW = typer.Option(False, "--allow-incomplete", help="Show accuracies even with errors or missing samples (marked incomplete).")
 _SHARD = typer.Option(None, "--shard", help="Generate only share i of n (e.g. 0/4), for schedulers such as Slurm.")
+_MODEL_OPT = typer.Option(None, "--model-option", help="KEY=VALUE passed to the model adapter (repeatable); "
+                          "recorded in the run's configuration. E.g. --model-option batch_size=4.")
+_JUDGE_OPT = typer.Option(None, "--judge-option", help="KEY=VALUE passed to the judge (repeatable), e.g. "
+                          "--judge-option concurrency=32. Not stored: the judge's identity is recorded instead.")
 
 
 def _config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout, seed, probes,
-                   judge=None) -> dict[str, Any]:
+                   judge=None, model_option=None) -> dict[str, Any]:
     return _given(model=model, judge=judge, tasks=_split(tasks, "tasks"), levels=_split(levels, "levels", int),
                   modes=_split(modes, "modes"), samples_per_item=samples_per_item, limit=limit,
-                  items_files=items, layout=layout, seed=seed, probes=probes)
+                  items_files=items, layout=layout, seed=seed, probes=probes,
+                  model_options=_options(model_option, "--model-option"))
 
 
 def _generate(given: dict[str, Any], out: Path | None, batch_size: int, retry_errors: bool,
@@ -184,23 +207,25 @@ def register(app: typer.Typer) -> None:
     def generate_cmd(model: str = _MODEL, tasks: str = _TASKS, levels: str = _LEVELS, modes: str = _MODES,
                      samples_per_item: int = _SAMPLES, limit: int = _LIMIT, items: list[Path] = _ITEMS,
                      out: Path = _OUT, layout: str = _LAYOUT, seed: int = _SEED, probes: bool = _NO_PROBES,
-                     batch_size: int = _BATCH, retry_errors: bool = _RETRY, shard: str = _SHARD) -> None:
+                     batch_size: int = _BATCH, retry_errors: bool = _RETRY, shard: str = _SHARD,
+                     model_option: list[str] = _MODEL_OPT) -> None:
         """Generate images (normal and think mode) and ask the understanding probes. Resumable;
         works under `torchrun --nproc-per-node N -m unisandbox generate ...` and with --shard i/n."""
         def body() -> None:
-            given = _config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout, seed, probes)
+            given = _config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout, seed, probes,
+                                   model_option=model_option)
             _generate(given, out, batch_size, retry_errors, shard)
         _guard(body, f"unisandbox generate --out {out or '<the same options>'}")
 
     @app.command("judge")
     def judge_cmd(out: Path = typer.Option(..., "--out", help="Run directory."), judge: str = _JUDGE,
-                  batch_size: int = _BATCH, retry_errors: bool = _RETRY) -> None:
+                  batch_size: int = _BATCH, retry_errors: bool = _RETRY, judge_option: list[str] = _JUDGE_OPT) -> None:
         """Judge every generated sample that has no verdict yet (blind caption, then a match in code)."""
         def body() -> None:
             from unisandbox.runs.pipeline import load_judge, open_run, stage_judge
 
             opened = open_run(out, _given(judge=judge), create=False)
-            judge_obj = load_judge(opened)
+            judge_obj = load_judge(opened, **(_options(judge_option, "--judge-option") or {}))
             with _RichProgress() as progress:
                 n = stage_judge(opened, judge_obj, batch_size=batch_size, retry_errors=retry_errors,
                                 progress=progress)
@@ -234,7 +259,8 @@ def register(app: typer.Typer) -> None:
                 modes: str = _MODES, samples_per_item: int = _SAMPLES, limit: int = _LIMIT,
                 items: list[Path] = _ITEMS, out: Path = _OUT, layout: str = _LAYOUT, seed: int = _SEED,
                 probes: bool = _NO_PROBES, batch_size: int = _BATCH, retry_errors: bool = _RETRY,
-                allow_incomplete: bool = _ALLOW) -> None:
+                allow_incomplete: bool = _ALLOW, model_option: list[str] = _MODEL_OPT,
+                judge_option: list[str] = _JUDGE_OPT) -> None:
         """The main job: generate, judge and report. With no options: the shipped sandbox model and judge
         on the official math and mapping test split, levels 1-3, both modes, with understanding probes."""
         given = {}
@@ -242,20 +268,21 @@ def register(app: typer.Typer) -> None:
         def finish(opened: Any) -> None:
             from unisandbox.runs.pipeline import load_judge, stage_judge, stage_report
 
-            judge_obj = load_judge(opened)
+            judge_obj = load_judge(opened, **(_options(judge_option, "--judge-option") or {}))
             with _RichProgress() as progress:
                 stage_judge(opened, judge_obj, batch_size=batch_size, retry_errors=retry_errors, progress=progress)
             _print_summary(stage_report(opened, allow_incomplete=allow_incomplete), opened)
 
         def body() -> None:
             given.update(_config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout,
-                                        seed, probes, judge=judge))
+                                        seed, probes, judge=judge, model_option=model_option))
             _generate(given, out, batch_size, retry_errors, None, then=finish)
 
         resume_out = out
         try:
             resume_out = out or _out_dir(None, _config_values(model, tasks, levels, modes, samples_per_item,
-                                                              limit, items, layout, seed, probes, judge=judge))
+                                                              limit, items, layout, seed, probes, judge=judge,
+                                                              model_option=model_option))
         except Exception:  # a bad option is reported by _guard below
             pass
         _guard(body, f"unisandbox run --out {resume_out}")

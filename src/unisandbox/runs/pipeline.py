@@ -98,13 +98,13 @@ def load_model(opened: Opened, bind: bool = True):
     return model
 
 
-def load_judge(opened: Opened):
-    """Build the run's judge and record it in the manifest (refusing a different one)."""
+def load_judge(opened: Opened, **options: Any):
+    """Build the run's judge (with CLI `options`) and record it in the manifest (refusing a different one)."""
     from unisandbox.registry import load_judge as build
 
     opened.materialize()
     try:
-        judge_obj = build(opened.config.judge)
+        judge_obj = build(opened.config.judge, **options)
     except ImportError as e:
         raise ConfigError(f"judge {opened.config.judge!r} cannot be loaded: {e}") from e
     opened.manifest = opened.run.bind_component(opened.manifest, "judge", opened.config.judge,
