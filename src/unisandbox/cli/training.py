@@ -1,9 +1,116 @@
-"""CLI commands: training."""
+"""CLI commands: `unisandbox stars`, `unisandbox inject`, `unisandbox study` (training that closes the gap)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+ARCHES = ("shared", "query")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHES:
+        _fail(f"--arch must be one of {', '.join(ARCHES)}, got {arch!r}")
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def stars_cmd(
+    out: Path = typer.Option(..., help="Output directory: checkpoint/ and stars_report.{json,md}."),
+    arch: str = typer.Option("shared", help="shared or query."),
+    checkpoint: Path | None = typer.Option(None, help="Checkpoint directory (default: the shipped one)."),  # noqa: UP007
+    variant: str = typer.Option("curriculum", help="curriculum, mixed or unfiltered (no rejection)."),
+    train_items: int = typer.Option(500, min=1, help="Fresh train items per task and level."),
+    samples: int = typer.Option(4, min=1, help="Think-mode samples per train item (K)."),
+    steps: int = typer.Option(900, min=1, help="Total fine-tuning steps."),
+    eval_limit: int | None = typer.Option(None, min=1, help="Scoring units per level on the test split."),  # noqa: UP007
+    seed: int = typer.Option(0, min=0),
+    threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
+) -> None:
+    """STARS: sample think mode on train items, keep what the judge accepts, distil into normal mode."""
+    _check_arch(arch)
+    if variant not in ("curriculum", "mixed", "unfiltered"):
+        _fail(f"--variant must be curriculum, mixed or unfiltered, got {variant!r}")
+    from unisandbox.training import stars
+    from unisandbox.training.common import init_dist
+
+    _threads(threads)
+    d = init_dist()
+    cfg = stars.StarsConfig(train_items=train_items, samples_per_item=samples, steps=steps, seed=seed,
+                            filtered=variant != "unfiltered", curriculum=variant == "curriculum")
+    try:
+        report = stars.run(checkpoint, arch, out, cfg, eval_limit, d=d, log=typer.echo)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+        return
+    if report is not None:
+        typer.echo(stars.report_markdown(report))
+
+
+def inject_cmd(
+    out: Path = typer.Option(..., help="Output directory: checkpoint/ and inject_report.{json,md}."),
+    arch: str = typer.Option("shared", help="shared or query."),
+    checkpoint: Path | None = typer.Option(None, help="Checkpoint directory (default: the shipped one)."),  # noqa: UP007
+    steps: int = typer.Option(600, min=1, help="Fine-tuning steps on the knowledge corpus."),
+    seed: int = typer.Option(0, min=0),
+    threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
+) -> None:
+    """Knowledge injection: text-only fine-tuning on the official corpus; forward/inverse tests, both modes."""
+    _check_arch(arch)
+    from unisandbox.training import inject
+    from unisandbox.training.common import init_dist
+
+    _threads(threads)
+    d = init_dist()
+    try:
+        report = inject.run(checkpoint, arch, out, inject.InjectConfig(steps=steps, seed=seed), d=d, log=typer.echo)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+        return
+    if report is not None:
+        typer.echo(inject.report_markdown(report))
+
+
+def study_cmd(
+    out: Path = typer.Option(Path("study"), help="Output directory: findings.json, report.md, per-arch runs."),
+    arch: str = typer.Option("both", help="shared, query or both."),
+    profile: str = typer.Option("quick", help="quick (CI, minutes) or full (the README's numbers)."),
+    checkpoint_shared: Path | None = typer.Option(None, help="Shared checkpoint (default: shipped)."),  # noqa: UP007
+    checkpoint_query: Path | None = typer.Option(None, help="Query checkpoint (default: shipped)."),  # noqa: UP007
+    seed: int = typer.Option(0, min=0),
+    threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
+) -> None:
+    """The whole sandbox replication: gap, think mode, STARS variants, knowledge injection; findings table."""
+    if arch not in (*ARCHES, "both"):
+        _fail(f"--arch must be shared, query or both, got {arch!r}")
+    if profile not in ("quick", "full"):
+        _fail(f"--profile must be quick or full, got {profile!r}")
+    from unisandbox.training import study
+
+    _threads(threads)
+    arches = list(ARCHES) if arch == "both" else [arch]
+    try:
+        f = study.run(arches, out, study.profile(profile, seed),
+                      {"shared": checkpoint_shared, "query": checkpoint_query}, log=typer.echo)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+        return
+    for c in f["claims"]:
+        typer.echo(f"- {c['claim']}\n    sandbox: {c['sandbox']}\n    agrees: {c['agrees']}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("stars")(stars_cmd)
+    app.command("inject")(inject_cmd)
+    app.command("study")(study_cmd)

@@ -1,0 +1,182 @@
+"""What STARS and knowledge injection share: loading a trainable sandbox checkpoint as an adapter, replay
+data from the pretraining generators, saving a tuned checkpoint, torch.distributed bookkeeping.
+
+The adapter (`registry.load_model("sandbox:DIR")`) does every sampling; the network itself
+(`checkpoint.load_checkpoint`) is what `train.finetune` updates. After fine-tuning, the network is saved
+as a checkpoint directory and a fresh adapter is loaded from it, so evaluation sees exactly the files a
+user would get.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ARCH_SPECS = {"shared": "sandbox", "query": "sandbox-query"}
+
+
+def load_adapter(checkpoint: str | Path | None, arch: str):
+    """The sandbox model adapter for a checkpoint directory (None = the shipped one); refuses untrainable."""
+    from unisandbox.models.base import require
+    from unisandbox.registry import load_model
+
+    if arch not in ARCH_SPECS:
+        raise ValueError(f"unknown arch {arch!r}; expected 'shared' or 'query'")
+    spec = ARCH_SPECS[arch] if checkpoint is None else f"{ARCH_SPECS[arch]}:{checkpoint}"
+    model = load_model(spec)
+    require(model, training=True)
+    return model
+
+
+def checkpoint_dir(checkpoint: str | Path | None, arch: str) -> Path:
+    """The directory of a checkpoint argument (None = the shipped checkpoint of `arch`)."""
+    from unisandbox.models.sandbox.checkpoint import shipped_dir
+
+    return Path(checkpoint) if checkpoint is not None else shipped_dir(arch)
+
+
+def pretrain_seed(config: dict[str, Any]) -> int:
+    """The seed the checkpoint was pretrained with (its data pools are generated from it)."""
+    return int(config.get("seed", config.get("train", {}).get("seed", 0)))
+
+
+def mixture_has_knowledge(config: dict[str, Any]) -> bool:
+    """True when the checkpoint's pretraining mixture included the knowledge-retrieval data."""
+    mix = config.get("train", {}).get("mixture", {})
+    return isinstance(mix, dict) and bool(mix.get("knowledge"))
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Size of the replay pool rebuilt from the pretraining generators (same seed, smaller pools)."""
+
+    math_items: int = 400
+    """Train-split math items per level."""
+    mapping_items: int = 200
+    """Train-split mapping pairs per level."""
+    n_draw: int = 3000
+    """Drawing sequences from plain descriptions."""
+
+
+def replay_pools(ckpt, cfg: ReplayConfig, kinds: Iterable[str] = ("und", "draw", "think")) -> dict[str, list]:
+    """Pretraining-style sequences of `kinds` ("und", "draw", "think") tokenized with the checkpoint's codec.
+
+    Built with the checkpoint's pretraining seed, so they come from the same train pools; the knowledge
+    retrieval data is included only if the checkpoint was pretrained on it.
+    """
+    import dataclasses
+
+    from unisandbox.models.sandbox import mixture as M
+    from unisandbox.models.sandbox.knowledge_mixture import KnowledgeMixtureConfig, knowledge_mixture
+
+    seed = pretrain_seed(ckpt.config)
+    kw: dict[str, Any] = dict(math_items={1: cfg.math_items, 2: cfg.math_items, 3: cfg.math_items},
+                              mapping_items={1: cfg.mapping_items, 2: cfg.mapping_items, 3: cfg.mapping_items},
+                              facts=False, n_draw=cfg.n_draw)
+    if "knowledge" in {f.name for f in dataclasses.fields(M.MixtureConfig)}:
+        kw["knowledge"] = KnowledgeMixtureConfig(worlds=0)  # added below from the checkpoint's own config
+    raw = M.build_raw(M.MixtureConfig(**kw), seed)
+    if mixture_has_knowledge(ckpt.config):
+        known = {f.name for f in dataclasses.fields(KnowledgeMixtureConfig)}
+        kcfg = {k: v for k, v in ckpt.config["train"]["mixture"]["knowledge"].items() if k in known}
+        km = knowledge_mixture(KnowledgeMixtureConfig(**kcfg), seed)
+        raw.und += km.und
+        raw.think += km.think
+    kinds = set(kinds)
+    raw.und = raw.und if "und" in kinds else []
+    raw.draw = raw.draw if "draw" in kinds else raw.draw[:1]  # tokenize needs one image; dropped below
+    raw.think = raw.think if "think" in kinds else []
+    pools = M.tokenize(raw, ckpt.codec)
+    return {k: v for k, v in pools.items() if k in kinds and v}
+
+
+def save_tuned(ckpt, out: Path, extra: dict[str, Any]) -> Path:
+    """Save a fine-tuned network as a checkpoint directory, keeping the parent's config plus `extra`."""
+    from unisandbox.models.sandbox.checkpoint import save_checkpoint
+
+    keep = {k: v for k, v in ckpt.config.items() if k not in ("format_version", "arch", "model")}
+    history = list(keep.get("finetune", []))
+    history.append(extra)
+    keep["finetune"] = history
+    return save_checkpoint(out, ckpt.arch, ckpt.model, ckpt.codec, keep)
+
+
+def param_hash(named: Iterable[tuple[str, Any]]) -> str:
+    """sha256 over parameter names and exact bytes (detects any change to the given parameters)."""
+    h = hashlib.sha256()
+    for name, p in named:
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def generation_params(model, arch: str) -> list[tuple[str, Any]]:
+    """The parameters that only the image-generation pathway uses.
+
+    query: the learnable queries, their projection and the image decoder. shared: none; one network
+    reads and writes text and image tokens, so every parameter serves both sides.
+    """
+    if arch == "query":
+        return sorted((n, p) for n, p in model.named_parameters() if n.startswith(("queries", "proj.", "dec.")))
+    return []
+
+
+# --- torch.distributed ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a torchrun job (world 1, rank 0 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        """True on the process that writes files."""
+        return self.rank == 0
+
+
+def init_dist() -> Dist:
+    """Join the torchrun process group (gloo on CPU, nccl on GPU) if launched by torchrun."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Dist()
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def gather(obj: Any, d: Dist) -> list[Any]:
+    """Every rank's `obj`, in rank order (a one-element list when not distributed)."""
+    if d.world == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * d.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier(d: Dist) -> None:
+    """Wait for every rank (no-op when not distributed)."""
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def broadcast(obj: Any, d: Dist) -> Any:
+    """Rank 0's `obj` on every rank."""
+    if d.world == 1:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
