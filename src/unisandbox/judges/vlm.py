@@ -1,0 +1,441 @@
+"""The VLM judge: blind captions from any OpenAI-compatible chat endpoint that accepts images.
+
+Each image goes out as a base64 PNG data URL with our own versioned prompt (`judges/prompts/*.txt`,
+hashed with sha256). The reply must be one caption in the grammar of `judges.match`; a malformed or
+empty reply is retried like a failed call. Calls run concurrently (default 16 in flight), with a
+timeout and retries with exponential backoff and jitter that honour `Retry-After` on 429. After the
+last retry a caption carries `error` (the verdict becomes `error`, never `wrong`).
+
+Captions are cached in an append-only JSONL keyed by (image sha256, judge configuration hash), so
+judging the same image again with the same configuration costs no call. Only successful captions are
+cached: a rerun makes exactly the calls that are still missing. The API key lives only in memory: it is
+in no record, no cache line, no `describe()` and no error message.
+
+Configuration comes from arguments or the environment: UNISANDBOX_JUDGE_BASE_URL, UNISANDBOX_JUDGE_MODEL,
+UNISANDBOX_JUDGE_API_KEY (falling back to OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_API_KEY), and
+UNISANDBOX_JUDGE_CACHE for the cache directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import hashlib
+import json
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from unisandbox.judges.base import Caption, Verdict
+from unisandbox.judges.match import is_valid_caption
+from unisandbox.runs.io import JsonlAppender, iter_jsonl
+from unisandbox.world import vocab
+
+REPLY_FORMAT = 1
+"""Version of the reply parser (`parse_reply`); part of the cache key."""
+DEFAULT_PROMPT = "caption_v1"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CACHE_FILE = "vlm_captions.jsonl"
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+"""HTTP statuses worth retrying; any other 4xx is final at once (the request itself is wrong)."""
+
+
+def _env(*names: str) -> str | None:
+    for n in names:
+        v = os.environ.get(n)
+        if v:
+            return v
+    return None
+
+
+# --- prompts ----------------------------------------------------------------------------------------
+
+def _fields() -> dict[str, str]:
+    return {
+        "objects": ", ".join(n.singular for n in vocab.OBJECTS),
+        "fruits": ", ".join(n.singular for n in vocab.FRUITS),
+        "flowers": ", ".join(n.singular for n in vocab.FLOWERS),
+        "skins": ", ".join(vocab.SKIN_TONES), "hairs": ", ".join(vocab.HAIR_COLOURS),
+        "ages": ", ".join(vocab.AGE_GROUPS), "genders": ", ".join(vocab.GENDERS),
+    }
+
+
+def load_prompt(name_or_path: str = DEFAULT_PROMPT) -> tuple[str, str]:
+    """(name, template text) of a shipped prompt ("caption_v1") or of a user's prompt file."""
+    p = Path(name_or_path)
+    if p.suffix == ".txt" or p.exists():
+        try:
+            return p.stem, p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ValueError(f"{p}: cannot read prompt file: {e}") from e
+    try:
+        text = resources.files("unisandbox.judges").joinpath("prompts", f"{name_or_path}.txt").read_text("utf-8")
+    except FileNotFoundError as e:
+        raise ValueError(f"no shipped prompt {name_or_path!r} (see src/unisandbox/judges/prompts/)") from e
+    return name_or_path, text
+
+
+def render_caption_prompt(template: str) -> str:
+    """The caption prompt with the vocabulary filled in (what is sent, and what is hashed)."""
+    try:
+        return template.format(**_fields())
+    except (KeyError, IndexError) as e:
+        raise ValueError(f"caption prompt has an unknown placeholder {e}; known: {sorted(_fields())}") from e
+
+
+def prompt_hash(text: str) -> str:
+    """sha256 hex digest of a rendered prompt."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def build_messages(prompt: str, png: bytes) -> list[dict[str, Any]]:
+    """The chat messages for one image: our prompt and the image as a base64 PNG data URL."""
+    url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return [{"role": "user", "content": [
+        {"type": "text", "text": prompt},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]}]
+
+
+_PREFIX = re.compile(r"^(caption|answer|output|final answer)\s*:\s*", re.IGNORECASE)
+
+
+def parse_reply(content: str | None) -> str | None:
+    """The caption in a model's reply, or None if the reply holds no valid caption.
+
+    Tolerates code fences, quotes, a "Caption:" prefix and reasoning before a final line.
+
+    >>> parse_reply("```\\n3 apples\\n```"), parse_reply("Caption: Error"), parse_reply("I think apples")
+    ('3 apples', 'Error', None)
+    """
+    if not content or not content.strip():
+        return None
+    lines = [ln.strip().strip("`").strip().strip('"').strip("*").strip() for ln in content.strip().splitlines()]
+    lines = [_PREFIX.sub("", ln).strip() for ln in lines if ln and not ln.startswith("```")]
+    for ln in reversed(lines):
+        if ln and is_valid_caption(ln):
+            return ln.rstrip(".")
+    return None
+
+
+# --- configuration ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VLMConfig:
+    """Everything that decides a VLM caption (hashed into the cache key), plus how calls are made."""
+
+    model: str
+    """Model id sent to the endpoint."""
+    base_url: str
+    """OpenAI-compatible base URL, e.g. http://localhost:8000/v1."""
+    prompt_name: str
+    """Name of the caption prompt (file stem), e.g. caption_v1."""
+    prompt_sha256: str
+    """sha256 of the rendered caption prompt."""
+    temperature: float = 0.0
+    """Sampling temperature (0: the most repeatable captions)."""
+    max_tokens: int = 64
+    """Reply length limit."""
+    concurrency: int = 16
+    """Requests in flight at once."""
+    timeout: float = 60.0
+    """Seconds per request (connect, read and write)."""
+    retries: int = 5
+    """Retries after the first attempt."""
+    backoff: float = 0.5
+    """First backoff in seconds; doubles each retry, with jitter x[0.5, 1.5)."""
+    backoff_max: float = 30.0
+    """Longest wait between attempts (Retry-After above it is honoured up to this)."""
+
+    def cache_hash(self) -> str:
+        """Hash of the settings that decide the caption (not the URL, concurrency, timeout or retries)."""
+        ident = {"model": self.model, "prompt_sha256": self.prompt_sha256, "temperature": self.temperature,
+                 "max_tokens": self.max_tokens, "reply_format": REPLY_FORMAT}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class _Cache:
+    """Append-only JSONL of successful captions keyed by image sha256 + configuration hash."""
+
+    def __init__(self, directory: Path | None):
+        self.path = None if directory is None else Path(directory) / CACHE_FILE
+        self.entries: dict[str, str] = {}
+        if self.path is not None:
+            for rec in iter_jsonl(self.path):
+                if isinstance(rec, dict) and isinstance(rec.get("key"), str) and isinstance(rec.get("caption"), str):
+                    self.entries[rec["key"]] = rec["caption"]
+        self._out: JsonlAppender | None = None
+        self._lock = threading.Lock()
+
+    def put(self, key: str, image_sha: str, config_hash: str, caption: str) -> None:
+        self.entries[key] = caption
+        if self.path is None:
+            return
+        with self._lock:
+            if self._out is None:
+                self._out = JsonlAppender(self.path)
+            self._out.append({"key": key, "image_sha256": image_sha, "config": config_hash,
+                              "caption": caption, "time": round(time.time(), 3)})
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+
+class _Failure(Exception):
+    """One failed attempt; `retry_after` is the server's requested wait, if any."""
+
+    def __init__(self, message: str, retryable: bool = True, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class CallStats:
+    """What one `caption` call cost."""
+
+    requests: int = 0
+    """HTTP requests sent (attempts, including retries)."""
+    cached: int = 0
+    """Images answered from the cache."""
+    failed: int = 0
+    """Images left with an error after all retries."""
+
+
+class VLMJudge:
+    """Captions images with a vision-language model over an OpenAI-compatible chat endpoint.
+
+    >>> judge = VLMJudge(model="Qwen2.5-VL-7B-Instruct", base_url="http://localhost:8000/v1")  # doctest: +SKIP
+    >>> judge.caption([png_bytes])[0].text  # doctest: +SKIP
+    '3 apples'
+    """
+
+    name = "vlm"
+
+    def __init__(self, model: str | None = None, base_url: str | None = None, api_key: str | None = None,
+                 prompt: str = DEFAULT_PROMPT, cache_dir: str | Path | None = None, concurrency: int = 16,
+                 timeout: float = 60.0, retries: int = 5, backoff: float = 0.5, backoff_max: float = 30.0,
+                 temperature: float = 0.0, max_tokens: int = 64, jitter_seed: int = 0,
+                 use_cache: bool = True):
+        model = model or _env("UNISANDBOX_JUDGE_MODEL", "OPENAI_MODEL")
+        if not model:
+            raise ValueError("no judge model: pass --model or set UNISANDBOX_JUDGE_MODEL (or OPENAI_MODEL)")
+        base_url = (base_url or _env("UNISANDBOX_JUDGE_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        if concurrency < 1 or retries < 0 or timeout <= 0:
+            raise ValueError("concurrency must be >= 1, retries >= 0 and timeout > 0")
+        self._api_key = api_key if api_key is not None else _env("UNISANDBOX_JUDGE_API_KEY", "OPENAI_API_KEY")
+        self.prompt_name, template = load_prompt(prompt)
+        self.prompt = render_caption_prompt(template)
+        self.config = VLMConfig(model=model, base_url=base_url.rstrip("/"), prompt_name=self.prompt_name,
+                                prompt_sha256=prompt_hash(self.prompt), temperature=temperature,
+                                max_tokens=max_tokens, concurrency=concurrency, timeout=timeout,
+                                retries=retries, backoff=backoff, backoff_max=backoff_max)
+        if cache_dir is None and use_cache:
+            cache_dir = _env("UNISANDBOX_JUDGE_CACHE") or Path.home() / ".cache" / "unisandbox" / "vlm-judge"
+        self._cache = _Cache(Path(cache_dir) if use_cache and cache_dir is not None else None)
+        self._jitter = random.Random(jitter_seed)
+        self.last_stats = CallStats()
+
+    def __repr__(self) -> str:
+        return f"VLMJudge(model={self.config.model!r}, base_url={self.config.base_url!r})"
+
+    @classmethod
+    def from_spec(cls, path: str | None, **options: Any) -> VLMJudge:
+        """`vlm` (shipped prompt) or `vlm:PROMPT_FILE`; options as in the constructor (None = default)."""
+        opts = {k: v for k, v in options.items() if v is not None}
+        if path:
+            opts["prompt"] = path
+        return cls(**opts)
+
+    def describe(self) -> dict[str, Any]:
+        """Model id, base URL, prompt name and hash, sampling settings (never the key)."""
+        c = self.config
+        return {"name": self.name, "model": c.model, "base_url": c.base_url, "prompt": c.prompt_name,
+                "prompt_sha256": c.prompt_sha256, "reply_format": REPLY_FORMAT,
+                "sampling": {"temperature": c.temperature, "max_tokens": c.max_tokens},
+                "concurrency": c.concurrency}
+
+    # --- captioning --------------------------------------------------------------------------------
+
+    def caption(self, images: Sequence[bytes]) -> list[Caption]:
+        """Caption PNG-encoded images, in order; identical images cost one call; cached ones none."""
+        stats = CallStats()
+        chash = self.config.cache_hash()
+        shas = [hashlib.sha256(b).hexdigest() for b in images]
+        out: list[Caption | None] = [None] * len(images)
+        todo: dict[str, bytes] = {}
+        for i, (sha, data) in enumerate(zip(shas, images, strict=True)):
+            hit = self._cache.entries.get(f"{sha}:{chash}")
+            if hit is not None:
+                out[i] = Caption(hit, cached=True)
+                stats.cached += 1
+            else:
+                todo.setdefault(sha, data)
+        if todo:
+            results = _run(self._caption_all(todo, chash, stats))
+            for i, sha in enumerate(shas):
+                if out[i] is None:
+                    out[i] = results[sha]
+        stats.failed = sum(1 for c in out if c is not None and c.error is not None)
+        self.last_stats = stats
+        return [c for c in out if c is not None]
+
+    async def _caption_all(self, todo: dict[str, bytes], chash: str, stats: CallStats) -> dict[str, Caption]:
+        import httpx
+
+        c = self.config
+        limits = httpx.Limits(max_connections=c.concurrency, max_keepalive_connections=c.concurrency)
+        sem = asyncio.Semaphore(c.concurrency)
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        async with httpx.AsyncClient(timeout=httpx.Timeout(c.timeout), limits=limits, headers=headers) as client:
+            tasks = {sha: asyncio.create_task(self._caption_one(client, sem, sha, data, chash, stats))
+                     for sha, data in todo.items()}
+            return {sha: await task for sha, task in tasks.items()}
+
+    async def _caption_one(self, client: Any, sem: asyncio.Semaphore, sha: str, png: bytes, chash: str,
+                           stats: CallStats) -> Caption:
+        try:
+            cap = await self._attempts(client, sem, png, stats)
+        except Exception as e:  # noqa: BLE001 - an unexpected failure is one image's error, never a lost batch
+            cap = Caption(None, error=f"judge failure: {type(e).__name__}")
+        if cap.error is None and cap.text is not None:
+            # Cached the moment it arrives, so a crash later in the batch keeps this caption.
+            self._cache.put(f"{sha}:{chash}", sha, chash, cap.text)
+        return cap
+
+    async def _attempts(self, client: Any, sem: asyncio.Semaphore, png: bytes, stats: CallStats) -> Caption:
+        c = self.config
+        body = {"model": c.model, "messages": build_messages(self.prompt, png), "temperature": c.temperature,
+                "max_tokens": c.max_tokens}
+        last = "no attempt made"
+        for attempt in range(c.retries + 1):
+            try:
+                async with sem:
+                    stats.requests += 1
+                    text = await self._post(client, body)
+                return Caption(text)
+            except _Failure as f:
+                last = str(f)
+                if not f.retryable or attempt == c.retries:
+                    break
+                wait = min(c.backoff_max, c.backoff * 2 ** attempt) * (0.5 + self._jitter.random())
+                if f.retry_after is not None:
+                    wait = max(wait, min(f.retry_after, c.backoff_max))
+                await asyncio.sleep(wait)
+        return Caption(None, error=f"after {attempt + 1} attempt(s): {last}")
+
+    async def _post(self, client: Any, body: dict[str, Any]) -> str:
+        import httpx
+
+        url = f"{self.config.base_url}/chat/completions"
+        try:
+            resp = await client.post(url, json=body)
+        except httpx.TimeoutException as e:
+            raise _Failure(f"timeout ({type(e).__name__})") from None
+        except httpx.HTTPError as e:
+            raise _Failure(f"connection failed ({type(e).__name__})") from None
+        if resp.status_code != 200:
+            retry = resp.status_code in RETRY_STATUS or resp.status_code >= 500
+            raise _Failure(f"HTTP {resp.status_code}", retryable=retry,
+                           retry_after=_retry_after(resp.headers.get("retry-after")))
+        try:
+            content = resp.json()["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _Failure("malformed reply (not a chat completion)") from None
+        if isinstance(content, list):  # some servers return content parts
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        caption = parse_reply(content if isinstance(content, str) else None)
+        if caption is None:
+            raise _Failure(f"reply holds no caption in the grammar: {str(content)[:80]!r}")
+        return caption
+
+    # --- optional LLM-based match ------------------------------------------------------------------
+
+    def llm_match(self, caption: str, expected_text: str) -> Verdict:
+        """Ask the same endpoint whether a free-form caption shows `expected_text` ("3 apples").
+
+        For captions outside the grammar; the grammar-based `judges.match.match` stays the default.
+        Returns "error" when no yes/no answer comes back after the retries.
+        """
+        _, template = load_prompt("match_v1")
+        prompt = template.format(caption=caption, expected=expected_text)
+        return _run(self._match_one(prompt))
+
+    async def _match_one(self, prompt: str) -> Verdict:
+        import httpx
+
+        c = self.config
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        body = {"model": c.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.0,
+                "max_tokens": 4}
+        async with httpx.AsyncClient(timeout=httpx.Timeout(c.timeout), headers=headers) as client:
+            for attempt in range(c.retries + 1):
+                try:
+                    resp = await client.post(f"{c.base_url}/chat/completions", json=body)
+                    if resp.status_code == 200:
+                        word = str(resp.json()["choices"][0]["message"]["content"]).strip().lower()
+                        if word.startswith("yes"):
+                            return "correct"
+                        if word.startswith("no"):
+                            return "wrong"
+                    elif resp.status_code not in RETRY_STATUS and resp.status_code < 500:
+                        return "error"
+                except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+                    pass
+                if attempt < c.retries:
+                    await asyncio.sleep(min(c.backoff_max, c.backoff * 2 ** attempt) * (0.5 + self._jitter.random()))
+        return "error"
+
+    def close(self) -> None:
+        """Close the cache file."""
+        self._cache.close()
+
+    def settings(self) -> dict[str, Any]:
+        """All settings (for logs; the key is not among them)."""
+        return asdict(self.config)
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine to completion, also when called from inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = e
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
