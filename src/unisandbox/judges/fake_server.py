@@ -45,6 +45,12 @@ class Faults:
     prefix: str = ""
     """Text put before the caption in every reply (exercises the reply parser)."""
     seed: int = 0
+    keep_alive: bool = False
+    """Serve HTTP/1.1 keep-alive connections (as real servers do); off by default so that `kill` cuts
+    every client off at once."""
+    fixed_reply: str | None = None
+    """Answer this caption to every request instead of reading the image (costs the server no CPU, like
+    a real server whose model runs on an accelerator; used by the throughput bench)."""
 
 
 @dataclass
@@ -129,6 +135,8 @@ class FakeVLM:
             return 200, {}, _completion("")
         if n <= f.malformed_first:
             return 200, {}, b'{"id": "x", "object": "chat.completion"'
+        if f.fixed_reply is not None:
+            return 200, {}, _completion(f.fixed_reply)
         from unisandbox.world.render import decode_png
 
         caption = self._judge.caption_array(np.asarray(decode_png(png)))
@@ -148,7 +156,8 @@ def _completion(content: str) -> bytes:
 
 def _make_handler(server: FakeVLM) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"  # one request per connection, so a kill really cuts clients off
+        # HTTP/1.0 is one request per connection, so a kill really cuts clients off.
+        protocol_version = "HTTP/1.1" if server.faults.keep_alive else "HTTP/1.0"
 
         def log_message(self, *args: object) -> None:
             pass
@@ -185,3 +194,30 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until killed: `python -m unisandbox.judges.fake_server --port 8123 --latency 0.2`."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--fail-rate", type=float, default=0.0)
+    ap.add_argument("--fixed-reply", default=None, help="Answer this caption without reading images.")
+    ap.add_argument("--keep-alive", action="store_true", help="Serve HTTP/1.1 keep-alive connections.")
+    args = ap.parse_args(argv)
+    server = FakeVLM(Faults(latency=args.latency, fail_rate=args.fail_rate, fixed_reply=args.fixed_reply,
+                            keep_alive=args.keep_alive))
+    server.port = args.port
+    server.start()
+    print(f"serving {server.base_url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -176,9 +176,12 @@ def _shifted(a: np.ndarray, dy: int, dx: int, fill: float | bool) -> np.ndarray:
 
 
 def _dilate(m: np.ndarray) -> np.ndarray:
+    k, h, w = m.shape
+    p = np.zeros((k, h + 2, w + 2), bool)
+    p[:, 1:-1, 1:-1] = m
     out = m.copy()
     for dy, dx in _NEIGHBOURS:
-        out |= _shifted(m, dy, dx, False)
+        out |= p[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
     return out
 
 
@@ -191,9 +194,10 @@ def _verify_group(bm: np.ndarray, bc: np.ndarray, tm: np.ndarray, tc: np.ndarray
     shape = (miss_b + miss_t) / (b.sum() + tm.sum((1, 2)))
     n_both = np.maximum(both.sum((1, 2)), 1)
     # The colour shift is the median difference, robust to colour edges that moved by a pixel.
-    diff = np.where(both[..., None], bc[None] - tc, np.nan).reshape(len(tm), -1, 3)
-    with np.errstate(all="ignore"):
-        shift = np.nan_to_num(np.nanmedian(diff, axis=1), nan=np.inf)
+    shift = np.full((len(tm), 3), np.inf, np.float32)
+    for j in range(len(tm)):
+        if n_both[j] > 0 and both[j].any():
+            shift[j] = np.median(bc[both[j]] - tc[j][both[j]], axis=0)
     # Direct comparison first: when colour regions line up it is exact and cheap. The renderer clips
     # shifted colours to [0, 255], so the template is shifted and clipped the same way.
     expect = np.clip(tc + shift[:, None, None, :], 0, 255)
@@ -271,7 +275,21 @@ def match_blob(rgb: np.ndarray, mask: np.ndarray, good: tuple[float, float] = (0
     """Classify one blob (bounding-box crop) and verify it against its class's templates.
 
     `good`: verification stops at the first template alignment with errors within these bounds.
+    Results are memoised by the blob's exact pixels (grid-style images repeat the same blobs).
     """
+    m = np.ascontiguousarray(mask, bool)
+    c = np.ascontiguousarray(np.where(m[:, :, None], rgb, 0), np.uint8)
+    return _match_cached(m.shape, m.tobytes(), c.tobytes(), good)
+
+
+@lru_cache(maxsize=8192)
+def _match_cached(shape: tuple[int, int], mask: bytes, rgb: bytes, good: tuple[float, float]) -> Match:
+    m = np.frombuffer(mask, bool).reshape(shape)
+    c = np.frombuffer(rgb, np.uint8).reshape(*shape, 3)
+    return _match_blob(c, m, good)
+
+
+def _match_blob(rgb: np.ndarray, mask: np.ndarray, good: tuple[float, float]) -> Match:
     p = prototypes()
     f = features(rgb, mask)
     d = np.sqrt(np.maximum(_sq_norms(p.feats) - 2.0 * (p.feats @ f) + f @ f, 0.0))
