@@ -1,0 +1,191 @@
+"""In-process evaluation of a sandbox checkpoint on the official test split, judged by the sandbox judge.
+
+Reports, on the same items:
+- drawing accuracy from plain descriptions (the rewritten prompt of every official item, e.g. "3 cups",
+  "tree", "portrait: male, kid, black hair, medium skin", "cherries");
+- understanding-probe accuracy per task and level;
+- think-mode and normal-mode generation accuracy per task and level.
+Mapping is counted per A/B pair (a pair is right only if both of its items are).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from unisandbox.models.base import sample_seed
+from unisandbox.tasks.base import Item, read_items
+
+OFFICIAL_DIR = Path(__file__).resolve().parents[2] / "data" / "official"
+TASK_FILES = {("math", lvl): f"math_l{lvl}.jsonl" for lvl in (1, 2, 3)} | {
+    ("mapping", lvl): f"mapping_l{lvl}.jsonl" for lvl in (1, 2, 3)}
+KNOWLEDGE_FILES = ("knowledge_forward.jsonl", "knowledge_inverse.jsonl")
+
+
+def official_items(limit: int | None = None, root: Path = OFFICIAL_DIR) -> dict[tuple[str, int], list[Item]]:
+    """Official test items per (task, level); `limit` keeps the first N items (mapping: N pairs)."""
+    out: dict[tuple[str, int], list[Item]] = {}
+    for key, name in TASK_FILES.items():
+        path = root / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: official split missing (unisandbox data generate ... )")
+        items = read_items(path)
+        if limit is not None:
+            items = items[: 2 * limit] if key[0] == "mapping" else items[:limit]
+        out[key] = items
+    return out
+
+
+def _group_key(it: Item) -> str:
+    return it.group or it.id
+
+
+def _per_unit(items: Sequence[Item], ok: Sequence[bool]) -> float:
+    """Accuracy counting a mapping pair (same `group`) as one unit right only if all its items are."""
+    units: dict[str, bool] = {}
+    for it, good in zip(items, ok, strict=True):
+        k = _group_key(it)
+        units[k] = units.get(k, True) and bool(good)
+    return sum(units.values()) / len(units) if units else float("nan")
+
+
+def judge_images(images: Sequence[Any], expected: Sequence[Any]) -> list[bool]:
+    """Sandbox-judge verdicts (True = correct) for PIL images (None = missing, counted wrong here)."""
+    import numpy as np
+
+    from unisandbox.judges.match import match
+    from unisandbox.judges.sandbox import SandboxJudge
+
+    judge = SandboxJudge()
+    out = []
+    for img, exp in zip(images, expected, strict=True):
+        if img is None:
+            out.append(False)
+            continue
+        out.append(match(judge.caption_array(np.asarray(img.convert("RGB"))), exp) == "correct")
+    return out
+
+
+def trained_questions(train_config: dict[str, Any]) -> set[str]:
+    """Every understanding question of a checkpoint's pretraining mixture (texts only; no rendering)."""
+    from unisandbox.models.sandbox.mixture import MixtureConfig, fact_questions, train_items
+
+    cfg = MixtureConfig.from_dict(train_config["mixture"])
+    items = train_items(cfg, int(train_config["seed"]))
+    out = {it.probe.question for group in items.values() for it in group}
+    out |= {it.prompt for group in items.values() for it in group}
+    if cfg.facts:
+        out |= {q for q, _ in fact_questions()}
+    return out
+
+
+def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: int | None = None,
+             device: str | None = None, batch_size: int = 256, base_seed: int = 0,
+             model=None) -> dict[str, Any]:
+    """Evaluate and return the report dict (see module docstring; fractions in [0, 1])."""
+    from unisandbox.models.sandbox.mixture import describe
+    from unisandbox.runs.probes import probe_correct
+
+    if model is None:
+        from unisandbox.models.sandbox.adapter import SandboxModel, SandboxQueryModel
+
+        cls = SandboxModel if arch == "shared" else SandboxQueryModel
+        model = cls.from_spec(None if checkpoint is None else str(checkpoint), device=device, batch_size=batch_size)
+    t0 = time.perf_counter()
+    sets = official_items(limit)
+    probe: dict[str, dict[str, float]] = defaultdict(dict)
+    think: dict[str, dict[str, float]] = defaultdict(dict)
+    normal: dict[str, dict[str, float]] = defaultdict(dict)
+    think_given_probe: dict[str, dict[str, float | None]] = defaultdict(dict)
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    probe_unseen: dict[str, dict[str, float | None]] = defaultdict(dict)
+    unseen_n: dict[str, dict[str, int]] = defaultdict(dict)
+    train_cfg = model.checkpoint.config.get("train")
+    seen_q = trained_questions(train_cfg) if train_cfg else set()
+    all_items: list[Item] = []
+    for (task, level), items in sets.items():
+        all_items += items
+        answers = model.understand([it.probe.question for it in items])
+        p_ok = [probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)]
+        gens: dict[str, list[bool]] = {}
+        for mode in ("think", "normal"):
+            seeds = [sample_seed(it.id, mode, 0, base_seed) for it in items]
+            g = model.generate(items, mode, seeds)
+            gens[mode] = judge_images([x.image for x in g], [it.expected for it in items])
+        lv = str(level)
+        probe[task][lv] = _per_unit(items, p_ok)
+        think[task][lv] = _per_unit(items, gens["think"])
+        normal[task][lv] = _per_unit(items, gens["normal"])
+        both = [a and b for a, b in zip(p_ok, gens["think"], strict=True)]
+        pu = _per_unit(items, p_ok)
+        think_given_probe[task][lv] = (_per_unit(items, both) / pu) if pu > 0 else None
+        counts[task][lv] = len({_group_key(it) for it in items})
+        # Probes whose exact question text never occurred in pretraining (see docs/sandbox.md).
+        fresh = [k for k, it in enumerate(items) if it.probe.question not in seen_q]
+        fresh_groups = {_group_key(items[k]) for k in fresh}
+        keep = [k for k, it in enumerate(items) if _group_key(it) in fresh_groups]
+        unseen_n[task][lv] = len(fresh_groups)
+        probe_unseen[task][lv] = (_per_unit([items[k] for k in keep], [p_ok[k] for k in keep])
+                                  if keep else None)
+    know = []
+    for name in KNOWLEDGE_FILES:
+        path = OFFICIAL_DIR / name
+        if path.is_file():
+            know += read_items(path)
+    draw_items = all_items + know
+    descs = [describe(it.expected) for it in draw_items]
+    seeds = [sample_seed(it.id, "draw", 0, base_seed) for it in draw_items]
+    dg = model.draw_descriptions(descs, seeds)
+    d_ok = judge_images([x.image for x in dg], [it.expected for it in draw_items])
+    by_kind: dict[str, list[bool]] = defaultdict(list)
+    for it, ok in zip(draw_items, d_ok, strict=True):
+        by_kind[it.expected.kind].append(ok)
+    return {
+        "arch": model.arch,
+        "checkpoint": str(checkpoint) if checkpoint is not None else f"shipped:{model.arch}",
+        "model": model.describe(),
+        "draw_accuracy": sum(d_ok) / len(d_ok),
+        "draw_accuracy_by_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())},
+        "draw_n": len(d_ok),
+        "probe_accuracy": dict(probe),
+        "think_accuracy": dict(think),
+        "normal_accuracy": dict(normal),
+        "think_given_probe": dict(think_given_probe),
+        "probe_accuracy_unseen": dict(probe_unseen),
+        "n_unseen": dict(unseen_n),
+        "n": dict(counts),
+        "limit": limit,
+        "base_seed": base_seed,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A plain-text table of the report."""
+    lines = [f"sandbox eval: arch={report['arch']} checkpoint={report['checkpoint']} "
+             f"({report['seconds']}s, base seed {report['base_seed']})",
+             f"drawing from plain descriptions: {report['draw_accuracy']:.3f} (n={report['draw_n']}; "
+             + ", ".join(f"{k} {v:.3f}" for k, v in report["draw_accuracy_by_kind"].items()) + ")",
+             "",
+             f"{'task':<8} {'level':>5} {'n':>5} {'probe':>7} {'think':>7} {'normal':>7} {'think|probe':>12} "
+             f"{'probe(unseen q)':>16}"]
+    for task in ("math", "mapping"):
+        for lv in ("1", "2", "3"):
+            if lv not in report["probe_accuracy"].get(task, {}):
+                continue
+            tgp = report["think_given_probe"][task][lv]
+            lines.append(f"{task:<8} {lv:>5} {report['n'][task][lv]:>5} {report['probe_accuracy'][task][lv]:>7.3f} "
+                         f"{report['think_accuracy'][task][lv]:>7.3f} {report['normal_accuracy'][task][lv]:>7.3f} "
+                         f"{'-' if tgp is None else f'{tgp:.3f}':>12} {_fmt_unseen(report, task, lv):>16}")
+    lines.append("(mapping n and accuracies are per A/B pair; probe(unseen q): probes whose question text "
+                 "never occurred in pretraining, with their count)")
+    return "\n".join(lines)
+
+
+def _fmt_unseen(report: dict[str, Any], task: str, lv: str) -> str:
+    v = report["probe_accuracy_unseen"][task][lv]
+    n = report["n_unseen"][task][lv]
+    return "- (n=0)" if v is None else f"{v:.3f} (n={n})"

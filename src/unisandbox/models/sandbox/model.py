@@ -1,0 +1,200 @@
+"""The sandbox network: a small nanoGPT-style causal transformer with a KV cache.
+
+One class serves both architectures. As the *shared backbone* it reads and writes text tokens and image
+codes from one joint vocabulary; as the *understanding LM* of the query-based model it is trained on text
+only, then frozen, and `hidden(...)` exposes its last hidden states to the query decoder (see query.py).
+
+Image codes get an extra "cell" embedding (which of the 9 grid cells the code fills) so that the network
+need not infer the cell from the distance to the `<img>` marker: prompts have variable length.
+
+Batched sampling left-pads prompts; `pos` and `key_mask` make every row behave as if it were alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Model arguments; saved in config.json so a checkpoint rebuilds the network from the file alone."""
+
+    vocab_size: int = 1024
+    """Joint vocabulary: specials + words + byte fallback + image codes (set from the tokenizers)."""
+    block_size: int = 192
+    """Longest sequence: a level-3 think-mode sequence (prompt, trace, answer, 10 image slots) fits."""
+    n_layer: int = 6
+    """Depth: level-3 traces chain three facts; 4 layers learned level 1 in the prototype."""
+    n_head: int = 4
+    n_embd: int = 192
+    """Width: d=128 drew well; the arithmetic facts and rule chains want a bit more room."""
+    n_cells: int = 9
+    """Image tokens per image (3x3 grid of 16x16 cells)."""
+    dropout: float = 0.0
+    """Synthetic data is plentiful; dropout only slows CPU training."""
+
+    def to_dict(self) -> dict:
+        """Plain dict for config.json."""
+        return asdict(self)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head causal self-attention that can read and extend a KV cache."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        assert cfg.n_embd % cfg.n_head == 0
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if cache is not None:
+            k = torch.cat([cache[0], k], dim=2)  # (B, nh, T_past + T, hs)
+            v = torch.cat([cache[1], v], dim=2)
+        drop = self.dropout if self.training else 0.0
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=drop)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.proj(y), (k, v)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd)
+        self.proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(F.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.n_embd)
+        self.attn = SelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.n_embd)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, mask, cache=None):
+        a, new_cache = self.attn(self.ln1(x), mask, cache)
+        x = x + a
+        x = x + self.mlp(self.ln2(x))
+        return x, new_cache
+
+
+class GPT(nn.Module):
+    """Causal transformer over token ids; `forward(idx, targets=None) -> (logits, loss)`."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.pos_emb = nn.Embedding(cfg.block_size, cfg.n_embd)
+        # Index 0 = "not an image token"; 1..n_cells = grid cell of an image code.
+        self.cell_emb = nn.Embedding(cfg.n_cells + 1, cfg.n_embd)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.head.weight = self.tok_emb.weight  # weight tying: fewer parameters, same quality here
+        self.apply(self._init)
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight"):  # GPT-2 scaled init of residual projections
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+
+    def num_params(self) -> int:
+        """Number of parameters (tied weights counted once)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def embed(self, idx: torch.Tensor, pos: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        """Token + position + cell embeddings: (B, T) ids -> (B, T, C)."""
+        return self.tok_emb(idx) + self.pos_emb(pos) + self.cell_emb(cells)
+
+    def run(self, x: torch.Tensor, mask: torch.Tensor | None = None, caches: list | None = None):
+        """Run embedded inputs (B, T, C) through the blocks; returns final-normed states and new caches."""
+        new_caches = []
+        for i, block in enumerate(self.blocks):
+            x, c = block(x, mask, None if caches is None else caches[i])
+            new_caches.append(c)
+        return self.ln_f(x), new_caches
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                cells: torch.Tensor | None = None):
+        """Teacher-forced pass over right-padded sequences starting at position 0.
+
+        idx, targets, cells: (B, T). Without targets: logits (B, T, vocab), loss None. With targets:
+        logits of the scored positions only, (N, vocab), in row-major order; -100 marks unscored ones.
+        """
+        B, T = idx.shape
+        assert T <= self.cfg.block_size, f"sequence of {T} tokens > block_size {self.cfg.block_size}"
+        pos = torch.arange(T, device=idx.device).unsqueeze(0).expand(B, T)
+        if cells is None:
+            cells = torch.zeros_like(idx)
+        h, _ = self.run(self.embed(idx, pos, cells))
+        if targets is None:
+            return self.head(h), None  # (B, T, vocab)
+        # Most positions are prompt or padding: project only the scored ones (the head dominates on CPU).
+        keep = targets != -100  # (B, T)
+        logits = self.head(h[keep])  # (N_scored, vocab)
+        loss = F.cross_entropy(logits, targets[keep])
+        return logits, loss
+
+    @torch.no_grad()
+    def step(self, idx: torch.Tensor, pos: torch.Tensor, cells: torch.Tensor, key_mask: torch.Tensor,
+             caches: list | None):
+        """One cached decoding step over left-padded rows.
+
+        idx, pos, cells: (B, T) new tokens (T > 1 for the prompt, then 1); key_mask: (B, T_past + T) bool,
+        True where a key is a real token. Returns (logits of the last position (B, vocab), new caches).
+        """
+        x = self.embed(idx, pos, cells)
+        mask = _cached_mask(key_mask, idx.shape[1])
+        h, caches = self.run(x, mask, caches)
+        return self.head(h[:, -1]), caches
+
+    def configure_optimizer(self, lr: float, weight_decay: float = 0.05):
+        """AdamW with decay on matrices only (not on norms, biases, embeddings of positions/cells)."""
+        decay = [p for n, p in self.named_parameters() if p.requires_grad and p.dim() >= 2
+                 and not n.startswith(("pos_emb", "cell_emb"))]
+        other = [p for n, p in self.named_parameters() if p.requires_grad and not (
+            p.dim() >= 2 and not n.startswith(("pos_emb", "cell_emb")))]
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98))
+
+
+def _cached_mask(key_mask: torch.Tensor, t_new: int) -> torch.Tensor:
+    """(B, 1, T_new, T_all) boolean attention mask: causal over the new tokens, padding keys hidden."""
+    B, T_all = key_mask.shape
+    q_pos = torch.arange(T_all - t_new, T_all, device=key_mask.device).unsqueeze(1)  # (T_new, 1)
+    k_pos = torch.arange(T_all, device=key_mask.device).unsqueeze(0)  # (1, T_all)
+    causal = k_pos <= q_pos  # (T_new, T_all)
+    mask = causal.unsqueeze(0) & key_mask.unsqueeze(1)  # (B, T_new, T_all)
+    # A left-padding query row may see no real key at all; let it see itself so softmax stays finite.
+    mask = mask | (k_pos == q_pos).unsqueeze(0)
+    return mask.unsqueeze(1)

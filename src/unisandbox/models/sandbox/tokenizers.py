@@ -1,0 +1,217 @@
+"""Tokenizers of the sandbox model: a word-level text tokenizer and a patch-codebook image tokenizer.
+
+Text: lower-cased words, whole numbers, and punctuation, from a vocabulary built deterministically from
+the generators' outputs. A word outside the vocabulary is spelled as UTF-8 bytes between `<spell>` and
+`</spell>`, so any prompt (a new character's name, another language) is encodable and decodes back.
+
+Images: 48x48 RGB = a 3x3 grid of 16x16 cells, one token per cell. The codebook is the set of distinct
+cell patches seen in grid-style renders (capped with k-means if it grows large); encode = nearest code
+(L2), decode = lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Special tokens: their order fixes their ids (0..len-1) in every checkpoint.
+PAD, UND, GEN, THINK, SEP, IMG, EOS, SPELL, END_SPELL = (
+    "<pad>", "<und>", "<gen>", "<think>", "<sep>", "<img>", "<eos>", "<spell>", "</spell>")
+SPECIALS: tuple[str, ...] = (PAD, UND, GEN, THINK, SEP, IMG, EOS, SPELL, END_SPELL)
+N_BYTES = 256
+
+# A "word" is a number, a run of letters (hyphen/apostrophe inside allowed: "mid-age"), the arrow "->",
+# or any other single visible character.
+_TOKEN_RE = re.compile(r"\d+|[^\W\d_]+(?:['\-][^\W\d_]+)*|->|[^\s]")
+_NO_SPACE_BEFORE = set(".,?!:;%)")
+
+
+def split_words(text: str) -> list[str]:
+    """Lower-case and split text into words: `split_words("Generate 3 cups.") == ["generate", "3", "cups", "."]`."""
+    return _TOKEN_RE.findall(text.lower())
+
+
+def join_words(words: Sequence[str]) -> str:
+    """Inverse of `split_words` up to spacing: punctuation sticks to the word before it."""
+    out = ""
+    for w in words:
+        if out and w not in _NO_SPACE_BEFORE and not out.endswith("("):
+            out += " "
+        out += w
+    return out
+
+
+@dataclass
+class TextTokenizer:
+    """Word-level tokenizer with byte fallback. Ids: specials, then words, then 256 bytes."""
+
+    words: tuple[str, ...]
+    """The word vocabulary (specials and bytes excluded), in id order."""
+
+    def __post_init__(self) -> None:
+        self._ids = {s: i for i, s in enumerate(SPECIALS)}
+        for i, w in enumerate(self.words):
+            self._ids[w] = len(SPECIALS) + i
+        self.byte_offset = len(SPECIALS) + len(self.words)
+        self.size = self.byte_offset + N_BYTES
+
+    @classmethod
+    def build(cls, texts: Iterable[str], max_number: int = 0) -> TextTokenizer:
+        """Vocabulary = every word in `texts` plus the numbers 0..max_number, sorted (deterministic)."""
+        vocab = {str(n) for n in range(max_number + 1)}
+        for t in texts:
+            vocab.update(split_words(t))
+        vocab -= set(SPECIALS)
+        return cls(tuple(sorted(vocab, key=lambda w: (not w.isdigit(), int(w) if w.isdigit() else 0, w))))
+
+    def id(self, token: str) -> int:
+        """Id of a special token or vocabulary word."""
+        return self._ids[token]
+
+    def encode(self, text: str) -> list[int]:
+        """Text -> ids; out-of-vocabulary words are spelled out byte by byte."""
+        out: list[int] = []
+        for w in split_words(text):
+            i = self._ids.get(w)
+            if i is not None:
+                out.append(i)
+            else:
+                out.append(self._ids[SPELL])
+                out.extend(self.byte_offset + b for b in w.encode("utf-8"))
+                out.append(self._ids[END_SPELL])
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Ids -> text; specials other than the spelling markers are dropped."""
+        words: list[str] = []
+        spelled: list[int] | None = None
+        for i in ids:
+            i = int(i)
+            if i == self._ids[SPELL]:
+                spelled = []
+            elif i == self._ids[END_SPELL]:
+                if spelled is not None:
+                    words.append(bytes(spelled).decode("utf-8", errors="replace"))
+                spelled = None
+            elif spelled is not None and self.byte_offset <= i < self.size:
+                spelled.append(i - self.byte_offset)
+            elif len(SPECIALS) <= i < self.byte_offset:
+                words.append(self.words[i - len(SPECIALS)])
+        return join_words(words)
+
+    def to_json(self) -> str:
+        """Serialise (the word list fixes every id)."""
+        return json.dumps({"kind": "word+bytes", "specials": list(SPECIALS), "words": list(self.words)},
+                          ensure_ascii=False, indent=0)
+
+    @classmethod
+    def from_json(cls, text: str) -> TextTokenizer:
+        """Inverse of `to_json`; refuses a file written with other special tokens."""
+        data = json.loads(text)
+        if tuple(data.get("specials", ())) != SPECIALS:
+            raise ValueError("tokenizer file has different special tokens than this version")
+        return cls(tuple(data["words"]))
+
+
+CELL = 16
+GRID = 3
+IMAGE_SIZE = CELL * GRID
+
+
+def image_to_cells(images: np.ndarray) -> np.ndarray:
+    """(N, 48, 48, 3) uint8 -> (N, 9, 768) float32 cell patches, row-major cell order."""
+    n = images.shape[0]
+    x = images.reshape(n, GRID, CELL, GRID, CELL, 3).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(n, GRID * GRID, CELL * CELL * 3).astype(np.float32)
+
+
+def cells_to_image(cells: np.ndarray) -> np.ndarray:
+    """(N, 9, 768) patches -> (N, 48, 48, 3) uint8 images."""
+    n = cells.shape[0]
+    x = cells.reshape(n, GRID, GRID, CELL, CELL, 3).transpose(0, 1, 3, 2, 4, 5)
+    return np.clip(x.reshape(n, IMAGE_SIZE, IMAGE_SIZE, 3), 0, 255).astype(np.uint8)
+
+
+@dataclass
+class ImageTokenizer:
+    """Patch codebook: (K, 16*16*3) uint8 codes; one token per 16x16 cell."""
+
+    codes: np.ndarray
+    """(K, 768) uint8 cell patches."""
+
+    @property
+    def size(self) -> int:
+        return int(self.codes.shape[0])
+
+    @classmethod
+    def fit(cls, images: np.ndarray, max_codes: int = 4096, seed: int = 0) -> ImageTokenizer:
+        """Learn the codebook from (N, 48, 48, 3) uint8 renders: distinct patches, k-means if too many."""
+        patches = _patches_u8(images)
+        # Dedupe on raw bytes (a 1-D void view sorts far faster than np.unique(axis=0)).
+        keys = np.ascontiguousarray(patches).view(np.dtype((np.void, patches.shape[1]))).ravel()
+        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        uniq = patches[first]
+        if len(uniq) <= max_codes:
+            return cls(uniq)
+        return cls(_kmeans(uniq.astype(np.float32), counts, max_codes, seed).round().astype(np.uint8))
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """(N, 48, 48, 3) uint8 -> (N, 9) int64 code ids (nearest code in L2).
+
+        Patches equal to a code (every grid-style render) are found by exact lookup; only the others pay
+        for the distance computation.
+        """
+        patches = _patches_u8(images)
+        if not hasattr(self, "_lookup"):
+            self._lookup = {c.tobytes(): i for i, c in enumerate(self.codes)}
+        ids = np.fromiter((self._lookup.get(p.tobytes(), -1) for p in patches), dtype=np.int64,
+                          count=len(patches))
+        miss = ids < 0
+        if miss.any():
+            ids[miss] = _nearest(patches[miss].astype(np.float32), self.codes.astype(np.float32))
+        return ids.reshape(images.shape[0], GRID * GRID)
+
+    def decode(self, ids: np.ndarray) -> np.ndarray:
+        """(N, 9) code ids -> (N, 48, 48, 3) uint8 images."""
+        ids = np.asarray(ids, dtype=np.int64)
+        return cells_to_image(self.codes[ids].astype(np.float32))
+
+
+def _patches_u8(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
+        raise ValueError(f"expected (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) images, got {images.shape}")
+    n = images.shape[0]
+    x = images.astype(np.uint8).reshape(n, GRID, CELL, GRID, CELL, 3).transpose(0, 1, 3, 2, 4, 5)
+    return np.ascontiguousarray(x.reshape(n * GRID * GRID, CELL * CELL * 3))
+
+
+def _nearest(x: np.ndarray, codes: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    c2 = (codes ** 2).sum(1)
+    out = np.empty(len(x), dtype=np.int64)
+    for s in range(0, len(x), chunk):
+        xs = x[s:s + chunk]
+        # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; |x|^2 is constant per row.
+        out[s:s + chunk] = np.argmin(c2[None, :] - 2.0 * xs @ codes.T, axis=1)
+    return out
+
+
+def _kmeans(x: np.ndarray, weights: np.ndarray, k: int, seed: int, iters: int = 15) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # The most frequent patches (blank cells, common icons) seed the centres, the rest at random.
+    order = np.argsort(-weights, kind="stable")
+    n_top = k // 2
+    rest = rng.choice(order[n_top:], size=k - n_top, replace=False)
+    centres = x[np.concatenate([order[:n_top], rest])].copy()
+    for _ in range(iters):
+        assign = _nearest(x, centres)
+        sums = np.zeros_like(centres)
+        np.add.at(sums, assign, x * weights[:, None])
+        tot = np.bincount(assign, weights=weights, minlength=k)
+        keep = tot > 0
+        centres[keep] = sums[keep] / tot[keep, None]
+    return centres

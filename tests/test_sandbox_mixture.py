@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from unisandbox.models.sandbox.mixture import (
+    MixtureConfig,
+    MixtureError,
+    build_codec,
+    build_raw,
+    check_mixture,
+    describe,
+    parse_description,
+    tokenize,
+)
+from unisandbox.models.sandbox.sequences import Seq
+from unisandbox.models.sandbox.tokenizers import IMG, SEP
+from unisandbox.tasks.base import CountAnswer, FlowerAnswer, FruitAnswer, ObjectAnswer, PersonAnswer
+
+
+@pytest.fixture(scope="module")
+def built():
+    cfg = MixtureConfig.quick()
+    raw = build_raw(cfg, seed=0)
+    codec = build_codec(raw, seed=0)
+    return raw, codec, tokenize(raw, codec)
+
+
+def test_describe_and_parse_are_inverse():
+    answers = [CountAnswer(count=3, object="box"), CountAnswer(count=1, object="fish"), ObjectAnswer(object="leaf"),
+               PersonAnswer(gender="female", age="mid-age", hair="red", skin="dark"),
+               FruitAnswer(fruit="cherry"), FlowerAnswer(flower="lily")]
+    for a in answers:
+        assert parse_description(describe(a)) == a
+    assert parse_description("Generate as many cups as the result of 8 / 4.") is None
+    assert parse_description("Draw what the symbol E represents.") is None
+
+
+def test_no_reasoning_prompt_meets_an_image_without_its_trace(built):
+    raw, codec, pools = built
+    reasoning = {" ".join(p.lower().split()) for p, _, _ in raw.think + raw.kthink}
+    reasoning |= {" ".join(q.lower().split()) for q, _ in raw.und + raw.know}
+    img, sep = codec.special(IMG), codec.special(SEP)
+    n_image = 0
+    for pool, seqs in pools.items():
+        for s in seqs:
+            if img not in s.ids:
+                assert not any(s.cells), pool
+                continue
+            n_image += 1
+            k = s.ids.index(img)
+            if s.kind == "draw":
+                text = codec.text.decode(s.ids[1:k])
+                assert parse_description(text) is not None, text
+                assert text not in reasoning
+            else:
+                assert s.kind == "think"
+                assert sep in s.ids[:k]
+                trace = codec.text.decode(s.ids[s.ids.index(sep) + 1:k])
+                assert "answer:" in trace and len(trace.split("answer:")[0].strip()) > 0
+    assert n_image == len(pools["draw"]) + len(pools["think"]) + len(pools["kthink"])
+    check_mixture(pools, codec, reasoning)
+
+
+def test_check_mixture_refuses_a_direct_reasoning_prompt_image_pair(built):
+    raw, codec, pools = built
+    prompt, steps, image = raw.think[0]
+    codes = codec.image.encode(image[None])[0]
+    bad = codec.drawing(prompt, codes)  # <gen> reasoning prompt <img> codes: what normal mode would be
+    with pytest.raises(MixtureError):
+        check_mixture({"draw": [bad]}, codec, {prompt})
+    # Even when the caller forgets to list the prompt, it is not a plain description.
+    with pytest.raises(MixtureError):
+        check_mixture({"draw": [bad]}, codec)
+    # A think-mode sequence whose trace is only the answer line is not a trace over a reasoning prompt:
+    # it is allowed only if it ends in a plain description, and an image must follow <sep>.
+    no_trace = Seq("think", bad.ids, bad.loss, bad.cells)
+    with pytest.raises(MixtureError):
+        check_mixture({"think": [no_trace]}, codec)
+    smuggled = Seq("und", bad.ids, bad.loss, bad.cells)
+    with pytest.raises(MixtureError):
+        check_mixture({"und": [smuggled]}, codec)
+
+
+def test_mixture_uses_train_items_only(built):
+    from unisandbox.models.sandbox.evaluate import official_items
+
+    raw, _, _ = built
+    items = [it for group in official_items().values() for it in group]
+    official_prompts = {it.prompt for it in items}
+    trained = {p for p, _, _ in raw.think} | {q for q, _ in raw.und}
+    # No official generation prompt is ever trained on, in any form.
+    assert not (trained & official_prompts)
+    # Probe questions: mapping ones never (rule sets are split); a math probe names no object, so the
+    # same expression with another object (a different train item) shares it -- eval reports both.
+    mapping_probes = {it.probe.question for it in items if it.task == "mapping"}
+    assert not (trained & mapping_probes)
+
+
+def test_mixture_is_deterministic():
+    cfg = MixtureConfig(math_items={1: 20, 2: 0, 3: 0}, mapping_items={1: 5, 2: 0, 3: 0}, facts=False,
+                        n_draw=50, knowledge=None)
+    a, b = build_raw(cfg, 5), build_raw(cfg, 5)
+    assert a.und == b.und and [d for d, _ in a.draw] == [d for d, _ in b.draw]
+    assert all(np.array_equal(x, y) for (_, _, x), (_, _, y) in zip(a.think, b.think, strict=True))
+    c = build_raw(cfg, 6)
+    assert [d for d, _ in a.draw] != [d for d, _ in c.draw]
