@@ -44,12 +44,6 @@ def pretrain_seed(config: dict[str, Any]) -> int:
     return int(config.get("seed", config.get("train", {}).get("seed", 0)))
 
 
-def mixture_has_knowledge(config: dict[str, Any]) -> bool:
-    """True when the checkpoint's pretraining mixture included the knowledge-retrieval data."""
-    mix = config.get("train", {}).get("mixture", {})
-    return isinstance(mix, dict) and bool(mix.get("knowledge"))
-
-
 @dataclass(frozen=True)
 class ReplayConfig:
     """Size of the replay pool rebuilt from the pretraining generators (same seed, smaller pools)."""
@@ -60,38 +54,33 @@ class ReplayConfig:
     """Train-split mapping pairs per level."""
     n_draw: int = 3000
     """Drawing sequences from plain descriptions."""
+    facts: bool = True
+    """Replay the single-operation math facts too (when the checkpoint learned them)."""
 
 
-def replay_pools(ckpt, cfg: ReplayConfig, kinds: Iterable[str] = ("und", "draw", "think")) -> dict[str, list]:
-    """Pretraining-style sequences of `kinds` ("und", "draw", "think") tokenized with the checkpoint's codec.
+TEXT_KINDS = ("und", "fact", "know")
+"""Pretraining pools without images."""
+IMAGE_KINDS = ("draw", "think", "kthink")
+"""Pretraining pools with an image (kthink: knowledge think mode)."""
 
-    Built with the checkpoint's pretraining seed, so they come from the same train pools; the knowledge
-    retrieval data is included only if the checkpoint was pretrained on it.
+
+def replay_pools(ckpt, cfg: ReplayConfig) -> dict[str, list]:
+    """Pretraining-style sequences per pool kind, tokenized with the checkpoint's codec.
+
+    Built from the checkpoint's own mixture config (seed, facts, knowledge data) with smaller item pools,
+    so replay comes from the same train pools and the same kinds of data the checkpoint learned.
     """
-    import dataclasses
+    from dataclasses import replace
 
     from unisandbox.models.sandbox import mixture as M
-    from unisandbox.models.sandbox.knowledge_mixture import KnowledgeMixtureConfig, knowledge_mixture
 
-    seed = pretrain_seed(ckpt.config)
-    kw: dict[str, Any] = dict(math_items={1: cfg.math_items, 2: cfg.math_items, 3: cfg.math_items},
-                              mapping_items={1: cfg.mapping_items, 2: cfg.mapping_items, 3: cfg.mapping_items},
-                              facts=False, n_draw=cfg.n_draw)
-    if "knowledge" in {f.name for f in dataclasses.fields(M.MixtureConfig)}:
-        kw["knowledge"] = KnowledgeMixtureConfig(worlds=0)  # added below from the checkpoint's own config
-    raw = M.build_raw(M.MixtureConfig(**kw), seed)
-    if mixture_has_knowledge(ckpt.config):
-        known = {f.name for f in dataclasses.fields(KnowledgeMixtureConfig)}
-        kcfg = {k: v for k, v in ckpt.config["train"]["mixture"]["knowledge"].items() if k in known}
-        km = knowledge_mixture(KnowledgeMixtureConfig(**kcfg), seed)
-        raw.und += km.und
-        raw.think += km.think
-    kinds = set(kinds)
-    raw.und = raw.und if "und" in kinds else []
-    raw.draw = raw.draw if "draw" in kinds else raw.draw[:1]  # tokenize needs one image; dropped below
-    raw.think = raw.think if "think" in kinds else []
-    pools = M.tokenize(raw, ckpt.codec)
-    return {k: v for k, v in pools.items() if k in kinds and v}
+    mix = ckpt.config.get("train", {}).get("mixture")
+    base = M.MixtureConfig.from_dict(mix) if mix else M.MixtureConfig(knowledge=None)
+    small = replace(base, math_items={1: cfg.math_items, 2: cfg.math_items, 3: cfg.math_items},
+                    mapping_items={1: cfg.mapping_items, 2: cfg.mapping_items, 3: cfg.mapping_items},
+                    n_draw=cfg.n_draw, facts=base.facts and cfg.facts)
+    pools = M.tokenize(M.build_raw(small, pretrain_seed(ckpt.config)), ckpt.codec)
+    return {k: v for k, v in pools.items() if v}
 
 
 def save_tuned(ckpt, out: Path, extra: dict[str, Any]) -> Path:

@@ -35,6 +35,7 @@ class InjectConfig:
     replay_ratio: float = 0.5
     """Share of each batch drawn from text-only replay of pretraining data."""
     replay: ReplayConfig = field(default_factory=lambda: ReplayConfig(math_items=200, mapping_items=100, n_draw=1))
+    """Replay pool sizes (drawing sequences are not replayed: injection is text only)."""
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,10 +68,11 @@ def injection_sequences(codec) -> list:
 def text_replay(ckpt, cfg: InjectConfig) -> list:
     """Text-only replay: understanding sequences and think-mode sequences cut after `<img>`."""
     from unisandbox.models.sandbox.train import text_only
-    from unisandbox.training.common import replay_pools
+    from unisandbox.training.common import IMAGE_KINDS, TEXT_KINDS, replay_pools
 
-    pools = replay_pools(ckpt, cfg.replay, ("und", "think"))
-    return [*pools.get("und", []), *(text_only(s) for s in pools.get("think", []))]
+    pools = replay_pools(ckpt, cfg.replay)
+    texts = [s for k in TEXT_KINDS for s in pools.get(k, [])]
+    return texts + [text_only(s) for k in IMAGE_KINDS if k != "draw" for s in pools.get(k, [])]
 
 
 def train(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist = Dist(),

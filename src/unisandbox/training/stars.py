@@ -197,7 +197,7 @@ def finetune_stages(ckpt, plan: list[tuple[str, list, int]], replay: list, cfg: 
 def loss_trend(losses: Sequence[float], window: int = 50) -> dict[str, float]:
     """Mean loss over the first and the last `window` steps."""
     if not losses:
-        return {"first": float("nan"), "last": float("nan")}
+        return {"first": None, "last": None, "steps": 0}
     w = max(1, min(window, len(losses) // 2 or 1))
     return {"first": round(sum(losses[:w]) / w, 5), "last": round(sum(losses[-w:]) / w, 5), "steps": len(losses)}
 
@@ -205,10 +205,10 @@ def loss_trend(losses: Sequence[float], window: int = 50) -> dict[str, float]:
 def replay_for(ckpt, cfg: StarsConfig) -> list:
     """Replay sequences: every kind for the shared network; image kinds only for the query model (its LM is
     frozen during STARS, so text replay would only retrain it)."""
-    from unisandbox.training.common import replay_pools
+    from unisandbox.training.common import IMAGE_KINDS, TEXT_KINDS, replay_pools
 
-    kinds = ("und", "draw", "think") if ckpt.arch == "shared" else ("draw", "think")
-    pools = replay_pools(ckpt, cfg.replay, kinds)
+    kinds = (*TEXT_KINDS, *IMAGE_KINDS) if ckpt.arch == "shared" else IMAGE_KINDS
+    pools = replay_pools(ckpt, cfg.replay)
     return [s for k in kinds for s in pools.get(k, [])]
 
 
@@ -235,8 +235,9 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, judge=Non
     pairs = normal_pairs(samples, items, ckpt.codec, cfg.filtered)
     plan = stages(pairs, cfg)
     if not plan:
-        raise RuntimeError("no think-mode sample was accepted: nothing to train on (is think mode working?)")
-    replay = replay_for(ckpt, cfg)
+        # Nothing passed the judge: a STARS round then leaves the model as it was, and the report says so.
+        log("no think-mode sample was accepted: nothing to train on; the checkpoint is saved unchanged")
+    replay = replay_for(ckpt, cfg) if plan else []
     train_log: list[dict[str, Any]] = []
 
     def rec(r: dict[str, Any]) -> None:
@@ -249,6 +250,7 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, judge=Non
               "acceptance": acceptance(samples), "pairs": {str(k): len(v) for k, v in sorted(pairs.items())},
               "stages": [{"name": n, "sequences": len(s), "steps": st} for n, s, st in plan],
               "replay_sequences": len(replay), "loss": loss_trend(losses), "train_log": train_log,
+              "trained": bool(plan),
               "world_size": d.world, "sample_seconds": round(t_sample, 1),
               "train_seconds": round(time.perf_counter() - t0 - t_sample, 1)}
     if d.main:
@@ -337,6 +339,9 @@ def report_markdown(report: dict[str, Any]) -> str:
         c = r["change"]
         lines.append(f"| {key} | {iv(r['before'])} | {iv(r['after'])} | {c['diff']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] |")
     loss = report["loss"]
+    if not report["stages"]:
+        lines += ["", "No think-mode sample passed the judge: nothing to train on, the model is unchanged.", ""]
+        return "\n".join(lines)
     stages_text = ", ".join(f"{s['name']} ({s['sequences']} seqs, {s['steps']} steps)" for s in report["stages"])
     lines += ["", f"Fine-tuning: stages {stages_text}; "
               f"replay pool {report['replay_sequences']} sequences; loss {loss['first']:.3f} (first steps) -> "

@@ -1,0 +1,65 @@
+"""Knowledge injection: the corpus as text-only data, the generation pathway untouched (query arch)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from unisandbox.training import inject
+from unisandbox.training.common import ReplayConfig, generation_params, param_hash
+
+sys.path.insert(0, str(Path(__file__).parent))
+from training_tiny import tiny_checkpoint  # noqa: E402
+
+SMALL = inject.InjectConfig(steps=12, batch_size=8, replay=ReplayConfig(math_items=8, mapping_items=4, n_draw=1))
+
+
+def test_official_world_matches_the_shipped_corpus_and_injection_has_no_image_token():
+    from unisandbox.models.sandbox.checkpoint import load_checkpoint
+
+    world = inject.official_world()
+    assert len(world.characters) == 10 and len(world.corpus) == 400
+    ckpt = load_checkpoint(tiny_checkpoint("shared"), "shared", device="cpu")
+    seqs = inject.injection_sequences(ckpt.codec)
+    assert len(seqs) == 400
+    assert all(not any(s.cells) and max(s.ids) < ckpt.codec.code_offset for s in seqs)
+    replay = inject.text_replay(ckpt, SMALL)
+    assert replay and all(not any(s.cells) and max(s.ids) < ckpt.codec.code_offset for s in replay)
+
+
+def _hash_lm(model) -> str:
+    return param_hash(sorted((n, p) for n, p in model.named_parameters() if n.startswith("lm.")))
+
+
+@pytest.mark.slow
+def test_query_injection_changes_the_lm_and_leaves_the_generation_pathway_untouched(tmp_path):
+    from unisandbox.models.sandbox.checkpoint import load_checkpoint
+
+    src = tiny_checkpoint("query")
+    before = load_checkpoint(src, "query", device="cpu").model
+    record = inject.train(src, "query", tmp_path / "ckpt", SMALL, log=lambda s: None)
+    after = load_checkpoint(tmp_path / "ckpt", "query", device="cpu").model
+    g = record["generation_pathway"]
+    assert g["untouched"] is True and g["hash_before"] == g["hash_after"]
+    # Checked again on the files: queries, projection and decoder byte-identical; the LM learned.
+    assert param_hash(generation_params(after, "query")) == param_hash(generation_params(before, "query"))
+    assert len(generation_params(after, "query")) > 3
+    assert _hash_lm(after) != _hash_lm(before)
+
+
+@pytest.mark.slow
+def test_shared_injection_report_has_forward_and_inverse_in_both_modes(tmp_path):
+    report = inject.run(tiny_checkpoint("shared"), "shared", tmp_path / "inj", SMALL, log=lambda s: None)
+    on_disk = json.loads((tmp_path / "inj" / "inject_report.json").read_text())
+    for r in (report, on_disk):
+        for state in ("before", "after"):
+            for d, n in (("forward", 30), ("inverse", 20)):
+                for mode in ("normal", "think"):
+                    s = r[state]["generation"][d][mode]
+                    assert s["n"] == n and s["low"] <= s["value"] <= s["high"]
+                assert r[state]["probes"][d]["n"] == n
+    assert report["generation_pathway"]["untouched"] is None  # shared: no separate generation parameters
+    assert "| forward | think |" in (tmp_path / "inj" / "inject_report.md").read_text()

@@ -1,0 +1,106 @@
+"""STARS: train items, rejection, curriculum stages, a full round on a tiny checkpoint, torchrun DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from unisandbox.training import stars
+from unisandbox.training.common import ReplayConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from training_tiny import tiny_checkpoint  # noqa: E402
+
+SMALL_REPLAY = ReplayConfig(math_items=10, mapping_items=5, n_draw=40)
+
+
+def _cfg(**kw) -> stars.StarsConfig:
+    base = dict(train_items=6, samples_per_item=2, steps=20, batch_size=8, replay=SMALL_REPLAY, sample_batch=64)
+    return stars.StarsConfig(**{**base, **kw})
+
+
+def test_stars_items_are_fresh_train_items_disjoint_from_the_test_split():
+    from unisandbox.training.evaluate import official_items
+
+    items = stars.stars_items(_cfg(train_items=30))
+    assert len(items) == 30 * 3 + 60 * 3  # math items + mapping A/B items
+    assert {it.split for it in items} == {"train"}
+    test_prompts = {it.prompt for it in official_items("math") + official_items("mapping")}
+    assert not test_prompts & {it.prompt for it in items}
+    assert [it.prompt for it in stars.stars_items(_cfg(train_items=30))] == [it.prompt for it in items]
+    assert [it.prompt for it in stars.stars_items(_cfg(train_items=30, seed=1))] != [it.prompt for it in items]
+
+
+def _sample(item_id: str, level: int, verdict: str, k: int = 0) -> stars.Sample:
+    return stars.Sample(item_id, "math", level, k, verdict, (0,) * 9 if verdict != "missing" else ())
+
+
+def test_rejection_keeps_only_accepted_images_and_unfiltered_keeps_all():
+    from unisandbox.models.sandbox.checkpoint import load_checkpoint
+
+    codec = load_checkpoint(tiny_checkpoint("shared"), "shared", device="cpu").codec
+    items = stars.stars_items(_cfg(tasks=("math",), levels=(1, 2)))
+    samples = [_sample(items[0].id, 1, "correct"), _sample(items[0].id, 1, "wrong", 1),
+               _sample(items[7].id, 2, "error"), _sample(items[7].id, 2, "missing", 1)]
+    kept = stars.normal_pairs(samples, items, codec, filtered=True)
+    assert {k: len(v) for k, v in kept.items()} == {1: 1}
+    seq = kept[1][0]
+    assert seq.kind == "draw" and codec.text.decode(seq.ids[1:seq.ids.index(codec.special("<img>"))]) \
+        == codec.text.decode(codec.text.encode(items[0].prompt))  # prompt straight to the image, no trace
+    everything = stars.normal_pairs(samples, items, codec, filtered=False)
+    assert {k: len(v) for k, v in everything.items()} == {1: 2, 2: 1}  # no image, no pair
+    acc = stars.acceptance(samples)
+    assert acc["math/1"] == {"samples": 2, "correct": 1, "error": 0, "missing": 0, "rate": 0.5}
+    assert acc["math/2"]["error"] == 1 and acc["math/2"]["missing"] == 1
+
+
+def test_curriculum_adds_levels_in_stages_with_the_same_total_steps():
+    pairs = {1: ["a"] * 3, 2: ["b"] * 2, 3: ["c"]}
+    cur = stars.stages(pairs, _cfg(steps=100))
+    assert [(n, len(s), st) for n, s, st in cur] == [("levels 1-1", 3, 33), ("levels 1-2", 5, 33),
+                                                      ("levels 1-3", 6, 34)]
+    mixed = stars.stages(pairs, _cfg(steps=100, curriculum=False))
+    assert [(len(s), st) for _, s, st in mixed] == [(6, 100)]
+    assert stars.stages({}, _cfg()) == []
+    assert _cfg(filtered=False).variant == "unfiltered" and _cfg(curriculum=False).variant == "mixed"
+
+
+@pytest.mark.slow
+def test_a_stars_round_writes_a_loadable_checkpoint_and_a_report(tmp_path):
+    ckpt = tiny_checkpoint("shared")
+    cfg = _cfg(filtered=False)  # a tiny model's think mode is rarely right; the ablation always has data
+    report = stars.run(ckpt, "shared", tmp_path / "out", cfg, eval_limit=3, log=lambda s: None)
+    assert (tmp_path / "out" / "checkpoint" / "model.safetensors").is_file()
+    on_disk = json.loads((tmp_path / "out" / "stars_report.json").read_text())
+    assert on_disk["variant"] == "unfiltered" and on_disk["normal"] == report["normal"]
+    assert set(report["normal"]) == {f"{t}/{lv}" for t in ("math", "mapping") for lv in (1, 2, 3)}
+    r = report["normal"]["math/1"]
+    assert r["before"]["n"] == r["after"]["n"] == 3 and r["before"]["low"] <= r["before"]["value"] <= r["before"]["high"]
+    assert set(report["probes"]) == set(report["normal"])  # the forgetting check covers every level
+    assert sum(a["samples"] for a in report["acceptance"].values()) == 6 * 2 * 3 * 3
+    cfg_json = json.loads((tmp_path / "out" / "checkpoint" / "config.json").read_text())
+    assert cfg_json["finetune"][-1]["method"] == "stars"
+    assert "| math/1 |" in (tmp_path / "out" / "stars_report.md").read_text()
+
+
+@pytest.mark.slow
+def test_distributed_stars_two_cpu_processes_loss_falls(tmp_path):
+    ckpt = tiny_checkpoint("shared")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29631",
+           "-m", "unisandbox", "stars", "--out", str(tmp_path / "ddp"), "--checkpoint", str(ckpt),
+           "--variant", "unfiltered", "--train-items", "4", "--samples", "2", "--steps", "60",
+           "--eval-limit", "2", "--threads", "1"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "ddp" / "stars_report.json").read_text())
+    assert report["world_size"] == 2
+    assert report["loss"]["last"] < report["loss"]["first"]
+    assert (tmp_path / "ddp" / "checkpoint" / "model.safetensors").is_file()
+    # Sampling was split by item and gathered: every (item, sample) of the plan is there exactly once.
+    assert sum(a["samples"] for a in report["acceptance"].values()) == 4 * 2 * 3 * 3
