@@ -96,9 +96,18 @@ def prompt_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _mime(data: bytes) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/png"
+
+
 def build_messages(prompt: str, png: bytes) -> list[dict[str, Any]]:
-    """The chat messages for one image: our prompt and the image as a base64 PNG data URL."""
-    url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    """The chat messages for one image: our prompt and the image as a base64 data URL (PNG, or the
+    JPEG/WebP type its bytes show)."""
+    url = f"data:{_mime(png)};base64," + base64.b64encode(png).decode("ascii")
     return [{"role": "user", "content": [
         {"type": "text", "text": prompt},
         {"type": "image_url", "image_url": {"url": url}},
