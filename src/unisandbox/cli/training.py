@@ -30,9 +30,9 @@ def stars_cmd(
     arch: str = typer.Option("shared", help="shared or query."),
     checkpoint: Path | None = typer.Option(None, help="Checkpoint directory (default: the shipped one)."),  # noqa: UP007
     variant: str = typer.Option("curriculum", help="curriculum, mixed or unfiltered (no rejection)."),
-    train_items: int = typer.Option(500, min=1, help="Fresh train items per task and level."),
-    samples: int = typer.Option(4, min=1, help="Think-mode samples per train item (K)."),
-    steps: int = typer.Option(900, min=1, help="Total fine-tuning steps."),
+    train_items: int = typer.Option(300, min=1, help="Fresh train items per task and level."),
+    samples: int = typer.Option(3, min=1, help="Think-mode samples per train item (K)."),
+    steps: int = typer.Option(600, min=1, help="Total fine-tuning steps."),
     eval_limit: int | None = typer.Option(None, min=1, help="Scoring units per level on the test split."),  # noqa: UP007
     seed: int = typer.Option(0, min=0),
     threads: int = typer.Option(2, min=1, help="CPU threads for torch."),

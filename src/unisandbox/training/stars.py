@@ -38,15 +38,15 @@ class StarsConfig:
 
     tasks: tuple[str, ...] = ("math", "mapping")
     levels: tuple[int, ...] = (1, 2, 3)
-    train_items: int = 600
+    train_items: int = 300
     """Fresh train-split items per task and level (mapping: pairs, i.e. twice as many items)."""
-    samples_per_item: int = 4
+    samples_per_item: int = 3
     """K think-mode samples per train item."""
     filtered: bool = True
     """Keep only the images the judge accepts (False: keep every think-mode image, the ablation)."""
     curriculum: bool = True
     """Fine-tune level by level (1, then 1-2, then 1-3) instead of all levels mixed."""
-    steps: int = 900
+    steps: int = 600
     """Total fine-tuning steps."""
     lr: float = 5e-4
     batch_size: int = 64

@@ -46,7 +46,9 @@ def profile(name: str, seed: int = 0) -> StudyProfile:
     from unisandbox.training.common import ReplayConfig
 
     if name == "full":
-        return StudyProfile("full", None, StarsConfig(train_items=500, samples_per_item=4, steps=900, seed=seed),
+        # Sized for <= 45 min on 2 CPU cores for both architectures: 300 fresh train items per task and
+        # level x 3 samples = 8,100 judged think-mode samples per arch, shared by three 600-step variants.
+        return StudyProfile("full", None, StarsConfig(train_items=300, samples_per_item=3, steps=600, seed=seed),
                             InjectConfig(steps=600, seed=seed))
     if name == "quick":
         small = ReplayConfig(math_items=20, mapping_items=10, n_draw=100)
