@@ -76,8 +76,9 @@ def replay_pools(ckpt, cfg: ReplayConfig) -> dict[str, list]:
 
     mix = ckpt.config.get("train", {}).get("mixture")
     base = M.MixtureConfig.from_dict(mix) if mix else M.MixtureConfig(knowledge=None)
-    small = replace(base, math_items={1: cfg.math_items, 2: cfg.math_items, 3: cfg.math_items},
-                    mapping_items={1: cfg.mapping_items, 2: cfg.mapping_items, 3: cfg.mapping_items},
+    # Only the levels the checkpoint was pretrained on, at the replay sizes.
+    small = replace(base, math_items={lv: cfg.math_items for lv, n in base.math_items.items() if n},
+                    mapping_items={lv: cfg.mapping_items for lv, n in base.mapping_items.items() if n},
                     n_draw=cfg.n_draw, facts=base.facts and cfg.facts)
     pools = M.tokenize(M.build_raw(small, pretrain_seed(ckpt.config)), ckpt.codec)
     return {k: v for k, v in pools.items() if v}
@@ -91,7 +92,7 @@ def save_tuned(ckpt, out: Path, extra: dict[str, Any]) -> Path:
     history = list(keep.get("finetune", []))
     history.append(extra)
     keep["finetune"] = history
-    return save_checkpoint(out, ckpt.arch, ckpt.model, ckpt.codec, keep)
+    return save_checkpoint(out, ckpt.arch, ckpt.model.cpu(), ckpt.codec, keep)
 
 
 def param_hash(named: Iterable[tuple[str, Any]]) -> str:
@@ -122,6 +123,8 @@ class Dist:
 
     rank: int = 0
     world: int = 1
+    device: str | None = None
+    """Where this rank trains: "cuda:<local rank>" on GPUs, "cpu" otherwise; None when not distributed."""
 
     @property
     def main(self) -> bool:
@@ -136,9 +139,14 @@ def init_dist() -> Dist:
     import torch
     import torch.distributed as dist
 
+    device = "cpu"
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)  # "cuda" now means this rank's GPU, for the adapter too
+        device = f"cuda:{local}"
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size())
+        dist.init_process_group("nccl" if device != "cpu" else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(), device)
 
 
 def gather(obj: Any, d: Dist) -> list[Any]:

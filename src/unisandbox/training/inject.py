@@ -84,7 +84,7 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist 
     from unisandbox.training.stars import loss_trend
 
     t0 = time.perf_counter()
-    ckpt = load_checkpoint(checkpoint, arch, device="cpu" if d.world > 1 else None)
+    ckpt = load_checkpoint(checkpoint, arch, device=d.device)
     seqs = injection_sequences(ckpt.codec)
     replay = text_replay(ckpt, cfg)
     gen_before = param_hash(generation_params(ckpt.model, arch))

@@ -226,7 +226,7 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, judge=Non
     t0 = time.perf_counter()
     judge = judge or SandboxJudge()
     items = stars_items(cfg)
-    ckpt = load_checkpoint(checkpoint, arch, device="cpu" if d.world > 1 else None)
+    ckpt = load_checkpoint(checkpoint, arch, device=d.device)
     if samples is None:
         model = load_adapter(checkpoint, arch)
         samples = collect(model, judge, ckpt.codec, items, cfg, d, log)
