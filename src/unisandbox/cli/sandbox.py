@@ -56,6 +56,11 @@ def eval_cmd(
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
     batch_size: int = typer.Option(256, min=1),
     seed: int = typer.Option(0, min=0, help="Base seed of image sampling (per-sample seeds derive from it)."),
+    temperature: float | None = typer.Option(None, min=0.0, help="Image-code sampling temperature "
+                                             "(default: the checkpoint's)."),
+    validation_seed: int | None = typer.Option(None, min=0, help="Evaluate on fresh test-split items of "
+                                               "this seed instead of the official split (choose settings "
+                                               "without looking at it)."),
 ) -> None:
     """Evaluate a sandbox checkpoint on the official test split, judged by the sandbox judge."""
     if arch not in ARCHES:
@@ -64,7 +69,8 @@ def eval_cmd(
 
     try:
         report = evaluate.run_eval(arch=arch, checkpoint=checkpoint, limit=limit, device=device,
-                                   batch_size=batch_size, base_seed=seed)
+                                   batch_size=batch_size, base_seed=seed, temperature=temperature,
+                                   validation_seed=validation_seed)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
         return

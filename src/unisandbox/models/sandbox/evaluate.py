@@ -23,6 +23,20 @@ OFFICIAL_DIR = Path(__file__).resolve().parents[2] / "data" / "official"
 TASK_FILES = {("math", lvl): f"math_l{lvl}.jsonl" for lvl in (1, 2, 3)} | {
     ("mapping", lvl): f"mapping_l{lvl}.jsonl" for lvl in (1, 2, 3)}
 KNOWLEDGE_FILES = ("knowledge_forward.jsonl", "knowledge_inverse.jsonl")
+OFFICIAL_SEED = 2511
+"""The seed of the official split (data/official/README.md)."""
+
+
+def validation_items(seed: int, n: int = 100) -> dict[tuple[str, int], list[Item]]:
+    """Fresh test-split items from a non-official seed: a validation set for decoding settings."""
+    from unisandbox.tasks.mapping import mapping_items
+    from unisandbox.tasks.math import math_items
+
+    if seed == OFFICIAL_SEED:
+        raise ValueError(f"seed {OFFICIAL_SEED} is the official split's; pick another validation seed")
+    out = {("math", lv): math_items(seed, lv, n, "test") for lv in (1, 2, 3)}
+    out |= {("mapping", lv): mapping_items(seed, lv, n, "test") for lv in (1, 2, 3)}
+    return out
 
 
 def official_items(limit: int | None = None, root: Path = OFFICIAL_DIR) -> dict[tuple[str, int], list[Item]]:
@@ -84,8 +98,12 @@ def trained_questions(train_config: dict[str, Any]) -> set[str]:
 
 def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: int | None = None,
              device: str | None = None, batch_size: int = 256, base_seed: int = 0,
-             model=None) -> dict[str, Any]:
-    """Evaluate and return the report dict (see module docstring; fractions in [0, 1])."""
+             model=None, temperature: float | None = None, validation_seed: int | None = None) -> dict[str, Any]:
+    """Evaluate and return the report dict (see module docstring; fractions in [0, 1]).
+
+    `validation_seed` replaces the official split by fresh test-split items of that seed (100 per level,
+    no knowledge items): use it to choose decoding settings without looking at the official split.
+    """
     from unisandbox.models.sandbox.mixture import describe
     from unisandbox.runs.probes import probe_correct
 
@@ -93,9 +111,14 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
         from unisandbox.models.sandbox.adapter import SandboxModel, SandboxQueryModel
 
         cls = SandboxModel if arch == "shared" else SandboxQueryModel
-        model = cls.from_spec(None if checkpoint is None else str(checkpoint), device=device, batch_size=batch_size)
+        model = cls.from_spec(None if checkpoint is None else str(checkpoint), device=device, batch_size=batch_size,
+                              temperature=temperature)
     t0 = time.perf_counter()
-    sets = official_items(limit)
+    if validation_seed is None:
+        sets = official_items(limit)
+    else:
+        sets = {k: (v[: 2 * limit] if k[0] == "mapping" else v[:limit]) if limit else v
+                for k, v in validation_items(validation_seed).items()}
     probe: dict[str, dict[str, float]] = defaultdict(dict)
     think: dict[str, dict[str, float]] = defaultdict(dict)
     normal: dict[str, dict[str, float]] = defaultdict(dict)
@@ -131,7 +154,7 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
         probe_unseen[task][lv] = (_per_unit([items[k] for k in keep], [p_ok[k] for k in keep])
                                   if keep else None)
     know = []
-    for name in KNOWLEDGE_FILES:
+    for name in KNOWLEDGE_FILES if validation_seed is None else ():
         path = OFFICIAL_DIR / name
         if path.is_file():
             know += read_items(path)
@@ -146,6 +169,7 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
     return {
         "arch": model.arch,
         "checkpoint": str(checkpoint) if checkpoint is not None else f"shipped:{model.arch}",
+        "items": "official" if validation_seed is None else f"validation seed {validation_seed}",
         "model": model.describe(),
         "draw_accuracy": sum(d_ok) / len(d_ok),
         "draw_accuracy_by_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())},
@@ -165,7 +189,8 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
 
 def format_table(report: dict[str, Any]) -> str:
     """A plain-text table of the report."""
-    lines = [f"sandbox eval: arch={report['arch']} checkpoint={report['checkpoint']} "
+    lines = [f"sandbox eval: arch={report['arch']} checkpoint={report['checkpoint']} items={report['items']} "
+             f"temperature={report['model']['temperature']} "
              f"({report['seconds']}s, base seed {report['base_seed']})",
              f"drawing from plain descriptions: {report['draw_accuracy']:.3f} (n={report['draw_n']}; "
              + ", ".join(f"{k} {v:.3f}" for k, v in report["draw_accuracy_by_kind"].items()) + ")",
