@@ -104,3 +104,21 @@ def test_distributed_stars_two_cpu_processes_loss_falls(tmp_path):
     assert (tmp_path / "ddp" / "checkpoint" / "model.safetensors").is_file()
     # Sampling was split by item and gathered: every (item, sample) of the plan is there exactly once.
     assert sum(a["samples"] for a in report["acceptance"].values()) == 2 * 2 * 3 * 3
+
+
+def test_replay_follows_pretraining_weights_and_query_replays_images_only():
+    from collections import Counter
+
+    from unisandbox.models.sandbox.checkpoint import load_checkpoint
+
+    cfg = _cfg(replay=ReplayConfig(math_items=10, mapping_items=5, n_draw=40, size=3000))
+    shared = load_checkpoint(tiny_checkpoint("shared"), "shared", device="cpu")
+    kinds = Counter(s.kind for s in stars.replay_for(shared, cfg))
+    assert sum(kinds.values()) == 3000
+    w = shared.config["train"]["weights"]
+    present = {k: w[k] for k in kinds}
+    for k, n in kinds.items():  # within 4 standard deviations of the weight's share
+        p = present[k] / sum(present.values())
+        assert abs(n / 3000 - p) < 4 * (p * (1 - p) / 3000) ** 0.5 + 1e-9, (k, n, p)
+    query = load_checkpoint(tiny_checkpoint("query"), "query", device="cpu")
+    assert all(any(s.cells) for s in stars.replay_for(query, cfg))

@@ -56,6 +56,8 @@ class ReplayConfig:
     """Drawing sequences from plain descriptions."""
     facts: bool = True
     """Replay the single-operation math facts too (when the checkpoint learned them)."""
+    size: int = 20000
+    """Replay sequences drawn from the pools with the checkpoint's pretraining weights."""
 
 
 TEXT_KINDS = ("und", "fact", "know")
@@ -82,6 +84,27 @@ def replay_pools(ckpt, cfg: ReplayConfig) -> dict[str, list]:
                     n_draw=cfg.n_draw, facts=base.facts and cfg.facts)
     pools = M.tokenize(M.build_raw(small, pretrain_seed(ckpt.config)), ckpt.codec)
     return {k: v for k, v in pools.items() if v}
+
+
+def weighted_replay(ckpt, pools: dict[str, list], kinds: Iterable[str], n: int, seed: int) -> list:
+    """`n` replay sequences drawn from `pools` (restricted to `kinds`) with the checkpoint's pretraining
+    batch weights, so replay keeps the proportions the model learned with, however large each pool is."""
+    import numpy as np
+
+    from unisandbox.models.sandbox.train import TrainConfig
+
+    weights = ckpt.config.get("train", {}).get("weights") or TrainConfig().weights
+    kinds = [k for k in kinds if pools.get(k) and weights.get(k, 0) > 0]
+    if not kinds or n <= 0:
+        return []
+    p = np.array([weights[k] for k in kinds], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    which = rng.choice(len(kinds), size=n, p=p / p.sum())
+    out = []
+    for i in which:
+        pool = pools[kinds[int(i)]]
+        out.append(pool[int(rng.integers(len(pool)))])
+    return out
 
 
 def save_tuned(ckpt, out: Path, extra: dict[str, Any]) -> Path:

@@ -68,11 +68,11 @@ def injection_sequences(codec) -> list:
 def text_replay(ckpt, cfg: InjectConfig) -> list:
     """Text-only replay: understanding sequences and think-mode sequences cut after `<img>`."""
     from unisandbox.models.sandbox.train import text_only
-    from unisandbox.training.common import IMAGE_KINDS, TEXT_KINDS, replay_pools
+    from unisandbox.training.common import TEXT_KINDS, replay_pools, weighted_replay
 
     pools = replay_pools(ckpt, cfg.replay)
-    texts = [s for k in TEXT_KINDS for s in pools.get(k, [])]
-    return texts + [text_only(s) for k in IMAGE_KINDS if k != "draw" for s in pools.get(k, [])]
+    kinds = (*TEXT_KINDS, "think", "kthink")  # drawing sequences have no text to learn
+    return [text_only(s) for s in weighted_replay(ckpt, pools, kinds, cfg.replay.size, cfg.seed)]
 
 
 def train(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist = Dist(),

@@ -205,11 +205,10 @@ def loss_trend(losses: Sequence[float], window: int = 50) -> dict[str, float]:
 def replay_for(ckpt, cfg: StarsConfig) -> list:
     """Replay sequences: every kind for the shared network; image kinds only for the query model (its LM is
     frozen during STARS, so text replay would only retrain it)."""
-    from unisandbox.training.common import IMAGE_KINDS, TEXT_KINDS, replay_pools
+    from unisandbox.training.common import IMAGE_KINDS, TEXT_KINDS, replay_pools, weighted_replay
 
     kinds = (*TEXT_KINDS, *IMAGE_KINDS) if ckpt.arch == "shared" else IMAGE_KINDS
-    pools = replay_pools(ckpt, cfg.replay)
-    return [s for k in kinds for s in pools.get(k, [])]
+    return weighted_replay(ckpt, replay_pools(ckpt, cfg.replay), kinds, cfg.replay.size, cfg.seed)
 
 
 def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, judge=None, d: Dist = Dist(),
