@@ -6,7 +6,7 @@ reasoning prompt paired with an image without its trace), measure normal and thi
 math level-1 test items, run one curriculum-free STARS round on fresh train items, measure again.
 Prints the figures; writes everything under --out.
 
-    python bench/bench_study_l1.py --out /tmp/stars_l1 [--steps 2000] [--threads 2]
+    python bench/bench_study_l1.py --out /tmp/stars_l1 [--steps 1500] [--threads 1]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=2000, help="pretraining steps")
+    ap.add_argument("--steps", type=int, default=1500, help="pretraining steps")
     ap.add_argument("--stars-steps", type=int, default=500)
     ap.add_argument("--train-items", type=int, default=600)
     ap.add_argument("--threads", type=int, default=2)
