@@ -14,10 +14,11 @@ from unisandbox.training.common import ReplayConfig, generation_params, param_ha
 sys.path.insert(0, str(Path(__file__).parent))
 from training_tiny import tiny_checkpoint  # noqa: E402
 
-SMALL = inject.InjectConfig(steps=12, batch_size=8, replay=ReplayConfig(math_items=8, mapping_items=4, n_draw=1))
+SMALL = inject.InjectConfig(steps=12, batch_size=8,
+                            replay=ReplayConfig(math_items=8, mapping_items=4, n_draw=20, size=500))
 
 
-def test_official_world_matches_the_shipped_corpus_and_injection_has_no_image_token():
+def test_official_world_matches_the_shipped_corpus_and_injected_data_has_no_image_token():
     from unisandbox.models.sandbox.checkpoint import load_checkpoint
 
     world = inject.official_world()
@@ -26,8 +27,11 @@ def test_official_world_matches_the_shipped_corpus_and_injection_has_no_image_to
     seqs = inject.injection_sequences(ckpt.codec)
     assert len(seqs) == 400
     assert all(not any(s.cells) and max(s.ids) < ckpt.codec.code_offset for s in seqs)
-    replay = inject.text_replay(ckpt, SMALL)
-    assert replay and all(not any(s.cells) and max(s.ids) < ckpt.codec.code_offset for s in replay)
+    # Shared: replay keeps drawing alive (images included); query: text only, its image side never trains.
+    assert any(any(s.cells) for s in inject.injection_replay(ckpt, SMALL))
+    q = load_checkpoint(tiny_checkpoint("query"), "query", device="cpu")
+    replay = inject.injection_replay(q, SMALL)
+    assert replay and all(not any(s.cells) and max(s.ids) < q.codec.code_offset for s in replay)
 
 
 def _hash_lm(model) -> str:

@@ -3,8 +3,8 @@ generation in normal and think mode.
 
 The injected data is the official corpus (`data/official/training/knowledge_corpus.jsonl`, 40 turns per
 character, pairs included) as understanding sequences (`knowledge_mixture.injection_und`): no image token
-is ever in the loss. It is mixed with text-only replay of pretraining data (understanding sequences and the
-text part of think-mode sequences, up to `<img>`) against forgetting.
+of an injected sequence is ever in the loss. It is mixed with replay of pretraining data against
+forgetting (`injection_replay`): text only for the query arch, every kind for the shared arch.
 
 What is trained: query arch, the understanding LM only (the queries, projection and image decoder are
 untouched: their parameter hash is recorded before and after); shared arch, the one network, which reads
@@ -34,8 +34,8 @@ class InjectConfig:
     batch_size: int = 32
     replay_ratio: float = 0.5
     """Share of each batch drawn from text-only replay of pretraining data."""
-    replay: ReplayConfig = field(default_factory=lambda: ReplayConfig(math_items=200, mapping_items=100, n_draw=1))
-    """Replay pool sizes (drawing sequences are not replayed: injection is text only)."""
+    replay: ReplayConfig = field(default_factory=lambda: ReplayConfig(math_items=200, mapping_items=100, n_draw=2000))
+    """Replay pool sizes (drawing is replayed for the shared arch only, see `injection_replay`)."""
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,12 +65,21 @@ def injection_sequences(codec) -> list:
     return [codec.understanding(q, steps) for q, steps in injection_und(official_world())]
 
 
-def text_replay(ckpt, cfg: InjectConfig) -> list:
-    """Text-only replay: understanding sequences and think-mode sequences cut after `<img>`."""
+def injection_replay(ckpt, cfg: InjectConfig) -> list:
+    """Replay of pretraining data against forgetting, drawn with the checkpoint's pretraining weights.
+
+    Query arch: text only (understanding sequences and think-mode sequences cut after `<img>`); its image
+    side is frozen and never sees a batch. Shared arch: every kind, drawing included: the one network
+    also draws, and text-only fine-tuning alone was measured to wipe out its drawing
+    (bench/bench_inject_small.py, first version: correct portraits from plain descriptions 30/30 before,
+    none after). The injected data itself is text only in both architectures.
+    """
     from unisandbox.models.sandbox.train import text_only
-    from unisandbox.training.common import TEXT_KINDS, replay_pools, weighted_replay
+    from unisandbox.training.common import IMAGE_KINDS, TEXT_KINDS, replay_pools, weighted_replay
 
     pools = replay_pools(ckpt, cfg.replay)
+    if ckpt.arch == "shared":
+        return weighted_replay(ckpt, pools, (*TEXT_KINDS, *IMAGE_KINDS), cfg.replay.size, cfg.seed)
     kinds = (*TEXT_KINDS, "think", "kthink")  # drawing sequences have no text to learn
     return [text_only(s) for s in weighted_replay(ckpt, pools, kinds, cfg.replay.size, cfg.seed)]
 
@@ -86,7 +95,7 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist 
     t0 = time.perf_counter()
     ckpt = load_checkpoint(checkpoint, arch, device=d.device)
     seqs = injection_sequences(ckpt.codec)
-    replay = text_replay(ckpt, cfg)
+    replay = injection_replay(ckpt, cfg)
     gen_before = param_hash(generation_params(ckpt.model, arch))
     model = ckpt.model
     if d.world > 1:

@@ -55,7 +55,7 @@ def profile(name: str, seed: int = 0) -> StudyProfile:
         return StudyProfile(
             "quick", 12,
             StarsConfig(train_items=24, samples_per_item=2, steps=24, batch_size=16, replay=small, seed=seed),
-            InjectConfig(steps=24, batch_size=16, replay=replace(small, n_draw=1), seed=seed),
+            InjectConfig(steps=24, batch_size=16, replay=small, seed=seed),
             notes={"why": "exercises every stage; numbers are too small to mean anything"})
     raise ValueError(f"unknown study profile {name!r}; expected 'full' or 'quick'")
 
