@@ -70,9 +70,8 @@ def injection_replay(ckpt, cfg: InjectConfig) -> list:
 
     Query arch: text only (understanding sequences and think-mode sequences cut after `<img>`); its image
     side is frozen and never sees a batch. Shared arch: every kind, drawing included: the one network
-    also draws, and text-only fine-tuning alone was measured to wipe out its drawing
-    (bench/bench_inject_small.py, first version: correct portraits from plain descriptions 30/30 before,
-    none after). The injected data itself is text only in both architectures.
+    also draws, and text-only fine-tuning alone wiped out its drawing in a development run (docs/study.md).
+    The injected data itself is text only in both architectures.
     """
     from unisandbox.models.sandbox.train import text_only
     from unisandbox.training.common import IMAGE_KINDS, TEXT_KINDS, replay_pools, weighted_replay
