@@ -87,6 +87,10 @@ def run_arch(arch: str, checkpoint: Path | None, out: Path, prof: StudyProfile,
     baseline = {**scores_json(base), "think_minus_normal": gap,
                 "average": {m: _pooled(gen[m], keys) for m in ("normal", "think")},
                 "average_change": paired_change(_pool_score(gen["normal"], keys), _pool_score(gen["think"], keys))}
+    from unisandbox.runs.io import atomic_write_text
+
+    (out / arch).mkdir(parents=True, exist_ok=True)  # each stage's numbers land on disk as soon as they exist
+    atomic_write_text(out / arch / "baseline.json", json.dumps(baseline, indent=2, sort_keys=True) + "\n")
     log(f"[{arch}] STARS: sampling think mode on {prof.stars.train_items} train items per task and level")
     items = stars.stars_items(prof.stars)
     samples = stars.collect(model, judge, model.codec if hasattr(model, "codec") else _codec(ckpt_dir, arch),
