@@ -55,6 +55,11 @@ def test_study_writes_findings_with_every_required_field(tmp_path):
         assert (tmp_path / "shared" / f"stars_{variant}" / "stars_report.json").is_file()
     text = (tmp_path / "report.md").read_text()
     assert "## Findings" in text and "| claim (study) | sandbox | agrees |" in text
+    # Resume: finished architectures are read back, not rerun, and give the same findings.
+    logged: list[str] = []
+    again = study.run(["shared", "query"], tmp_path, _tiny_profile(), ckpts, log=logged.append, resume=True)
+    assert sum("reusing" in line for line in logged) == 2
+    assert again["claims"] == f["claims"] and again["stars"] == f["stars"]
 
 
 def test_claims_follow_the_fixed_rules():

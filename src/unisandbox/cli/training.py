@@ -89,6 +89,8 @@ def study_cmd(
     checkpoint_query: Path | None = typer.Option(None, help="Query checkpoint (default: shipped)."),  # noqa: UP007
     seed: int = typer.Option(0, min=0),
     threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
+    resume: bool = typer.Option(False, help="Reuse architectures already finished in OUT (same profile "
+                                "and checkpoint), e.g. to combine per-arch runs into one findings table."),
 ) -> None:
     """The whole sandbox replication: gap, think mode, STARS variants, knowledge injection; findings table."""
     if arch not in (*ARCHES, "both"):
@@ -101,7 +103,7 @@ def study_cmd(
     arches = list(ARCHES) if arch == "both" else [arch]
     try:
         f = study.run(arches, out, study.profile(profile, seed),
-                      {"shared": checkpoint_shared, "query": checkpoint_query}, log=typer.echo)
+                      {"shared": checkpoint_shared, "query": checkpoint_query}, log=typer.echo, resume=resume)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
         return

@@ -25,6 +25,7 @@ from unisandbox.training.stars import StarsConfig
 
 STUDY_VERSION = 1
 LEVELS = ("1", "2", "3")
+RESULTS = "results.json"
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,31 @@ def run_arch(arch: str, checkpoint: Path | None, out: Path, prof: StudyProfile,
     log(f"[{arch}] knowledge injection")
     icfg = prof.inject_query if (arch == "query" and prof.inject_query) else prof.inject
     injection = inject.run(ckpt_dir, arch, out / arch / "inject", icfg, log=log)
-    return {"checkpoint": str(ckpt_dir), "baseline": baseline, "stars": variants, "injection": injection,
-            "seconds": round(time.perf_counter() - t0, 1)}
+    result = {"checkpoint": str(ckpt_dir), "profile": prof.name, "baseline": baseline, "stars": variants,
+              "injection": injection, "seconds": round(time.perf_counter() - t0, 1)}
+    atomic_write_text(out / arch / RESULTS, json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def load_result(out: Path, arch: str, prof: StudyProfile, checkpoint: Path | None) -> dict[str, Any] | None:
+    """A finished architecture's results from an earlier run into `out` (same profile and checkpoint), or None.
+
+    Reads `OUT/<arch>/results.json`, else the architecture's entry of an earlier `OUT/findings.json`.
+    """
+    from unisandbox.training.common import checkpoint_dir
+
+    want = str(checkpoint_dir(checkpoint, arch))
+    candidates = []
+    if (out / arch / RESULTS).is_file():
+        candidates.append(json.loads((out / arch / RESULTS).read_text(encoding="utf-8")))
+    if (out / "findings.json").is_file():
+        f = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+        if arch in f.get("by_arch", {}):
+            candidates.append({**f["by_arch"][arch], "profile": f.get("profile")})
+    for r in candidates:
+        if r.get("profile") == prof.name and r.get("checkpoint") == want:
+            return r
+    return None
 
 
 def _pool_score(scores: dict[str, Any], keys: list[str]):
@@ -234,14 +258,24 @@ def findings(results: dict[str, dict[str, Any]], prof: StudyProfile) -> dict[str
 
 
 def run(arches: list[str], out: Path, prof: StudyProfile, checkpoints: dict[str, Path | None] | None = None,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the study; writes OUT/findings.json and OUT/report.md; returns findings."""
+        log: Callable[[str], None] = print, resume: bool = False) -> dict[str, Any]:
+    """Run the study; writes OUT/findings.json and OUT/report.md; returns findings.
+
+    `resume`: an architecture already finished in OUT with the same profile and checkpoint is read back
+    instead of run again (so the architectures can run in separate processes, then be combined).
+    """
     from unisandbox.runs.io import atomic_write_text
 
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {a: run_arch(a, (checkpoints or {}).get(a), out, prof, log) for a in arches}
+    results: dict[str, dict[str, Any]] = {}
+    for a in arches:
+        ckpt = (checkpoints or {}).get(a)
+        done = load_result(out, a, prof, ckpt) if resume else None
+        if done is not None:
+            log(f"[{a}] finished earlier in {out}: reusing its results")
+        results[a] = done if done is not None else run_arch(a, ckpt, out, prof, log)
     f = findings(results, prof)
     f["seconds"] = round(time.perf_counter() - t0, 1)
     atomic_write_text(out / "findings.json", json.dumps(f, indent=2, sort_keys=True) + "\n")
