@@ -52,12 +52,25 @@ def _renders(n, seed):
 
 def test_codebook_is_exact_on_grid_renders():
     imgs = _renders(400, 0)
-    tok = ImageTokenizer.fit(imgs)
+    tok = ImageTokenizer.fit(imgs, merge_shifts=False)
     ids = tok.encode(imgs)
     assert ids.shape == (len(imgs), 9)
     assert (tok.decode(ids) == imgs).all()
     fresh = _renders(50, 1)  # new draws, same world: every patch is already a code
     assert (tok.decode(tok.encode(fresh)) == fresh).all()
+
+
+def test_merged_codebook_folds_jitter_and_keeps_portraits():
+    imgs = _renders(400, 0)
+    exact = ImageTokenizer.fit(imgs, merge_shifts=False)
+    tok = ImageTokenizer.fit(imgs)
+    # 4 icons x 9 jitter positions collapse to 4 codes; the empty cell and portrait parts stay.
+    assert tok.size == exact.size - 4 * 8
+    ids = tok.encode(imgs)
+    assert (tok.encode(tok.decode(ids)) == ids).all()  # decoding gives the canonical copy
+    assert (tok.decode(ids)[-1] == imgs[-1]).all()  # the portrait is untouched
+    cup_cells = {int(c) for img, row in zip(imgs[0:400:4], ids[0:400:4], strict=True) for c in row}
+    assert len(cup_cells) == 2  # every cup cell (any jitter) is one code, plus the empty cell
 
 
 def test_codebook_nearest_code_for_unseen_patches():

@@ -29,6 +29,8 @@ def train_cmd(
     steps: int | None = typer.Option(None, min=1, help="Override the profile's step count."),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
     threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
+    init_lm: Path | None = typer.Option(None, help="Query arch: reuse the frozen LM of this query checkpoint "
+                                        "(same seed and profile) and train only queries + decoder."),
 ) -> None:
     """Pretrain the sandbox model from scratch; writes config.json, model.safetensors, tokenizers, train_log.jsonl."""
     if arch not in ARCHES:
@@ -43,6 +45,10 @@ def train_cmd(
     over: dict = {"threads": threads, "device": device}
     if steps is not None:
         over["steps"] = steps
+    if init_lm is not None:
+        if arch != "query":
+            _fail("--init-lm applies to --arch query only")
+        over["init_lm"] = str(init_lm)
     cfg = replace(cfg, **over)
     train.main(cfg, out, command=["unisandbox", *sys.argv[1:]] if sys.argv else None, echo=typer.echo)
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from unisandbox.models.sandbox.sequences import Codec
 from unisandbox.models.sandbox.tokenizers import ImageTokenizer, TextTokenizer
 from unisandbox.runs.io import atomic_write_bytes, atomic_write_text
@@ -80,7 +78,7 @@ def save_checkpoint(out: str | Path, arch: str, model, codec: Codec, config: dic
     model.train(was_training)
     os.replace(tmp, out / WEIGHTS)
     atomic_write_text(out / TOKENIZER, codec.text.to_json())
-    atomic_write_bytes(out / CODEBOOK, save({"codes": torch.from_numpy(np.ascontiguousarray(codec.image.codes))}))
+    atomic_write_bytes(out / CODEBOOK, save({k: torch.from_numpy(v) for k, v in codec.image.tensors().items()}))
     full = {"format_version": FORMAT_VERSION, "arch": arch, "model": model_args(arch, model), **config}
     atomic_write_text(out / CONFIG, json.dumps(full, indent=2, sort_keys=True) + "\n")
     return out
@@ -102,8 +100,8 @@ def load_checkpoint(path: str | Path | None, arch: str = "shared", device: str |
     if config.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{cfg_path}: field 'format_version': unsupported {config.get('format_version')!r}")
     text = TextTokenizer.from_json((p / TOKENIZER).read_text(encoding="utf-8"))
-    codes = load((p / CODEBOOK).read_bytes())["codes"].numpy()
-    codec = Codec(text, ImageTokenizer(codes))
+    tensors = {k: v.numpy() for k, v in load((p / CODEBOOK).read_bytes()).items()}
+    codec = Codec(text, ImageTokenizer.from_tensors(tensors))
     model = build_model(config["arch"], config["model"])
     load_model(model, str(p / WEIGHTS))
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")

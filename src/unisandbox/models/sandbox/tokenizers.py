@@ -138,38 +138,63 @@ def cells_to_image(cells: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ImageTokenizer:
-    """Patch codebook: (K, 16*16*3) uint8 codes; one token per 16x16 cell."""
+    """Patch codebook: (K, 16*16*3) uint8 codes; one token per 16x16 cell.
+
+    `aliases` are further patches that encode to a code: the 1-px shifted copies of an icon (the
+    renderer's jitter) all encode to the icon's centred copy, so a code means "this icon in this cell"
+    and the network does not spend its probability mass on jitter.
+    """
 
     codes: np.ndarray
     """(K, 768) uint8 cell patches."""
+    alias_patches: np.ndarray | None = None
+    """(M, 768) uint8 patches that are not codes but encode exactly to `alias_codes`."""
+    alias_codes: np.ndarray | None = None
+    """(M,) int64 code id of each alias patch."""
 
     @property
     def size(self) -> int:
         return int(self.codes.shape[0])
 
     @classmethod
-    def fit(cls, images: np.ndarray, max_codes: int = 4096, seed: int = 0) -> ImageTokenizer:
-        """Learn the codebook from (N, 48, 48, 3) uint8 renders: distinct patches, k-means if too many."""
+    def fit(cls, images: np.ndarray, max_codes: int = 4096, seed: int = 0,
+            merge_shifts: bool = True) -> ImageTokenizer:
+        """Learn the codebook from (N, 48, 48, 3) uint8 renders: distinct patches, k-means if too many.
+
+        With `merge_shifts`, patches that are the same content shifted inside the cell (an icon with
+        jitter, never touching the cell border) become one code: the copy at the family's median position.
+        """
         patches = _patches_u8(images)
         # Dedupe on raw bytes (a 1-D void view sorts far faster than np.unique(axis=0)).
         keys = np.ascontiguousarray(patches).view(np.dtype((np.void, patches.shape[1]))).ravel()
         _, first, counts = np.unique(keys, return_index=True, return_counts=True)
         uniq = patches[first]
+        alias_p = alias_c = None
+        if merge_shifts:
+            uniq, counts, alias_p, alias_c = _merge_shifts(uniq, counts)
         if len(uniq) <= max_codes:
-            return cls(uniq)
-        return cls(_kmeans(uniq.astype(np.float32), counts, max_codes, seed).round().astype(np.uint8))
+            return cls(uniq, alias_p, alias_c)
+        centres = _kmeans(uniq.astype(np.float32), counts, max_codes, seed).round().astype(np.uint8)
+        return cls(centres)
+
+    def _table(self) -> dict[bytes, int]:
+        if not hasattr(self, "_lookup"):
+            table = {c.tobytes(): i for i, c in enumerate(self.codes)}
+            if self.alias_patches is not None:
+                for p, c in zip(self.alias_patches, self.alias_codes, strict=True):
+                    table.setdefault(p.tobytes(), int(c))
+            self._lookup = table
+        return self._lookup
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """(N, 48, 48, 3) uint8 -> (N, 9) int64 code ids (nearest code in L2).
 
-        Patches equal to a code (every grid-style render) are found by exact lookup; only the others pay
-        for the distance computation.
+        Patches equal to a code or an alias (every grid-style render) are found by exact lookup; only
+        the others pay for the distance computation.
         """
         patches = _patches_u8(images)
-        if not hasattr(self, "_lookup"):
-            self._lookup = {c.tobytes(): i for i, c in enumerate(self.codes)}
-        ids = np.fromiter((self._lookup.get(p.tobytes(), -1) for p in patches), dtype=np.int64,
-                          count=len(patches))
+        table = self._table()
+        ids = np.fromiter((table.get(p.tobytes(), -1) for p in patches), dtype=np.int64, count=len(patches))
         miss = ids < 0
         if miss.any():
             ids[miss] = _nearest(patches[miss].astype(np.float32), self.codes.astype(np.float32))
@@ -179,6 +204,52 @@ class ImageTokenizer:
         """(N, 9) code ids -> (N, 48, 48, 3) uint8 images."""
         ids = np.asarray(ids, dtype=np.int64)
         return cells_to_image(self.codes[ids].astype(np.float32))
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """Arrays to save (safetensors)."""
+        out = {"codes": np.ascontiguousarray(self.codes)}
+        if self.alias_patches is not None and len(self.alias_patches):
+            out["alias_patches"] = np.ascontiguousarray(self.alias_patches)
+            out["alias_codes"] = np.ascontiguousarray(self.alias_codes.astype(np.int64))
+        return out
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, np.ndarray]) -> ImageTokenizer:
+        """Inverse of `tensors`."""
+        return cls(t["codes"], t.get("alias_patches"), t.get("alias_codes"))
+
+
+def _merge_shifts(uniq: np.ndarray, counts: np.ndarray):
+    """(codes, counts, alias patches, alias code ids): shifted copies of one content folded into one code."""
+    bg = uniq[int(np.argmax(counts))].reshape(CELL, CELL, 3)[0, 0]  # the empty cell is the commonest patch
+    families: dict[bytes, list[tuple[int, int, int]]] = {}
+    singles: list[int] = []
+    for i, p in enumerate(uniq):
+        img = p.reshape(CELL, CELL, 3)
+        fg = (img != bg).any(-1)
+        if not fg.any() or fg[0].any() or fg[-1].any() or fg[:, 0].any() or fg[:, -1].any():
+            singles.append(i)
+            continue
+        ys, xs = np.nonzero(fg)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        key = bytes([y1 - y0, x1 - x0]) + img[y0:y1, x0:x1].tobytes()
+        families.setdefault(key, []).append((i, int(y0), int(x0)))
+    keep: list[int] = list(singles)
+    alias_of: list[tuple[int, int]] = []  # (patch index, representative patch index)
+    for members in families.values():
+        my = float(np.median([m[1] for m in members]))
+        mx = float(np.median([m[2] for m in members]))
+        rep = min(members, key=lambda m: (abs(m[1] - my) + abs(m[2] - mx), m[1], m[2]))[0]
+        keep.append(rep)
+        alias_of += [(m[0], rep) for m in members if m[0] != rep]
+    keep.sort()
+    new_id = {old: k for k, old in enumerate(keep)}
+    merged_counts = counts[keep].astype(np.float64)
+    for a, r in alias_of:
+        merged_counts[new_id[r]] += counts[a]
+    alias_p = uniq[[a for a, _ in alias_of]] if alias_of else np.zeros((0, uniq.shape[1]), np.uint8)
+    alias_c = np.array([new_id[r] for _, r in alias_of], dtype=np.int64)
+    return uniq[keep], merged_counts, alias_p, alias_c
 
 
 def _patches_u8(images: np.ndarray) -> np.ndarray:

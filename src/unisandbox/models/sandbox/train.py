@@ -35,7 +35,7 @@ class TrainConfig:
     """"shared" (one transformer) or "query" (frozen LM + queries + decoder)."""
     profile: str = "full"
     seed: int = 0
-    steps: int = 2500
+    steps: int = 2200
     """Optimizer steps (query: stage-2 steps; stage 1 uses `lm_steps`)."""
     lm_steps: int = 1500
     """Query arch only: stage-1 steps of the understanding LM on text."""
@@ -65,6 +65,9 @@ class TrainConfig:
     """None = cuda if available, else cpu."""
     temperature: float = 1.0
     """Image-code sampling temperature stored in config.json as the checkpoint's default."""
+    init_lm: str | None = None
+    """Query arch only: reuse the frozen LM of this query checkpoint (built from the same mixture config
+    and seed) and skip stage 1; its LM log is copied into the new log."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -271,15 +274,10 @@ def _train_query(config: TrainConfig, codec: Codec, pools: dict[str, list[Seq]],
     lm_cfg = GPTConfig(vocab_size=codec.text.size, **config.model)
     model = QueryModel(lm_cfg, QueryConfig(n_codes=codec.image.size, **config.query)).to(device)
     _check_fits(pools, lm_cfg.block_size)
-    # Stage 1: the understanding LM on text only.
-    text_pools = {"und": pools.get("und", []), "fact": pools.get("fact", []), "know": pools.get("know", []),
-                  "think": [text_only(s) for s in pools.get("think", [])],
-                  "kthink": [text_only(s) for s in pools.get("kthink", [])]}
-    w1 = {k: config.weights.get(k, 0.0) for k in text_pools}
-    s1 = BatchSampler(text_pools, w1, config.batch_size, config.seed)
-    model.lm.train()
-    lm_params = list(model.lm.parameters())
-    train_steps(model.lm, s1, shared_loss_fn(model.lm, device), lm_params, config, config.lm_steps, log, "lm")
+    if config.init_lm is not None:
+        _reuse_lm(model, codec, config.init_lm, log)
+    else:
+        _train_lm(model, config, pools, device, log)
     # Stage 2: freeze the LM; queries + decoder learn to draw from its states.
     model.freeze_lm()
     img_pools = {k: pools[k] for k in ("draw", "think", "kthink") if pools.get(k)}
@@ -290,6 +288,34 @@ def _train_query(config: TrainConfig, codec: Codec, pools: dict[str, list[Seq]],
     train_steps(model, s2, query_image_loss_fn(model, codec.code_offset, device), params, config,
                 config.steps, log, "query")
     return model.eval()
+
+
+def _reuse_lm(model, codec: Codec, path: str, log) -> None:
+    from unisandbox.models.sandbox.checkpoint import LOG, load_checkpoint
+    from unisandbox.runs.io import iter_jsonl
+
+    src = load_checkpoint(path, "query", device="cpu")
+    # The LM reads text only, so only the text tokenizer must match (the image codebook may differ).
+    if src.codec.text.words != codec.text.words:
+        raise ValueError(f"{path}: its text tokenizer differs from this mixture's (other seed or mixture config)")
+    if src.model.lm.cfg != model.lm.cfg:
+        raise ValueError(f"{path}: its LM has other arguments than this config's")
+    model.lm.load_state_dict(src.model.lm.state_dict())
+    for rec in iter_jsonl(Path(path) / LOG):
+        if rec.get("stage") == "lm":
+            log({**rec, "reused_from": str(path)})
+
+
+def _train_lm(model, config: TrainConfig, pools: dict[str, list[Seq]], device: str, log) -> None:
+    """Stage 1: the understanding LM on text only."""
+    text_pools = {"und": pools.get("und", []), "fact": pools.get("fact", []), "know": pools.get("know", []),
+                  "think": [text_only(s) for s in pools.get("think", [])],
+                  "kthink": [text_only(s) for s in pools.get("kthink", [])]}
+    w1 = {k: config.weights.get(k, 0.0) for k in text_pools}
+    s1 = BatchSampler(text_pools, w1, config.batch_size, config.seed)
+    model.lm.train()
+    lm_params = list(model.lm.parameters())
+    train_steps(model.lm, s1, shared_loss_fn(model.lm, device), lm_params, config, config.lm_steps, log, "lm")
 
 
 def _check_fits(pools: dict[str, list[Seq]], block_size: int) -> None:
