@@ -198,9 +198,10 @@ def report_markdown(report: dict[str, Any]) -> str:
     b, a = report["before"], report["after"]
     lines = [f"# Knowledge injection ({report['arch']} architecture)", "",
              f"Checkpoint: `{report['checkpoint']}`; injected: the official corpus ({report['corpus_sequences']} "
-             f"turns, text only), {report['config']['steps']} steps mixed with text-only replay "
-             f"({report['config']['replay_ratio']:.0%}). Official knowledge items, one sample per item, sandbox "
-             "judge, 95% Wilson intervals.", "",
+             f"turns, text only), {report['config']['steps']} steps mixed with replay of pretraining data "
+             f"({report['config']['replay_ratio']:.0%}; "
+             f"{'text only' if report['arch'] == 'query' else 'every kind, drawing included'}). Official "
+             "knowledge items, one sample per item, sandbox judge, 95% Wilson intervals.", "",
              "| test | mode | before | after |", "| --- | --- | --- | --- |"]
     for dname in ("forward", "inverse"):
         for mode in ("normal", "think"):
