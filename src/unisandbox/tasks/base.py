@@ -146,18 +146,14 @@ def _field_of(err: ValidationError) -> str:
     return f"field '{loc}': {first['msg']}"
 
 
-def read_items(path: str | Path) -> list[Item]:
-    """Read and validate an items JSONL file; raise InputError naming file, line and field.
-
-    >>> items = read_items("data/official/math_test.jsonl")  # doctest: +SKIP
-    """
+def read_json_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file; InputError names file and line."""
     path = Path(path)
-    items: list[Item] = []
-    seen: dict[str, int] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read: {e}") from e
+    out: list[tuple[int, dict[str, Any]]] = []
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -167,6 +163,19 @@ def read_items(path: str | Path) -> list[Item]:
             raise InputError(f"{path}:{lineno}: malformed JSON: {e.msg} (column {e.colno})") from e
         if not isinstance(raw, dict):
             raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(raw).__name__}")
+        out.append((lineno, raw))
+    return out
+
+
+def read_items(path: str | Path) -> list[Item]:
+    """Read and validate an items JSONL file; raise InputError naming file, line and field.
+
+    >>> items = read_items("data/official/math_l1.jsonl")  # doctest: +SKIP
+    """
+    path = Path(path)
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    for lineno, raw in read_json_records(path):
         try:
             item = Item.model_validate(raw)
         except ValidationError as e:

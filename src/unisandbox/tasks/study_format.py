@@ -28,6 +28,7 @@ from unisandbox.tasks.base import (
     PersonAnswer,
     Probe,
     check_safe_id,
+    read_json_records,
 )
 from unisandbox.world.vocab import (
     AGE_GROUPS,
@@ -103,21 +104,7 @@ def detect_format(record: dict[str, Any]) -> str | None:
 
 
 def _load_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from e
-    out = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{lineno}: malformed JSON: {e.msg} (column {e.colno})") from e
-        if not isinstance(raw, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(raw).__name__}")
-        out.append((lineno, raw))
+    out = read_json_records(path)
     if not out:
         raise InputError(f"{path}: no records")
     return out
