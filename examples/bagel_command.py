@@ -8,7 +8,7 @@ without them is (tests/test_adapters_command.py).
     export BAGEL_REPO=/opt/Bagel BAGEL_MODEL_PATH=/models/BAGEL-7B-MoT
     unisandbox run --model command:examples/bagel_command.py --batch-size 256 --judge vlm ...
 
-With `--option understand_cmd="{python} {script} --understand --input {input} --output {output}"` it
+With `--model-option understand_cmd="{python} {script} --understand --input {input} --output {output}"` it
 also answers the understanding probes (text only), when the CLI passes model options.
 
 The model is loaded as in the repository's app.py (bf16, accelerate dispatch over visible GPUs) and called

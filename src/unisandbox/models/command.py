@@ -4,7 +4,7 @@ This is how the study's release runs models (one inference script per model), so
 script can be evaluated without an adapter in this package:
 
     unisandbox run --model command:examples/pil_command.py ...
-    unisandbox run --model command --option cmd="python gen.py --in {input} --out {outdir}" ...
+    unisandbox run --model command --model-option cmd="python gen.py --in {input} --out {outdir}" ...
 
 The program is started once per batch, without a shell, with the placeholders filled in:
 
@@ -17,10 +17,10 @@ The program is started once per batch, without a shell, with the placeholders fi
 
 A sample whose PNG is missing or unreadable gets image None and an error that says why (with the end
 of the program's stderr when it failed); it is never dropped. Think mode is the program's business: the
-mode is in each line, and `--option thinks=false` declares a program that has none, so the pipeline
+mode is in each line, and `--model-option thinks=false` declares a program that has none, so the pipeline
 refuses think mode up front.
 
-Understanding (optional): `--option understand_cmd="... {input} ... {output}"` gets a JSONL of
+Understanding (optional): `--model-option understand_cmd="... {input} ... {output}"` gets a JSONL of
 {"id", "question", "prompt"} (prompt = the question with our answer-format instruction) and must
 write {output} as JSONL of {"id", "answer"} or {"id", "text"} (the answer is then parsed from the
 text's `Answer:` line). Without it, `understands` is False.
@@ -121,7 +121,7 @@ class CommandModel:
         if cmd is None:
             if script is None:
                 raise InputError("command model needs a program: --model command:SCRIPT or "
-                                 "--option cmd=\"prog --in {input} --out {outdir}\"")
+                                 "--model-option cmd=\"prog --in {input} --out {outdir}\"")
             cmd = _default_cmd(script)
         timeout = opt_float(opts, "timeout", 86400.0)
         settings = CommandSettings(

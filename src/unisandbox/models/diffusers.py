@@ -154,7 +154,7 @@ class DiffusersModel:
             raise ValueError(f"{len(items)} items but {len(seeds)} seeds")
         if mode == "think" and self.rewriter is None:
             raise CapabilityError(
-                f"model {self.name!r} has no think mode: set --option rewriter_model=... (and "
+                f"model {self.name!r} has no think mode: set --model-option rewriter_model=... (and "
                 "rewriter_base_url) or UNISANDBOX_REWRITER_MODEL to rewrite prompts with a language model")
         n = len(items)
         prompts = [it.prompt for it in items]

@@ -171,7 +171,7 @@ class JanusModel:
     def from_spec(cls, path: str | None, **options: Any) -> JanusModel:
         """Load from a local transformers-format directory: `JanusModel.from_spec("/models/Janus-Pro-7B")`.
 
-        Options (strings are accepted, as from `--option key=value`): guidance, temperature,
+        Options (strings are accepted, as from `--model-option key=value`): guidance, temperature,
         max_new_tokens, think_max_new_tokens, batch_size, device, dtype (see `JanusSettings`).
         """
         opts = dict(options)

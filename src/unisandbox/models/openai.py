@@ -1,7 +1,7 @@
 """A model behind an OpenAI-compatible HTTP API: images.generate for images, chat.completions for text.
 
     export UNISANDBOX_MODEL_API_KEY=...        # or OPENAI_API_KEY; never written anywhere
-    unisandbox run --model openai:MODEL --option base_url=http://host:8000/v1 ...
+    unisandbox run --model openai:MODEL --model-option base_url=http://host:8000/v1 ...
 
 Options (strings accepted): base_url (else UNISANDBOX_MODEL_BASE_URL, else OPENAI_BASE_URL, else
 api.openai.com), image_model (default MODEL), chat_model (default MODEL; "none" turns understanding and
@@ -90,7 +90,7 @@ class OpenAIModel:
         opts = dict(options)
         image_model = opt_str(opts, "image_model", None) or path
         if not image_model:
-            raise InputError("openai model needs a model name: --model openai:MODEL (or --option image_model=...)")
+            raise InputError("openai model needs a model name: --model openai:MODEL (or --model-option image_model=...)")
         chat_model = opt_str(opts, "chat_model", image_model)
         if chat_model is not None and chat_model.lower() == "none":
             chat_model = None
