@@ -8,6 +8,8 @@ Usage: python bench/bench_judge_vlm.py [--n 400] [--latency 0.2] [--concurrency 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import socket
 import subprocess
 import sys
@@ -24,12 +26,51 @@ def _free_port() -> int:
 
 
 def _serve(port: int, latency: float) -> subprocess.Popen:
-    # The server runs in its own process so that its work does not share the client's interpreter lock,
-    # and answers a fixed caption: a real server's model runs elsewhere, the client is what is measured.
-    proc = subprocess.Popen([sys.executable, "-m", "unisandbox.judges.fake_server", "--port", str(port),
-                             "--latency", str(latency), "--fixed-reply", "3 apples", "--keep-alive"], stdout=subprocess.PIPE, text=True)
+    # The server runs in its own process (this script with --serve) so that its work does not share the
+    # client's interpreter lock. It is asyncio-based with HTTP/1.1 keep-alive, like the servers that host
+    # VLMs (vLLM and SGLang answer through uvicorn): the thread-per-connection test server of
+    # judges/fake_server.py, built for fault injection, costs ~3 ms of serial work per request, which under
+    # a fixed latency all 16 requests pay in lockstep, so it measures itself rather than the client.
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--latency", str(latency)],
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().startswith("serving")
     return proc
+
+
+def _reply() -> bytes:
+    body = json.dumps({"id": "bench", "object": "chat.completion", "model": "fake",
+                       "choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": "3 apples"}}]}).encode()
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def serve(port: int, latency: float) -> None:
+    """A minimal OpenAI-compatible chat endpoint: every POST is answered "3 apples" after `latency` s."""
+    reply = _reply()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                await asyncio.sleep(latency)
+                writer.write(reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def run() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=128)
+        print("serving", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(run())
 
 
 def main() -> None:
@@ -40,7 +81,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve is not None:
+        serve(args.serve, args.latency)
+        return
     rng = np.random.default_rng(0)
     names = [x.singular for x in vocab.OBJECTS]
     images = [render.encode_png(render.render_scene(names[i % len(names)], 1 + i % 9, rng))
