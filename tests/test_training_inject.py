@@ -67,3 +67,21 @@ def test_shared_injection_report_has_forward_and_inverse_in_both_modes(tmp_path)
                 assert r[state]["probes"][d]["n"] == n
     assert report["generation_pathway"]["untouched"] is None  # shared: no separate generation parameters
     assert "| forward | think |" in (tmp_path / "inj" / "inject_report.md").read_text()
+
+
+@pytest.mark.slow
+def test_distributed_injection_two_cpu_processes_loss_falls(tmp_path):
+    import os
+    import subprocess
+
+    ckpt = tiny_checkpoint("shared")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29641",
+           "-m", "unisandbox", "inject", "--out", str(tmp_path / "ddp"), "--checkpoint", str(ckpt),
+           "--steps", "60", "--threads", "1"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "ddp" / "inject_report.json").read_text())
+    assert report["world_size"] == 2
+    assert report["loss"]["last"] < report["loss"]["first"]
+    assert (tmp_path / "ddp" / "checkpoint" / "model.safetensors").is_file()
