@@ -70,18 +70,21 @@ def test_shared_injection_report_has_forward_and_inverse_in_both_modes(tmp_path)
 
 
 @pytest.mark.slow
-def test_distributed_injection_two_cpu_processes_loss_falls(tmp_path):
+@pytest.mark.parametrize("arch,port", [("shared", "29641"), ("query", "29643")])
+def test_distributed_injection_two_cpu_processes_loss_falls(tmp_path, arch, port):
     import os
     import subprocess
 
-    ckpt = tiny_checkpoint("shared")
+    ckpt = tiny_checkpoint(arch)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29641",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port,
            "-m", "unisandbox", "inject", "--out", str(tmp_path / "ddp"), "--checkpoint", str(ckpt),
-           "--steps", "60", "--threads", "1"]
+           "--arch", arch, "--steps", "60", "--threads", "1"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "ddp" / "inject_report.json").read_text())
     assert report["world_size"] == 2
     assert report["loss"]["last"] < report["loss"]["first"]
     assert (tmp_path / "ddp" / "checkpoint" / "model.safetensors").is_file()
+    if arch == "query":  # the LM learned the facts under DDP; the generation pathway stayed as it was
+        assert report["generation_pathway"]["untouched"] is True

@@ -122,3 +122,26 @@ def test_replay_follows_pretraining_weights_and_query_replays_images_only():
         assert abs(n / 3000 - p) < 4 * (p * (1 - p) / 3000) ** 0.5 + 1e-9, (k, n, p)
     query = load_checkpoint(tiny_checkpoint("query"), "query", device="cpu")
     assert all(any(s.cells) for s in stars.replay_for(query, cfg))
+
+
+@pytest.mark.slow
+def test_distributed_stars_query_arch_trains_only_the_generation_pathway(tmp_path):
+    """Query arch under torchrun: queries + decoder train under DDP, the frozen LM is untouched."""
+    from unisandbox.models.sandbox.checkpoint import load_checkpoint
+    from unisandbox.training.common import generation_params, param_hash
+
+    ckpt = tiny_checkpoint("query")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29633",
+           "-m", "unisandbox", "stars", "--out", str(tmp_path / "ddp"), "--checkpoint", str(ckpt), "--arch", "query",
+           "--variant", "unfiltered", "--train-items", "2", "--samples", "2", "--steps", "50",
+           "--eval-limit", "1", "--threads", "1"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "ddp" / "stars_report.json").read_text())
+    assert report["world_size"] == 2
+    assert report["loss"]["last"] < report["loss"]["first"]
+    before = load_checkpoint(ckpt, "query", device="cpu").model
+    after = load_checkpoint(tmp_path / "ddp" / "checkpoint", "query", device="cpu").model
+    assert param_hash(after.lm.named_parameters()) == param_hash(before.lm.named_parameters())
+    assert param_hash(generation_params(after, "query")) != param_hash(generation_params(before, "query"))

@@ -96,13 +96,6 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist 
     seqs = injection_sequences(ckpt.codec)
     replay = injection_replay(ckpt, cfg)
     gen_before = param_hash(generation_params(ckpt.model, arch))
-    model = ckpt.model
-    if d.world > 1:
-        if arch != "shared":
-            raise ValueError("distributed injection trains the shared architecture; run the query arch in one process")
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(ckpt.model)
     train_log: list[dict[str, Any]] = []
 
     def rec(r: dict[str, Any]) -> None:
@@ -110,9 +103,9 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist 
         if d.main:
             log(json.dumps({**r, "stage": "inject"}))
 
-    losses = finetune(model, ckpt.codec, seqs, steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size,
+    losses = finetune(ckpt.model, ckpt.codec, seqs, steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size,
                       seed=cfg.seed * 1000 + 7 + d.rank, replay=replay, replay_ratio=cfg.replay_ratio, arch=arch,
-                      log=rec, log_every=50)
+                      log=rec, log_every=50, distributed=d.world > 1)
     ckpt.model.eval()
     gen_after = param_hash(generation_params(ckpt.model, arch))
     record = {"version": INJECT_VERSION, "config": cfg.to_dict(), "corpus_sequences": len(seqs),

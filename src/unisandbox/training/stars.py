@@ -172,24 +172,17 @@ def stages(pairs: dict[int, list], cfg: StarsConfig) -> list[tuple[str, list, in
 
 def finetune_stages(ckpt, plan: list[tuple[str, list, int]], replay: list, cfg: StarsConfig, d: Dist,
                     log: Callable[[dict[str, Any]], None]) -> list[float]:
-    """Run the stages with `train.finetune` (the shared network under DDP when distributed)."""
+    """Run the stages with `train.finetune` (under DDP when distributed, either architecture)."""
     from unisandbox.models.sandbox.train import finetune
 
-    model = ckpt.model
-    if d.world > 1:
-        if ckpt.arch != "shared":
-            raise ValueError("distributed STARS trains the shared architecture; run the query arch in one process")
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(ckpt.model)
     losses: list[float] = []
     for i, (name, seqs, steps) in enumerate(plan):
         def stage_log(rec: dict[str, Any], name: str = name) -> None:
             log({**rec, "stage": f"stars {name}"})
 
-        losses += finetune(model, ckpt.codec, seqs, steps=steps, lr=cfg.lr, batch_size=cfg.batch_size,
+        losses += finetune(ckpt.model, ckpt.codec, seqs, steps=steps, lr=cfg.lr, batch_size=cfg.batch_size,
                            seed=cfg.seed * 1000 + 100 * i + d.rank, replay=replay, replay_ratio=cfg.replay_ratio,
-                           arch=ckpt.arch, log=stage_log, log_every=50)
+                           arch=ckpt.arch, log=stage_log, log_every=50, distributed=d.world > 1)
     ckpt.model.eval()
     return losses
 

@@ -324,15 +324,30 @@ def _check_fits(pools: dict[str, list[Seq]], block_size: int) -> None:
         raise ValueError(f"a training sequence has {longest} tokens > block_size {block_size}")
 
 
+def _ddp(module, distributed: bool):
+    """`module` wrapped for DistributedDataParallel when running under torchrun, else itself.
+
+    Wrapped per stage, after freezing: DDP registers only the parameters that require grad at wrap time,
+    so the query model's frozen LM is neither synchronised nor expected to receive gradients.
+    """
+    if not distributed:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(module)
+
+
 def finetune(model, codec: Codec, sequences: Sequence[Seq], steps: int, lr: float = 5e-4, batch_size: int = 32,
              seed: int = 0, replay: Sequence[Seq] = (), replay_ratio: float = 0.0, arch: str = "shared",
              log: Callable[[dict[str, Any]], None] | None = None, log_every: int = 50,
-             warmup: int = 20) -> list[float]:
+             warmup: int = 20, distributed: bool = False) -> list[float]:
     """Fine-tune a loaded network in place on `sequences` (optionally mixed with `replay` data).
 
     Shared arch: every sequence kind trains the whole network. Query arch: text-only sequences ("und")
     train the LM; image sequences ("draw"/"think") train the queries and decoder with the LM frozen.
-    Returns the per-step losses. Example (STARS): `finetune(ckpt.model, ckpt.codec, seqs, steps=500)`.
+    With `distributed` (torchrun's process group initialised), each stage trains under DDP; give each
+    rank its own `seed` so that ranks draw different batches. Returns the per-step losses.
+    Example (STARS): `finetune(ckpt.model, ckpt.codec, seqs, steps=500)`.
     """
     device = str(next(model.parameters()).device)
     cfg = replace(TrainConfig(), lr=lr, batch_size=batch_size, warmup=warmup, log_every=log_every,
@@ -347,7 +362,8 @@ def finetune(model, codec: Codec, sequences: Sequence[Seq], steps: int, lr: floa
         model.train()
         sampler = BatchSampler(pools, weights, batch_size, seed)
         params = [p for p in model.parameters() if p.requires_grad]
-        losses = train_steps(model, sampler, shared_loss_fn(model, device), params, cfg, steps, logger, "finetune")
+        net = _ddp(model, distributed)
+        losses = train_steps(net, sampler, shared_loss_fn(net, device), params, cfg, steps, logger, "finetune")
         model.eval()
         return losses
     images = {k: [s for s in v if any(s.cells)] for k, v in pools.items()}
@@ -358,15 +374,18 @@ def finetune(model, codec: Codec, sequences: Sequence[Seq], steps: int, lr: floa
         model.lm.train()
         sampler = BatchSampler(texts, weights, batch_size, seed)
         lm_params = list(model.lm.parameters())
-        losses += train_steps(model.lm, sampler, shared_loss_fn(model.lm, device), lm_params, cfg, steps, logger,
+        lm = _ddp(model.lm, distributed)
+        losses += train_steps(lm, sampler, shared_loss_fn(lm, device), lm_params, cfg, steps, logger,
                               "finetune-lm")
-        model.freeze_lm()
     if any(images.values()):
+        model.freeze_lm()
         model.dec.train()
         sampler = BatchSampler(images, weights, batch_size, seed + 1)
         params = [model.queries, *model.proj.parameters(), *model.dec.parameters()]
-        losses += train_steps(model, sampler, query_image_loss_fn(model, codec.code_offset, device), params, cfg,
+        net = _ddp(model, distributed)
+        losses += train_steps(net, sampler, query_image_loss_fn(net, codec.code_offset, device), params, cfg,
                               steps, logger, "finetune-query")
+    model.freeze_lm()
     model.eval()
     return losses
 
