@@ -377,15 +377,14 @@ def finetune(model, codec: Codec, sequences: Sequence[Seq], steps: int, lr: floa
         lm = _ddp(model.lm, distributed)
         losses += train_steps(lm, sampler, shared_loss_fn(lm, device), lm_params, cfg, steps, logger,
                               "finetune-lm")
+    model.freeze_lm()  # before the image stage's DDP wrap, which must not register the LM's parameters
     if any(images.values()):
-        model.freeze_lm()
         model.dec.train()
         sampler = BatchSampler(images, weights, batch_size, seed + 1)
         params = [model.queries, *model.proj.parameters(), *model.dec.parameters()]
         net = _ddp(model, distributed)
         losses += train_steps(net, sampler, query_image_loss_fn(net, codec.code_offset, device), params, cfg,
                               steps, logger, "finetune-query")
-    model.freeze_lm()
     model.eval()
     return losses
 
