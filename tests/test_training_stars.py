@@ -88,19 +88,24 @@ def test_a_stars_round_writes_a_loadable_checkpoint_and_a_report(tmp_path):
     assert "| math/1 |" in (tmp_path / "out" / "stars_report.md").read_text()
 
 
-@pytest.mark.slow
-def test_distributed_stars_two_cpu_processes_loss_falls(tmp_path):
-    ckpt = tiny_checkpoint("shared")
+def _torchrun_stars(out: Path, ckpt: Path, arch: str, port: str) -> dict:
+    """Unfiltered STARS on 2 CPU ranks; asserts it ran on both and its loss fell; returns the report."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29631",
-           "-m", "unisandbox", "stars", "--out", str(tmp_path / "ddp"), "--checkpoint", str(ckpt),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port,
+           "-m", "unisandbox", "stars", "--out", str(out), "--checkpoint", str(ckpt), "--arch", arch,
            "--variant", "unfiltered", "--train-items", "2", "--samples", "2", "--steps", "50",
            "--eval-limit", "1", "--threads", "1"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads((tmp_path / "ddp" / "stars_report.json").read_text())
+    report = json.loads((out / "stars_report.json").read_text())
     assert report["world_size"] == 2
     assert report["loss"]["last"] < report["loss"]["first"]
+    return report
+
+
+@pytest.mark.slow
+def test_distributed_stars_two_cpu_processes_loss_falls(tmp_path):
+    report = _torchrun_stars(tmp_path / "ddp", tiny_checkpoint("shared"), "shared", "29631")
     assert (tmp_path / "ddp" / "checkpoint" / "model.safetensors").is_file()
     # Sampling was split by item and gathered: every (item, sample) of the plan is there exactly once.
     assert sum(a["samples"] for a in report["acceptance"].values()) == 2 * 2 * 3 * 3
@@ -131,16 +136,7 @@ def test_distributed_stars_query_arch_trains_only_the_generation_pathway(tmp_pat
     from unisandbox.training.common import generation_params, param_hash
 
     ckpt = tiny_checkpoint("query")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29633",
-           "-m", "unisandbox", "stars", "--out", str(tmp_path / "ddp"), "--checkpoint", str(ckpt), "--arch", "query",
-           "--variant", "unfiltered", "--train-items", "2", "--samples", "2", "--steps", "50",
-           "--eval-limit", "1", "--threads", "1"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads((tmp_path / "ddp" / "stars_report.json").read_text())
-    assert report["world_size"] == 2
-    assert report["loss"]["last"] < report["loss"]["first"]
+    _torchrun_stars(tmp_path / "ddp", ckpt, "query", "29633")
     before = load_checkpoint(ckpt, "query", device="cpu").model
     after = load_checkpoint(tmp_path / "ddp" / "checkpoint", "query", device="cpu").model
     assert param_hash(after.lm.named_parameters()) == param_hash(before.lm.named_parameters())
