@@ -103,3 +103,27 @@ def test_mixture_is_deterministic():
     assert all(np.array_equal(x, y) for (_, _, x), (_, _, y) in zip(a.think, b.think, strict=True))
     c = build_raw(cfg, 6)
     assert [d for d, _ in a.draw] != [d for d, _ in c.draw]
+
+
+def test_mapping_trace_restates_every_rule_and_resolves_through_it():
+    from unisandbox.models.sandbox.mixture import probe_steps, trace_steps
+    from unisandbox.tasks.mapping import mapping_items
+
+    for level in (1, 2, 3):
+        for it in mapping_items(3, level, 20, "train"):
+            trace = trace_steps(it)
+            assert trace[1:] == list(it.steps)
+            listed = trace[0].removeprefix("rules: ").split(", ")
+            assert listed == [f"{a} -> {b}" for a, b in it.meta["rules"]]
+            # every resolving step is a rule of the restated list, in chain order
+            assert all(step in listed for step in it.steps[:-1])
+            assert probe_steps(it)[:-1] == trace[:-1]
+            assert probe_steps(it)[-1] == f"answer: {it.probe.answer}"
+
+
+def test_math_trace_is_the_items_steps():
+    from unisandbox.models.sandbox.mixture import trace_steps
+    from unisandbox.tasks.math import math_items
+
+    it = math_items(3, 2, 1, "train")[0]
+    assert trace_steps(it) == list(it.steps)

@@ -64,7 +64,7 @@ def test_canonical_icons_are_distinct_and_fit_the_unit_box():
         assert 10 <= max(np.ptp(np.nonzero(icon[:, :, 3])[k]) + 1 for k in (0, 1)) <= 12
 
 
-@pytest.mark.parametrize("style", ["free", "grid"])
+@pytest.mark.parametrize("style", ["free", "grid", "tally"])
 def test_scene_counts_blobs_and_is_deterministic(style):
     for count in range(1, 10):
         for name in ("apple", "cherry", "umbrella", "key", "sunflower"):
@@ -96,6 +96,17 @@ def test_grid_style_keeps_each_icon_inside_one_cell():
             assert len(cy) == 1 and len(cx) == 1, "an icon crosses a cell border"
             cells.add((cy.pop(), cx.pop()))
         assert len(cells) == count
+
+
+def test_tally_style_fills_the_first_cells_in_reading_order():
+    rng = np.random.default_rng(3)
+    for count in range(1, 10):
+        name = NAMES[count % len(NAMES)]
+        img = render_scene(name, count, rng, "tally")
+        blank = render_scene(name, 1, rng, "tally")[2 * CELL:, 2 * CELL:]  # the last cell is empty here
+        filled = [not np.array_equal(img[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL], blank)
+                  for r in range(GRID) for c in range(GRID)]
+        assert filled == [k < count for k in range(GRID * GRID)], (name, count)
 
 
 def _cells(img: np.ndarray) -> list[bytes]:

@@ -2,11 +2,13 @@
 
 Images are 48x48 RGB on a plain light background, seen as a 3x3 grid of 16x16 cells.
 
-Two styles:
-- ``"grid"``: what the sandbox model trains on. Icons sit in distinct random cells at canonical size and
-  colour with at most 1 px of position jitter, never crossing a cell border; portraits and singles are
-  canonical. The set of distinct 16x16 cell patches stays small (a few hundred) so a patch codebook can
-  code each cell as one token.
+Three styles:
+- ``"grid"``: icons sit in distinct random cells at canonical size and colour with at most 1 px of
+  position jitter, never crossing a cell border; portraits and singles are canonical. The set of distinct
+  16x16 cell patches stays small (a few hundred) so a patch codebook can code each cell as one token.
+- ``"tally"``: what the sandbox model trains on. As grid, but a scene's icons fill the first cells in
+  reading order, like tally marks: a model that draws cell by cell then decides "icon or blank" from the
+  count and the cell's index alone, instead of counting the icons it has placed so far.
 - ``"free"``: what judge calibration uses. Random non-overlapping positions anywhere, seeded jitter of
   size, colour and position, so the judge is tested beyond the grid.
 
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 IMAGE_SIZE = 48
 GRID = 3
 CELL = 16
-STYLES = ("free", "grid")
+STYLES = ("free", "grid", "tally")
 
 BACKGROUND: tuple[int, int, int] = (210, 218, 230)
 """Plain light background of every image."""
@@ -128,11 +130,11 @@ def _paste(canvas: np.ndarray, icon: np.ndarray, y: int, x: int) -> None:
     region[mask] = icon[:, :, :3][mask]
 
 
-def _grid_layout(names: Sequence[str], rng: Rng) -> np.ndarray:
+def _grid_layout(names: Sequence[str], rng: Rng, ordered: bool = False) -> np.ndarray:
     if len(names) > GRID * GRID:
         raise ValueError(f"at most {GRID * GRID} icons fit the grid, got {len(names)}")
     canvas = blank()
-    cells = rng.permutation(GRID * GRID)[: len(names)]
+    cells = np.arange(len(names)) if ordered else rng.permutation(GRID * GRID)[: len(names)]
     offset = (CELL - UNIT) // 2
     for name, cell in zip(names, cells, strict=True):
         dy, dx = rng.integers(-1, 2, size=2)
@@ -187,7 +189,9 @@ def _layout(names: Sequence[str], rng: Rng, style: str) -> np.ndarray:
         _check_name(n)
     if not 1 <= len(names) <= GRID * GRID:
         raise ValueError(f"a scene holds 1..{GRID * GRID} icons, got {len(names)}")
-    return _grid_layout(names, rng) if style == "grid" else _free_layout(names, rng)
+    if style == "free":
+        return _free_layout(names, rng)
+    return _grid_layout(names, rng, ordered=style == "tally")
 
 
 def render_scene(obj: str, count: int, rng: Rng, style: str = "free") -> np.ndarray:
@@ -206,10 +210,10 @@ def render_mixed(parts: Sequence[tuple[str, int]], rng: Rng, style: str = "free"
 
 
 def render_single(name: str, rng: Rng, style: str = "free") -> np.ndarray:
-    """One fruit or flower: in grid style the canonical icon in the centre cell, else a larger icon."""
+    """One fruit or flower: in grid/tally style the canonical icon in the centre cell, else a larger icon."""
     _check_style(style)
     _check_name(name)
-    if style == "grid":
+    if style != "free":
         canvas = blank()
         dy, dx = rng.integers(-1, 2, size=2)
         offset = CELL + (CELL - UNIT) // 2

@@ -1,14 +1,15 @@
 """The pretraining mixture: understanding with traces, drawing from plain descriptions, think mode.
 
 Sources (all TRAIN-split items; the official test split is never read here):
-- understanding: each math / mapping train item twice, as `<und> prompt <sep> steps <eos>` and as
+- understanding: each math / mapping train item twice, as `<und> prompt <sep> trace <eos>` and as
   `<und> probe question <sep> steps with the probe's answer <eos>`; plus every single-operation math fact
   the levels use (`tasks.math.math_facts`), asked in both expression styles, so that held-out test
   expressions decompose into known steps.
 - drawing: plain descriptions ("3 cups", "chair", a portrait by attributes, "a lemon", "a rose") paired
-  with grid-style renders of exactly that.
-- think mode: a train item's prompt, its worked steps ending in "answer: <plain description>", then a
-  render of the expected answer.
+  with tally-style renders of exactly that (grid cells, icons in reading order).
+- think mode: a train item's prompt, its trace ending in "answer: <plain description>", then a render
+  of the expected answer.
+A trace is the item's steps; for mapping it first restates the rules (`trace_steps`).
 
 The rule the experiments rest on: a reasoning prompt is NEVER paired with an image without its trace.
 Drawing sequences are built only from `describe(answer)` strings, and `check_mixture` verifies every
@@ -41,7 +42,7 @@ from unisandbox.tasks.base import (
 from unisandbox.tasks.common import rng_for
 from unisandbox.world import vocab
 
-MIXTURE_VERSION = 1
+MIXTURE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,11 @@ def parse_description(text: str) -> Answer | None:
 
 
 def render_grid(answer: Answer, rng: np.random.Generator) -> np.ndarray:
-    """A grid-style render of `answer` (the style the model and its codebook learn)."""
+    """A tally-style render of `answer` (the style the model and its codebook learn): grid cells, icons
+    in reading order."""
     from unisandbox.world.render import render_answer
 
-    return render_answer(answer, rng, style="grid")
+    return render_answer(answer, rng, style="tally")
 
 
 def _draw_answers(n: int, max_count: int, rng: np.random.Generator) -> list[Answer]:
@@ -165,9 +167,27 @@ def _draw_answers(n: int, max_count: int, rng: np.random.Generator) -> list[Answ
 
 # --- understanding texts -----------------------------------------------------------------------------
 
+def trace_steps(item: Item) -> list[str]:
+    """The trace the sandbox model learns for an item: the item's steps, and for mapping a first step
+    that restates every rule in the prompt's order as `source -> target`.
+
+    The restated list turns "which rule has this source?" (the phrasings put the source first or last:
+    "Houses are represented by the letter L") into a lookup of `X ->` in the model's own text, the
+    pattern a small transformer learns reliably.
+
+    >>> from unisandbox.tasks.mapping import mapping_items
+    >>> trace_steps(mapping_items(5, 1, 1, "train")[0])
+    ['rules: Y -> diamond, L -> house', 'Y -> diamond', 'answer: diamond']
+    """
+    if item.task != "mapping":
+        return list(item.steps)
+    rules = ", ".join(f"{a} -> {b}" for a, b in item.meta["rules"])
+    return [f"rules: {rules}", *item.steps]
+
+
 def probe_steps(item: Item) -> list[str]:
-    """The item's steps with the last one answering the probe ("answer: 2" instead of "answer: 2 cups")."""
-    return [*item.steps[:-1], f"answer: {item.probe.answer}"]
+    """The item's trace with the last step answering the probe ("answer: 2" instead of "answer: 2 cups")."""
+    return [*trace_steps(item)[:-1], f"answer: {item.probe.answer}"]
 
 
 def fact_questions(level_max: int = 3) -> list[tuple[str, list[str]]]:
@@ -238,9 +258,9 @@ def build_raw(cfg: MixtureConfig, seed: int) -> RawMixture:
     think: list[tuple[str, list[str], np.ndarray]] = []
     rng = rng_for(seed, "sandbox-mixture", "think")
     for it in items["math"] + items["mapping"]:
-        und.append((it.prompt, list(it.steps)))
+        und.append((it.prompt, trace_steps(it)))
         und.append((it.probe.question, probe_steps(it)))
-        think.append((it.prompt, list(it.steps), render_grid(it.expected, rng)))
+        think.append((it.prompt, trace_steps(it), render_grid(it.expected, rng)))
     rng_d = rng_for(seed, "sandbox-mixture", "draw")
     draw = [(describe(a), render_grid(a, rng_d)) for a in _draw_answers(cfg.n_draw, cfg.max_count, rng_d)]
     raw = RawMixture(und, fact_questions() if cfg.facts else [], draw, think)
