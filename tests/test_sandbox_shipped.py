@@ -31,17 +31,16 @@ def test_shipped_models_draw_plain_descriptions(kind):
     from unisandbox.registry import load_model
 
     model = load_model(kind, device="cpu")
-    # Which object: measured 0.94-0.96 on the official split (docs/sandbox.md); exact counts are the
-    # weak part (about 0.53) and are reported by `unisandbox sandbox eval`, not asserted here.
+    # On the official split (docs/sandbox.md): objects 0.99, exact counts 1.00 (shared) / 0.997 (query).
     answers = [ObjectAnswer(object=o) for o in ("chair", "hat", "moon", "kite", "drum", "cup", "tree", "key")] * 3
     gens = model.draw_descriptions([describe(a) for a in answers], list(range(len(answers))))
     judge = SandboxJudge()
     ok = [match(judge.caption_array(np.asarray(g.image)), a) == "correct" for g, a in zip(gens, answers, strict=True)]
-    assert sum(ok) / len(ok) >= 0.8, ok
+    assert sum(ok) / len(ok) >= 0.9, ok
     counts = [CountAnswer(count=1 + i % 3, object="cup") for i in range(30)]
     gens = model.draw_descriptions([describe(a) for a in counts], list(range(100, 130)))
     caps = [judge.caption_array(np.asarray(g.image)) for g in gens]
-    assert sum(match(c, a) == "correct" for c, a in zip(caps, counts, strict=True)) >= 10  # far above chance
+    assert sum(match(c, a) == "correct" for c, a in zip(caps, counts, strict=True)) >= 27
 
 
 def test_shipped_shared_model_answers_level1_probes():
