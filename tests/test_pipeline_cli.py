@@ -170,9 +170,12 @@ def test_shards_together_equal_the_whole(whole, items_file, tmp_path):
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(items_file, tmp_path):
     out = tmp_path / "run"
+    # The child gets Ctrl-C's default disposition, as from a terminal: a signal ignored by the test
+    # process (some library in the same pytest session may set SIG_IGN) would be inherited across exec.
     proc = subprocess.Popen(cli_command("run", "--model", "fake:delay_ms=40", "--judge", "grid-test", "--items",
                                         str(items_file), "--out", str(out), "--batch-size", "4"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while _lines(out / "samples.jsonl") < 8 and time.time() < deadline:
         time.sleep(0.05)
