@@ -98,7 +98,7 @@ class KnowledgeMixture:
     und: list[tuple[str, list[str]]]
     """(question, steps ending in "answer: ...")."""
     think: list[tuple[str, list[str], np.ndarray]]
-    """(knowledge prompt, retrieval trace ending in "answer: <plain description>", grid render)."""
+    """(knowledge prompt, retrieval trace ending in "answer: <plain description>", tally render)."""
     names: set[str]
     """Every invented name used (characters and club names), as written."""
     heldout_items: list[Item] = field(default_factory=list)
@@ -234,7 +234,7 @@ def pretraining_worlds(cfg: KnowledgeMixtureConfig, seed: int) -> list[Knowledge
 
 def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixture:
     """Build the knowledge-retrieval pretraining data (deterministic for `seed`)."""
-    from unisandbox.models.sandbox.mixture import render_grid
+    from unisandbox.models.sandbox.mixture import render_tally
 
     if cfg.characters % 2 or not 2 <= cfg.characters <= 60:
         raise ValueError(f"characters must be even and within 2..60, got {cfg.characters}")
@@ -262,7 +262,7 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
             steps = retrieval_steps(it, by_name)
             for p in prompts:
                 for _ in range(cfg.think_repeat):
-                    think.append((p, steps, render_grid(it.expected, rng)))
+                    think.append((p, steps, render_tally(it.expected, rng)))
     return KnowledgeMixture(und, think, names, heldout_items, think_items)
 
 

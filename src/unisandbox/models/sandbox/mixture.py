@@ -135,7 +135,7 @@ def parse_description(text: str) -> Answer | None:
     return None
 
 
-def render_grid(answer: Answer, rng: np.random.Generator) -> np.ndarray:
+def render_tally(answer: Answer, rng: np.random.Generator) -> np.ndarray:
     """A tally-style render of `answer` (the style the model and its codebook learn): grid cells, icons
     in reading order."""
     from unisandbox.world.render import render_answer
@@ -260,9 +260,9 @@ def build_raw(cfg: MixtureConfig, seed: int) -> RawMixture:
     for it in items["math"] + items["mapping"]:
         und.append((it.prompt, trace_steps(it)))
         und.append((it.probe.question, probe_steps(it)))
-        think.append((it.prompt, trace_steps(it), render_grid(it.expected, rng)))
+        think.append((it.prompt, trace_steps(it), render_tally(it.expected, rng)))
     rng_d = rng_for(seed, "sandbox-mixture", "draw")
-    draw = [(describe(a), render_grid(a, rng_d)) for a in _draw_answers(cfg.n_draw, cfg.max_count, rng_d)]
+    draw = [(describe(a), render_tally(a, rng_d)) for a in _draw_answers(cfg.n_draw, cfg.max_count, rng_d)]
     raw = RawMixture(und, fact_questions() if cfg.facts else [], draw, think)
     if cfg.knowledge is not None:
         km = knowledge_mixture(cfg.knowledge, seed)

@@ -5,7 +5,7 @@ the generators' outputs. A word outside the vocabulary is spelled as UTF-8 bytes
 `</spell>`, so any prompt (a new character's name, another language) is encodable and decodes back.
 
 Images: 48x48 RGB = a 3x3 grid of 16x16 cells, one token per cell. The codebook is the set of distinct
-cell patches seen in grid-style renders (capped with k-means if it grows large); encode = nearest code
+cell patches seen in grid- or tally-style renders (capped with k-means if it grows large); encode = nearest code
 (L2), decode = lookup.
 """
 
@@ -189,7 +189,7 @@ class ImageTokenizer:
     def encode(self, images: np.ndarray) -> np.ndarray:
         """(N, 48, 48, 3) uint8 -> (N, 9) int64 code ids (nearest code in L2).
 
-        Patches equal to a code or an alias (every grid-style render) are found by exact lookup; only
+        Patches equal to a code or an alias (every grid- or tally-style render) are found by exact lookup; only
         the others pay for the distance computation.
         """
         patches = _patches_u8(images)
