@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
 
 
 def trace(item, fmt: str) -> list[str]:
@@ -45,8 +44,8 @@ def main() -> None:
 
     from unisandbox.models.sandbox import train as T
     from unisandbox.models.sandbox.model import GPT, GPTConfig
-    from unisandbox.models.sandbox.sampling import greedy_text
-    from unisandbox.models.sandbox.sequences import STEP_SEP, Seq
+    from unisandbox.models.sandbox.sampling import greedy_text, text_logit_mask
+    from unisandbox.models.sandbox.sequences import STEP_SEP, Seq, parse_answer
     from unisandbox.models.sandbox.tokenizers import EOS, SEP, SPECIALS, UND, TextTokenizer
     from unisandbox.tasks.mapping import mapping_items
 
@@ -73,15 +72,13 @@ def main() -> None:
     T.train_steps(model.train(), sampler, T.shared_loss_fn(model, "cpu"), list(model.parameters()), cfg,
                   args.steps, lambda r: print(f"  step {r['step']} loss {r['loss']:.4f}", flush=True), "lookup")
     model.eval()
-    allowed = torch.ones(tok.size, dtype=torch.bool)
-    for s in (SPECIALS[0], UND, SEP):
-        allowed[sid[s]] = False
+    allowed = text_logit_mask(tok.size, tok.size, sid)  # a text-only vocabulary: no image codes
     print(f"format={args.format} steps={args.steps} train_pairs_per_level={args.items} "
           f"train_s={time.perf_counter() - t0:.0f}")
     for lv, its in test_items.items():
         prompts = [[sid[UND], *tok.encode(it.probe.question), sid[SEP]] for it in its]
         outs = greedy_text(model, prompts, [sid[EOS]], 60, allowed)
-        ok = [_answer(tok.decode(ids)) == it.probe.answer for (ids, _), it in zip(outs, its, strict=True)]
+        ok = [parse_answer(tok.decode(ids)) == it.probe.answer for (ids, _), it in zip(outs, its, strict=True)]
         pairs: dict[str, bool] = {}
         for it, good in zip(its, ok, strict=True):
             pairs[it.group] = pairs.get(it.group, True) and good
@@ -89,13 +86,6 @@ def main() -> None:
               f"{sum(pairs.values()) / len(pairs):.2f} ({len(ok)} items)")
 
 
-def _answer(text: str) -> str:
-    k = text.rfind("answer:")
-    return text[k + len("answer:"):].strip() if k >= 0 else ""
-
-
 if __name__ == "__main__":
     main()
 
-
-__all__: Sequence[str] = ()

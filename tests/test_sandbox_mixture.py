@@ -115,7 +115,7 @@ def test_mapping_trace_restates_every_rule_and_resolves_through_it():
             assert trace[1:] == list(it.steps)
             listed = trace[0].removeprefix("rules: ").split(", ")
             assert listed == [f"{a} -> {b}" for a, b in it.meta["rules"]]
-            # every resolving step is a rule of the restated list, in chain order
+            # every resolving step is a rule of the restated list
             assert all(step in listed for step in it.steps[:-1])
             assert probe_steps(it)[:-1] == trace[:-1]
             assert probe_steps(it)[-1] == f"answer: {it.probe.answer}"
