@@ -37,10 +37,30 @@ class GPTConfig:
     """Image tokens per image (3x3 grid of 16x16 cells)."""
     dropout: float = 0.0
     """Synthetic data is plentiful; dropout only slows CPU training."""
+    rope: bool = False
+    """Rotary position embeddings (relative positions in attention) instead of learned absolute ones.
+    Looking a symbol up in a restated rule list is an induction ("find the earlier copy, read the token
+    after it"), which relative positions make learnable in a small model; see docs/sandbox.md."""
 
     def to_dict(self) -> dict:
         """Plain dict for config.json."""
         return asdict(self)
+
+
+class Rotary:
+    """Rotary position embedding for a batch of positions (B, T): rotates channel pairs (i, i + hs/2) of q
+    and k so that their dot product depends only on the distance between the two positions (RoFormer)."""
+
+    def __init__(self, pos: torch.Tensor, head_size: int, base: float = 10000.0):
+        inv = 1.0 / base ** (torch.arange(0, head_size, 2, device=pos.device, dtype=torch.float32) / head_size)
+        ang = pos.to(torch.float32).unsqueeze(-1) * inv  # (B, T, hs/2)
+        ang = torch.cat([ang, ang], dim=-1).unsqueeze(1)  # (B, 1, T, hs), broadcast over heads
+        self.cos, self.sin = ang.cos(), ang.sin()
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, nh, T, hs) -> the same, rotated."""
+        x1, x2 = x.chunk(2, dim=-1)
+        return x * self.cos.to(x.dtype) + torch.cat([-x2, x1], dim=-1) * self.sin.to(x.dtype)
 
 
 class SelfAttention(nn.Module):
@@ -55,12 +75,14 @@ class SelfAttention(nn.Module):
         self.dropout = cfg.dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
-                cache: tuple[torch.Tensor, torch.Tensor] | None = None):
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None, rot: Rotary | None = None):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if rot is not None:  # rotate by each token's own position; cached keys were rotated when made
+            q, k = rot.apply(q), rot.apply(k)
         if cache is not None:
             k = torch.cat([cache[0], k], dim=2)  # (B, nh, T_past + T, hs)
             v = torch.cat([cache[1], v], dim=2)
@@ -93,8 +115,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, mask, cache=None):
-        a, new_cache = self.attn(self.ln1(x), mask, cache)
+    def forward(self, x, mask, cache=None, rot=None):
+        a, new_cache = self.attn(self.ln1(x), mask, cache, rot)
         x = x + a
         x = x + self.mlp(self.ln2(x))
         return x, new_cache
@@ -107,7 +129,8 @@ class GPT(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.pos_emb = nn.Embedding(cfg.block_size, cfg.n_embd)
+        # With rope, positions enter attention only; no learned absolute table.
+        self.pos_emb = None if cfg.rope else nn.Embedding(cfg.block_size, cfg.n_embd)
         # Index 0 = "not an image token"; 1..n_cells = grid cell of an image code.
         self.cell_emb = nn.Embedding(cfg.n_cells + 1, cfg.n_embd)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
@@ -133,14 +156,26 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def embed(self, idx: torch.Tensor, pos: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-        """Token + position + cell embeddings: (B, T) ids -> (B, T, C)."""
-        return self.tok_emb(idx) + self.pos_emb(pos) + self.cell_emb(cells)
+        """Token + position + cell embeddings: (B, T) ids -> (B, T, C) (no position term with rope)."""
+        x = self.tok_emb(idx) + self.cell_emb(cells)
+        return x if self.pos_emb is None else x + self.pos_emb(pos)
 
-    def run(self, x: torch.Tensor, mask: torch.Tensor | None = None, caches: list | None = None):
-        """Run embedded inputs (B, T, C) through the blocks; returns final-normed states and new caches."""
+    def pos_embed(self, pos: torch.Tensor) -> torch.Tensor | float:
+        """The absolute position term alone, for inputs that are not tokens (0 with rope)."""
+        return 0.0 if self.pos_emb is None else self.pos_emb(pos)
+
+    def run(self, x: torch.Tensor, mask: torch.Tensor | None = None, caches: list | None = None,
+            pos: torch.Tensor | None = None):
+        """Run embedded inputs (B, T, C) at positions `pos` (B, T) (default 0..T-1) through the blocks;
+        returns final-normed states and new caches. Positions matter here only with rope."""
+        rot = None
+        if self.cfg.rope:
+            if pos is None:
+                pos = torch.arange(x.shape[1], device=x.device).unsqueeze(0).expand(x.shape[0], -1)
+            rot = Rotary(pos, self.cfg.n_embd // self.cfg.n_head)
         new_caches = []
         for i, block in enumerate(self.blocks):
-            x, c = block(x, mask, None if caches is None else caches[i])
+            x, c = block(x, mask, None if caches is None else caches[i], rot)
             new_caches.append(c)
         return self.ln_f(x), new_caches
 
@@ -156,7 +191,7 @@ class GPT(nn.Module):
         pos = torch.arange(T, device=idx.device).unsqueeze(0).expand(B, T)
         if cells is None:
             cells = torch.zeros_like(idx)
-        h, _ = self.run(self.embed(idx, pos, cells))
+        h, _ = self.run(self.embed(idx, pos, cells), pos=pos)
         if targets is None:
             return self.head(h), None  # (B, T, vocab)
         # Most positions are prompt or padding: project only the scored ones (the head dominates on CPU).
@@ -175,7 +210,7 @@ class GPT(nn.Module):
         """
         x = self.embed(idx, pos, cells)
         mask = _cached_mask(key_mask, idx.shape[1])
-        h, caches = self.run(x, mask, caches)
+        h, caches = self.run(x, mask, caches, pos)
         return self.head(h[:, -1]), caches
 
     def configure_optimizer(self, lr: float, weight_decay: float = 0.05):
