@@ -1,17 +1,17 @@
 """Development experiment: which mapping trace format can a small transformer learn to look up?
 
-    python bench/bench_mapping_lookup.py --format arrow|adjacent|steps [--steps 1500] [--levels 1 2]
-        [--items 3000] [--threads 1] [--seed 0]
+    python bench/bench_mapping_lookup.py --format arrow|adjacent|steps [--rope] [--steps 1500]
+        [--levels 1 2] [--items 3000] [--layers 4] [--threads 1] [--seed 0]
 
-Trains a small sandbox GPT (4 layers, d=128) from scratch on mapping understanding only (probe question
+Trains a small sandbox GPT (4 layers, d=128; `--rope`: rotary instead of learned absolute positions) on mapping understanding only (probe question
 -> trace -> answer, train split), then decodes greedily on fresh test-split items (validation seed 77,
 never the official split) and prints probe accuracy per level, per item and per A/B pair.
 
 Formats of the trace for "Y means diamonds. Houses are represented by L. ... the letter Y?":
 - ``steps``:    `Y -> diamond ; answer: diamond` (the task's own steps)
-- ``arrow``:    `rules: Y -> diamond, L -> house ; Y -> diamond ; answer: diamond` (the shipped mixture)
+- ``arrow``:    `rules: Y -> diamond, L -> house ; Y -> diamond ; answer: diamond` (mixture version 2)
 - ``adjacent``: `rules: Y diamond, L house ; Y diamond ; answer: diamond` (the lookup is a one-hop
-  induction: the token after the earlier copy of the current token)
+  induction: the token after the earlier copy of the current token; the shipped mixture since version 3)
 
 It isolates the lookup from the rest of the mixture; it does not reproduce the full model's numbers.
 """
@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=3000, help="train pairs per level")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rope", action="store_true", help="rotary positions instead of learned absolute ones")
+    ap.add_argument("--layers", type=int, default=4)
     args = ap.parse_args()
 
     import torch
@@ -65,7 +67,8 @@ def main() -> None:
 
     pools = {"und": [seq(it) for it in train_items]}
     block = max(len(s.ids) for s in pools["und"]) + 8
-    model = GPT(GPTConfig(vocab_size=tok.size, block_size=block, n_layer=4, n_head=4, n_embd=128))
+    model = GPT(GPTConfig(vocab_size=tok.size, block_size=block, n_layer=args.layers, n_head=4, n_embd=128,
+                            rope=args.rope))
     cfg = T.TrainConfig(steps=args.steps, batch_size=64, lr=2e-3, warmup=100, threads=args.threads, log_every=250)
     sampler = T.BatchSampler(pools, {"und": 1.0}, cfg.batch_size, args.seed)
     t0 = time.perf_counter()
@@ -73,7 +76,7 @@ def main() -> None:
                   args.steps, lambda r: print(f"  step {r['step']} loss {r['loss']:.4f}", flush=True), "lookup")
     model.eval()
     allowed = text_logit_mask(tok.size, tok.size, sid)  # a text-only vocabulary: no image codes
-    print(f"format={args.format} steps={args.steps} train_pairs_per_level={args.items} "
+    print(f"format={args.format} rope={args.rope} layers={args.layers} steps={args.steps} train_pairs_per_level={args.items} "
           f"train_s={time.perf_counter() - t0:.0f}")
     for lv, its in test_items.items():
         prompts = [[sid[UND], *tok.encode(it.probe.question), sid[SEP]] for it in its]

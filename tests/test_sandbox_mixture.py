@@ -105,20 +105,35 @@ def test_mixture_is_deterministic():
     assert [d for d, _ in a.draw] != [d for d, _ in c.draw]
 
 
-def test_mapping_trace_restates_every_rule_and_resolves_through_it():
+@pytest.mark.parametrize("fmt,sep", [("arrow", " -> "), ("adjacent", " ")])
+def test_mapping_trace_restates_every_rule_and_resolves_through_it(fmt, sep):
     from unisandbox.models.sandbox.mixture import probe_steps, trace_steps
     from unisandbox.tasks.mapping import mapping_items
 
     for level in (1, 2, 3):
         for it in mapping_items(3, level, 20, "train"):
-            trace = trace_steps(it)
-            assert trace[1:] == list(it.steps)
+            trace = trace_steps(it, fmt)
+            assert trace[1:-1] == [st.replace(" -> ", sep) for st in it.steps[:-1]]
+            assert trace[-1] == it.steps[-1]
             listed = trace[0].removeprefix("rules: ").split(", ")
-            assert listed == [f"{a} -> {b}" for a, b in it.meta["rules"]]
-            # every resolving step is a rule of the restated list
-            assert all(step in listed for step in it.steps[:-1])
-            assert probe_steps(it)[:-1] == trace[:-1]
-            assert probe_steps(it)[-1] == f"answer: {it.probe.answer}"
+            assert listed == [f"{a}{sep}{b}" for a, b in it.meta["rules"]]
+            # every resolving step is a rule of the restated list, and they chain from the query
+            assert all(step in listed for step in trace[1:-1])
+            hops = [st.split(sep) for st in trace[1:-1]]
+            assert hops[0][0] == it.meta["query"]
+            assert all(x[1] == y[0] for x, y in zip(hops, hops[1:], strict=False))
+            assert probe_steps(it, fmt)[:-1] == trace[:-1]
+            assert probe_steps(it, fmt)[-1] == f"answer: {it.probe.answer}"
+
+
+def test_rule_format_is_checked():
+    from unisandbox.models.sandbox.mixture import trace_steps
+    from unisandbox.tasks.mapping import mapping_items
+
+    with pytest.raises(ValueError, match="rule_format"):
+        MixtureConfig(rule_format="colon")
+    with pytest.raises(ValueError, match="rule_format"):
+        trace_steps(mapping_items(3, 1, 1, "train")[0], "colon")
 
 
 def test_math_trace_is_the_items_steps():
@@ -127,3 +142,48 @@ def test_math_trace_is_the_items_steps():
 
     it = math_items(3, 2, 1, "train")[0]
     assert trace_steps(it) == list(it.steps)
+
+
+def test_lookup_stage_pool_is_mapping_understanding_at_its_levels(built):
+    from unisandbox.models.sandbox.train import TrainConfig, lookup_pool
+    from unisandbox.tasks.mapping import mapping_items
+
+    raw, codec, pools = built
+    cfg = TrainConfig(mixture=MixtureConfig.quick(), lookup_levels=(1, 2), seed=0, lookup_steps=10)
+    pool = lookup_pool(cfg, codec)
+    n = MixtureConfig.quick().mapping_items
+    assert len(pool) == 2 * 2 * (n[1] + n[2])  # 2 items per pair, probe and prompt sequence each
+    assert all(s.kind == "und" and not any(s.cells) for s in pool)
+    # The same sequences the und pool holds for those items: the stage adds focus, not new data.
+    und = {s.ids for s in pools["und"]}
+    assert all(s.ids in und for s in pool)
+    sep = codec.special(SEP)
+
+    def head(question: str) -> tuple[int, ...]:
+        ids = codec.understanding(question, ["answer: x"]).ids
+        return tuple(ids[:ids.index(sep)])
+
+    heads = {tuple(s.ids[:s.ids.index(sep)]) for s in pool}
+    assert all(head(it.probe.question) in heads for it in mapping_items(cfg.seed + 1000, 1, n[1], "train"))
+    assert not any(head(it.probe.question) in heads for it in mapping_items(cfg.seed + 1000, 3, n[3], "train"))
+
+
+def test_lookup_stage_trains_the_network_first(built):
+    import torch
+
+    from unisandbox.models.sandbox import train as T
+    from unisandbox.models.sandbox.model import GPT, GPTConfig
+
+    _, codec, _ = built
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=codec.vocab_size, block_size=192, n_layer=1, n_head=2, n_embd=32, rope=True))
+    before = [p.detach().clone() for p in model.parameters()]
+    logged: list[dict] = []
+    cfg = T.TrainConfig(mixture=MixtureConfig.quick(), lookup_steps=3, batch_size=4, log_every=1, warmup=1)
+    T._lookup_stage(model, cfg, codec, "cpu", logged.append)
+    assert [r["stage"] for r in logged] == ["lookup"] * 3
+    assert all(set(r["loss_by_kind"]) == {"lookup"} for r in logged)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    logged.clear()
+    T._lookup_stage(model, T.TrainConfig(mixture=MixtureConfig.quick()), codec, "cpu", logged.append)
+    assert logged == []  # lookup_steps=0 (the profiles' setting): no stage

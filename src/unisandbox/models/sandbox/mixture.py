@@ -43,6 +43,7 @@ from unisandbox.tasks.common import rng_for
 from unisandbox.world import vocab
 
 MIXTURE_VERSION = 2
+RULE_FORMATS = ("arrow", "adjacent")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,13 @@ class MixtureConfig:
     """Items are generated with seed + offset, so data seeds differ from model-init seeds."""
     knowledge: KnowledgeMixtureConfig | None = field(default_factory=KnowledgeMixtureConfig)
     """Knowledge-retrieval data on pretraining clubs (see knowledge_mixture.py); None = none."""
+    rule_format: str = "arrow"
+    """How mapping traces write a rule: "arrow" (`Y -> diamond`, the shipped checkpoints) or "adjacent"
+    (`Y diamond`: the lookup is one induction step; see `trace_steps`)."""
+
+    def __post_init__(self) -> None:
+        if self.rule_format not in RULE_FORMATS:
+            raise ValueError(f"rule_format must be one of {RULE_FORMATS}, got {self.rule_format!r}")
 
     @classmethod
     def quick(cls) -> MixtureConfig:
@@ -167,27 +175,43 @@ def _draw_answers(n: int, max_count: int, rng: np.random.Generator) -> list[Answ
 
 # --- understanding texts -----------------------------------------------------------------------------
 
-def trace_steps(item: Item) -> list[str]:
-    """The trace the sandbox model learns for an item: the item's steps, and for mapping a first step
-    that restates every rule in the prompt's order as `source -> target`.
+def trace_steps(item: Item, rule_format: str = "arrow") -> list[str]:
+    """The trace the sandbox model learns for an item: the item's steps; for mapping, first every rule in
+    the prompt's order, then the item's steps, each rule written as `rule_format` says.
 
     The restated list turns "which rule has this source?" (the phrasings put the source first or last:
-    "Houses are represented by the letter L") into a lookup of `X ->` in the model's own text, the
-    pattern a small transformer learns reliably.
+    "Houses are represented by the letter L") into a lookup in the model's own text. In the "adjacent"
+    format (`Y diamond`) that lookup is one induction step: at the copied source, find its earlier copy
+    in the list and read the token after it. In the "arrow" format (`Y -> diamond`) the match spans two
+    tokens (bench/bench_mapping_lookup.py and docs/sandbox.md compare them).
 
     >>> from unisandbox.tasks.mapping import mapping_items
-    >>> trace_steps(mapping_items(5, 1, 1, "train")[0])
+    >>> it = mapping_items(5, 1, 1, "train")[0]
+    >>> trace_steps(it)
     ['rules: Y -> diamond, L -> house', 'Y -> diamond', 'answer: diamond']
+    >>> trace_steps(it, "adjacent")
+    ['rules: Y diamond, L house', 'Y diamond', 'answer: diamond']
     """
     if item.task != "mapping":
         return list(item.steps)
-    rules = ", ".join(f"{a} -> {b}" for a, b in item.meta["rules"])
-    return [f"rules: {rules}", *item.steps]
+    if rule_format not in RULE_FORMATS:
+        raise ValueError(f"rule_format must be one of {RULE_FORMATS}, got {rule_format!r}")
+    sep = " -> " if rule_format == "arrow" else " "
+    rules = ", ".join(f"{a}{sep}{b}" for a, b in item.meta["rules"])
+    return [f"rules: {rules}", *(_lookup(st, sep) for st in item.steps[:-1]), item.steps[-1]]
 
 
-def probe_steps(item: Item) -> list[str]:
+def _lookup(step: str, sep: str) -> str:
+    """A mapping step "Y -> diamond" with the rule separator `sep`."""
+    a, arrow, b = step.partition(" -> ")
+    if not arrow:
+        raise ValueError(f"not a mapping step: {step!r}")
+    return f"{a}{sep}{b}"
+
+
+def probe_steps(item: Item, rule_format: str = "arrow") -> list[str]:
     """The item's trace with the last step answering the probe ("answer: 2" instead of "answer: 2 cups")."""
-    return [*trace_steps(item)[:-1], f"answer: {item.probe.answer}"]
+    return [*trace_steps(item, rule_format)[:-1], f"answer: {item.probe.answer}"]
 
 
 def fact_questions(level_max: int = 3) -> list[tuple[str, list[str]]]:
@@ -258,9 +282,9 @@ def build_raw(cfg: MixtureConfig, seed: int) -> RawMixture:
     think: list[tuple[str, list[str], np.ndarray]] = []
     rng = rng_for(seed, "sandbox-mixture", "think")
     for it in items["math"] + items["mapping"]:
-        und.append((it.prompt, trace_steps(it)))
-        und.append((it.probe.question, probe_steps(it)))
-        think.append((it.prompt, trace_steps(it), render_tally(it.expected, rng)))
+        und.append((it.prompt, trace_steps(it, cfg.rule_format)))
+        und.append((it.probe.question, probe_steps(it, cfg.rule_format)))
+        think.append((it.prompt, trace_steps(it, cfg.rule_format), render_tally(it.expected, rng)))
     rng_d = rng_for(seed, "sandbox-mixture", "draw")
     draw = [(describe(a), render_tally(a, rng_d)) for a in _draw_answers(cfg.n_draw, cfg.max_count, rng_d)]
     raw = RawMixture(und, fact_questions() if cfg.facts else [], draw, think)

@@ -36,7 +36,13 @@ class TrainConfig:
     profile: str = "full"
     seed: int = 0
     steps: int = 4400
-    """Optimizer steps (query: stage-2 steps; stage 1 uses `lm_steps`)."""
+    """Optimizer steps on the whole mixture (query: stage-2 steps; stage 1 uses `lm_steps`)."""
+    lookup_steps: int = 0
+    """Steps of an optional first stage, from scratch, on mapping understanding alone (levels
+    `lookup_levels`; query arch: its LM). The rule lookup formed on mapping data alone
+    (bench/bench_mapping_lookup.py) but not inside the whole mixture; a 1,200-step stage did not make it
+    form either (docs/sandbox.md), so the profiles do not use it."""
+    lookup_levels: tuple[int, ...] = (1, 2)
     lm_steps: int = 2400
     """Query arch only: stage-1 steps of the understanding LM on text."""
     batch_size: int = 64
@@ -72,6 +78,48 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of `to_dict` (also reads the `train` record of a checkpoint's config.json)."""
+        d = dict(d)
+        d["mixture"] = MixtureConfig.from_dict(d["mixture"])
+        if "lookup_levels" in d:
+            d["lookup_levels"] = tuple(int(x) for x in d["lookup_levels"])
+        return cls(**d)
+
+
+def with_overrides(cfg: TrainConfig, settings: Sequence[str]) -> TrainConfig:
+    """`cfg` with `KEY=VALUE` settings applied; KEY is a dotted path into `to_dict()` ("model.rope",
+    "mixture.rule_format", "weights.und") and VALUE is JSON (a bare word is taken as a string).
+
+    >>> with_overrides(profile("quick"), ["model.rope=true", "mixture.rule_format=adjacent"]).model["rope"]
+    True
+    """
+    d = cfg.to_dict()
+    for item in settings:
+        key, eq, raw = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"setting {item!r}: expected KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        *parents, last = key.split(".")
+        node = d
+        for k in parents:
+            if not isinstance(node.get(k), dict):
+                raise ValueError(f"setting {item!r}: {k!r} is not a group of settings")
+            node = node[k]
+        # Top-level keys and the fields of dataclass groups must exist; free-form dicts (model, weights,
+        # query, the mixture's per-level counts) accept new keys, as their consumers define them.
+        if last not in node and (not parents or parents == ["mixture"] or parents == ["mixture", "knowledge"]):
+            raise ValueError(f"setting {item!r}: unknown key {key!r}")
+        node[last] = value
+    try:
+        return TrainConfig.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"settings {list(settings)}: {e}") from e
 
 
 def profile(name: str, arch: str = "shared", seed: int = 0) -> TrainConfig:
@@ -263,6 +311,7 @@ def _train_shared(config: TrainConfig, codec: Codec, pools: dict[str, list[Seq]]
 
     model = GPT(GPTConfig(vocab_size=codec.vocab_size, **config.model)).to(device).train()
     _check_fits(pools, model.cfg.block_size)
+    _lookup_stage(model, config, codec, device, log)
     sampler = BatchSampler(pools, config.weights, config.batch_size, config.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     train_steps(model, sampler, shared_loss_fn(model, device), params, config, config.steps, log, "shared")
@@ -279,7 +328,7 @@ def _train_query(config: TrainConfig, codec: Codec, pools: dict[str, list[Seq]],
     if config.init_lm is not None:
         _reuse_lm(model, codec, config.init_lm, log)
     else:
-        _train_lm(model, config, pools, device, log)
+        _train_lm(model, config, codec, pools, device, log)
     # Stage 2: freeze the LM; queries + decoder learn to draw from its states.
     model.freeze_lm()
     img_pools = {k: pools[k] for k in ("draw", "think", "kthink") if pools.get(k)}
@@ -308,8 +357,9 @@ def _reuse_lm(model, codec: Codec, path: str, log) -> None:
             log({**rec, "reused_from": str(path)})
 
 
-def _train_lm(model, config: TrainConfig, pools: dict[str, list[Seq]], device: str, log) -> None:
-    """Stage 1: the understanding LM on text only."""
+def _train_lm(model, config: TrainConfig, codec: Codec, pools: dict[str, list[Seq]], device: str, log) -> None:
+    """Stage 1: the understanding LM on text only (after the lookup stage)."""
+    _lookup_stage(model.lm, config, codec, device, log)
     text_pools = {"und": pools.get("und", []), "fact": pools.get("fact", []), "know": pools.get("know", []),
                   "think": [text_only(s) for s in pools.get("think", [])],
                   "kthink": [text_only(s) for s in pools.get("kthink", [])]}
@@ -318,6 +368,29 @@ def _train_lm(model, config: TrainConfig, pools: dict[str, list[Seq]], device: s
     model.lm.train()
     lm_params = list(model.lm.parameters())
     train_steps(model.lm, s1, shared_loss_fn(model.lm, device), lm_params, config, config.lm_steps, log, "lm")
+
+
+def lookup_pool(config: TrainConfig, codec: Codec) -> list[Seq]:
+    """Mapping understanding sequences of the mixture's train items at `lookup_levels`: probe -> trace and
+    prompt -> trace (the same sequences the `und` pool holds for them)."""
+    from unisandbox.models.sandbox.mixture import probe_steps, trace_steps, train_items
+
+    items = [it for it in train_items(config.mixture, config.seed)["mapping"] if it.level in config.lookup_levels]
+    fmt = config.mixture.rule_format
+    return [s for it in items for s in (codec.understanding(it.probe.question, probe_steps(it, fmt)),
+                                        codec.understanding(it.prompt, trace_steps(it, fmt)))]
+
+
+def _lookup_stage(model, config: TrainConfig, codec: Codec, device: str, log) -> None:
+    """Stage 0: `lookup_steps` steps on mapping understanding alone, with their own warm-up and decay."""
+    if config.lookup_steps <= 0:
+        return
+    pool = lookup_pool(config, codec)
+    if not pool:
+        raise ValueError(f"lookup stage: no mapping train items at levels {config.lookup_levels}")
+    sampler = BatchSampler({"lookup": pool}, {"lookup": 1.0}, config.batch_size, config.seed + 2)
+    params = [p for p in model.parameters() if p.requires_grad]
+    train_steps(model, sampler, shared_loss_fn(model, device), params, config, config.lookup_steps, log, "lookup")
 
 
 def _check_fits(pools: dict[str, list[Seq]], block_size: int) -> None:
