@@ -128,17 +128,19 @@ def _by_level(items: Sequence[Item], values: Sequence[Any]) -> dict[str, list[tu
 
 def probe_scores(model: UnifiedModel, items: Sequence[Item], batch_size: int = 256,
                  key: Callable[[Item], str] | None = None) -> dict[str, Score]:
-    """Understanding-probe accuracy per key (default "task/level"), one probe per item."""
+    """Understanding-probe accuracy per key (default "task/level"), one probe per item, counted per scoring
+    unit as generation is (`unit_outcomes`: a mapping pair is right only if both of its probes are)."""
     from unisandbox.runs.probes import probe_correct
 
     answers = []
     for s in range(0, len(items), batch_size):
         answers += model.understand([it.probe.question for it in items[s:s + batch_size]])
-    ok = [probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)]
-    groups: dict[str, list[bool]] = {}
+    ok = ["correct" if probe_correct(a.answer, it.probe.answer) else "wrong"
+          for a, it in zip(answers, items, strict=True)]
+    groups: dict[str, list[tuple[Item, str]]] = {}
     for it, o in zip(items, ok, strict=True):
-        groups.setdefault(key(it) if key else f"{it.task}/{it.level}", []).append(o)
-    return {k: Score.of(v) for k, v in groups.items()}
+        groups.setdefault(key(it) if key else f"{it.task}/{it.level}", []).append((it, o))
+    return {k: Score.of(unit_outcomes(*zip(*g, strict=True))) for k, g in groups.items()}
 
 
 def official_items(task: str, levels: Sequence[int] = (1, 2, 3), limit: int | None = None) -> list[Item]:
