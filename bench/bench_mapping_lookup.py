@@ -3,15 +3,15 @@
     python bench/bench_mapping_lookup.py --format arrow|adjacent|steps [--rope] [--steps 1500]
         [--levels 1 2] [--items 3000] [--layers 4] [--threads 1] [--seed 0]
 
-Trains a small sandbox GPT (4 layers, d=128; `--rope`: rotary instead of learned absolute positions) on mapping understanding only (probe question
--> trace -> answer, train split), then decodes greedily on fresh test-split items (validation seed 77,
+Trains a small sandbox GPT (4 layers, d=128; `--rope`: rotary instead of learned absolute positions) from
+scratch on mapping understanding only (probe question -> trace -> answer, train split), then decodes greedily on fresh test-split items (validation seed 77,
 never the official split) and prints probe accuracy per level, per item and per A/B pair.
 
 Formats of the trace for "Y means diamonds. Houses are represented by L. ... the letter Y?":
 - ``steps``:    `Y -> diamond ; answer: diamond` (the task's own steps)
-- ``arrow``:    `rules: Y -> diamond, L -> house ; Y -> diamond ; answer: diamond` (mixture version 2)
+- ``arrow``:    `rules: Y -> diamond, L -> house ; Y -> diamond ; answer: diamond` (the shipped mixture)
 - ``adjacent``: `rules: Y diamond, L house ; Y diamond ; answer: diamond` (the lookup is a one-hop
-  induction: the token after the earlier copy of the current token; the shipped mixture since version 3)
+  induction: the token after the earlier copy of the current token; `MixtureConfig.rule_format`)
 
 It isolates the lookup from the rest of the mixture; it does not reproduce the full model's numbers.
 """
@@ -23,11 +23,12 @@ import time
 
 
 def trace(item, fmt: str) -> list[str]:
-    """The probe trace of a mapping item in format `fmt`."""
-    sep = " -> " if fmt in ("arrow", "steps") else " "
-    chain = [s.replace(" -> ", sep) for s in item.steps[:-1]]
-    head = [] if fmt == "steps" else ["rules: " + ", ".join(f"{a}{sep}{b}" for a, b in item.meta["rules"])]
-    return [*head, *chain, f"answer: {item.probe.answer}"]
+    """The probe trace of a mapping item in format `fmt` ("arrow" and "adjacent" as the mixture writes them)."""
+    from unisandbox.models.sandbox.mixture import probe_steps
+
+    if fmt == "steps":
+        return [*item.steps[:-1], f"answer: {item.probe.answer}"]
+    return probe_steps(item, fmt)
 
 
 def main() -> None:
@@ -76,8 +77,8 @@ def main() -> None:
                   args.steps, lambda r: print(f"  step {r['step']} loss {r['loss']:.4f}", flush=True), "lookup")
     model.eval()
     allowed = text_logit_mask(tok.size, tok.size, sid)  # a text-only vocabulary: no image codes
-    print(f"format={args.format} rope={args.rope} layers={args.layers} steps={args.steps} train_pairs_per_level={args.items} "
-          f"train_s={time.perf_counter() - t0:.0f}")
+    print(f"format={args.format} rope={args.rope} layers={args.layers} steps={args.steps} "
+          f"train_pairs_per_level={args.items} train_s={time.perf_counter() - t0:.0f}")
     for lv, its in test_items.items():
         prompts = [[sid[UND], *tok.encode(it.probe.question), sid[SEP]] for it in its]
         outs = greedy_text(model, prompts, [sid[EOS]], 60, allowed)

@@ -27,8 +27,6 @@ def train_cmd(
     out: Path = typer.Option(..., help="Checkpoint directory to write."),
     seed: int = typer.Option(0, min=0, help="Seed of data generation, initialisation and batch order."),
     steps: int | None = typer.Option(None, min=1, help="Override the profile's step count."),
-    lookup_steps: int | None = typer.Option(None, min=0, help="Override the profile's lookup-stage steps "
-                                            "(mapping understanding alone, first; 0 = no lookup stage)."),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
     threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
     settings: list[str] = typer.Option([], "--set", help="Override any training setting: KEY=VALUE, KEY a "
@@ -50,8 +48,6 @@ def train_cmd(
     over: dict = {"threads": threads, "device": device}
     if steps is not None:
         over["steps"] = steps
-    if lookup_steps is not None:
-        over["lookup_steps"] = lookup_steps
     if init_lm is not None:
         if arch != "query":
             _fail("--init-lm applies to --arch query only")
