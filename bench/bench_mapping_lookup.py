@@ -1,11 +1,15 @@
 """Development experiment: which mapping trace format can a small transformer learn to look up?
 
     python bench/bench_mapping_lookup.py --format arrow|adjacent|steps [--rope] [--steps 1500]
-        [--levels 1 2] [--items 3000] [--layers 4] [--threads 1] [--seed 0]
+        [--levels 1 2] [--items 3000] [--layers 4] [--width 128] [--eval-every N]
+        [--warm copy|recall --warm-steps N] [--threads 1] [--seed 0]
 
 Trains a small sandbox GPT (4 layers, d=128; `--rope`: rotary instead of learned absolute positions) from
-scratch on mapping understanding only (probe question -> trace -> answer, train split), then decodes greedily on fresh test-split items (validation seed 77,
-never the official split) and prints probe accuracy per level, per item and per A/B pair.
+scratch on mapping understanding only (probe question -> trace -> answer, train split), then decodes
+greedily on fresh test-split items (validation seed 77, never the official split) and prints probe
+accuracy per level, per item and per A/B pair. `--eval-every N` also decodes the level-1 pairs every N
+steps (when the lookup forms); `--warm` first trains on a synthetic task of random words (copy a string,
+or recall values by key) to see whether it makes the lookup form sooner.
 
 Formats of the trace for "Y means diamonds. Houses are represented by L. ... the letter Y?":
 - ``steps``:    `Y -> diamond ; answer: diamond` (the task's own steps)
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import time
+
+import numpy as np
 
 
 def trace(item, fmt: str) -> list[str]:
@@ -41,6 +47,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rope", action="store_true", help="rotary positions instead of learned absolute ones")
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--width", type=int, default=128, help="embedding width (the full profile uses 160)")
+    ap.add_argument("--eval-every", type=int, default=0, help="also decode level-1 test pairs every N steps")
+    ap.add_argument("--warm-steps", type=int, default=0,
+                    help="first train N steps on a synthetic task of random words (no task text), --warm")
+    ap.add_argument("--warm", default="copy", choices=("copy", "recall"),
+                    help="copy: repeat a random word string; recall: key-value pairs, then queried keys")
     args = ap.parse_args()
 
     import torch
@@ -68,27 +80,97 @@ def main() -> None:
 
     pools = {"und": [seq(it) for it in train_items]}
     block = max(len(s.ids) for s in pools["und"]) + 8
-    model = GPT(GPTConfig(vocab_size=tok.size, block_size=block, n_layer=args.layers, n_head=4, n_embd=128,
-                            rope=args.rope))
-    cfg = T.TrainConfig(steps=args.steps, batch_size=64, lr=2e-3, warmup=100, threads=args.threads, log_every=250)
-    sampler = T.BatchSampler(pools, {"und": 1.0}, cfg.batch_size, args.seed)
-    t0 = time.perf_counter()
-    T.train_steps(model.train(), sampler, T.shared_loss_fn(model, "cpu"), list(model.parameters()), cfg,
-                  args.steps, lambda r: print(f"  step {r['step']} loss {r['loss']:.4f}", flush=True), "lookup")
-    model.eval()
+    if args.warm_steps:
+        block = max(block, 128)  # room for the warm-up sequences
+    model = GPT(GPTConfig(vocab_size=tok.size, block_size=block, n_layer=args.layers, n_head=4,
+                          n_embd=args.width, rope=args.rope))
     allowed = text_logit_mask(tok.size, tok.size, sid)  # a text-only vocabulary: no image codes
-    print(f"format={args.format} rope={args.rope} layers={args.layers} steps={args.steps} "
-          f"train_pairs_per_level={args.items} train_s={time.perf_counter() - t0:.0f}")
-    for lv, its in test_items.items():
-        prompts = [[sid[UND], *tok.encode(it.probe.question), sid[SEP]] for it in its]
-        outs = greedy_text(model, prompts, [sid[EOS]], 60, allowed)
-        ok = [parse_answer(tok.decode(ids)) == it.probe.answer for (ids, _), it in zip(outs, its, strict=True)]
-        pairs: dict[str, bool] = {}
-        for it, good in zip(its, ok, strict=True):
-            pairs[it.group] = pairs.get(it.group, True) and good
-        print(f"level {lv}: probe accuracy per item {sum(ok) / len(ok):.2f}, per pair "
-              f"{sum(pairs.values()) / len(pairs):.2f} ({len(ok)} items)")
 
+    def evaluate(levels) -> str:
+        model.eval()
+        parts = []
+        for lv in levels:
+            its = test_items[lv]
+            prompts = [[sid[UND], *tok.encode(it.probe.question), sid[SEP]] for it in its]
+            outs = greedy_text(model, prompts, [sid[EOS]], 60, allowed)
+            ok = [parse_answer(tok.decode(ids)) == it.probe.answer for (ids, _), it in zip(outs, its, strict=True)]
+            pairs: dict[str, bool] = {}
+            for it, good in zip(its, ok, strict=True):
+                pairs[it.group] = pairs.get(it.group, True) and good
+            parts.append(f"level {lv}: probe accuracy per item {sum(ok) / len(ok):.2f}, per pair "
+                         f"{sum(pairs.values()) / len(pairs):.2f} ({len(ok)} items)")
+        model.train()
+        return "; ".join(parts)
+
+    def log(r) -> None:
+        line = f"  {r['stage']} step {r['step']} loss {r['loss']:.4f} ({r['elapsed_s']:.0f} s)"
+        if r["stage"] == "lookup" and args.eval_every and r["step"] % args.eval_every == 0:
+            line += " | " + evaluate(args.levels[:1])
+        print(line, flush=True)
+
+    t0 = time.perf_counter()
+    every = args.eval_every or 250
+    if args.warm_steps:
+        rng = np.random.default_rng(args.seed + 5)
+        words = [w for w in tok.words if w.isalnum()]
+        make = recall_seq if args.warm == "recall" else copy_seq
+        pool = [make(rng, words, tok, sid) for _ in range(20_000)]
+        rcfg = T.TrainConfig(batch_size=64, lr=2e-3, warmup=50, threads=args.threads, log_every=every)
+        T.train_steps(model.train(), T.BatchSampler({args.warm: pool}, {args.warm: 1.0}, 64, args.seed),
+                      T.shared_loss_fn(model, "cpu"), list(model.parameters()), rcfg, args.warm_steps, log,
+                      args.warm)
+    cfg = T.TrainConfig(steps=args.steps, batch_size=64, lr=2e-3, warmup=100, threads=args.threads, log_every=every)
+    sampler = T.BatchSampler(pools, {"und": 1.0}, cfg.batch_size, args.seed)
+    T.train_steps(model.train(), sampler, T.shared_loss_fn(model, "cpu"), list(model.parameters()), cfg,
+                  args.steps, log, "lookup")
+    print(f"format={args.format} rope={args.rope} layers={args.layers} width={args.width} "
+          f"warm={args.warm}:{args.warm_steps} steps={args.steps} train_pairs_per_level={args.items} "
+          f"train_s={time.perf_counter() - t0:.0f}")
+    print(evaluate(args.levels).replace("; ", "\n"))
+
+
+def copy_seq(rng, words: list[str], tok, sid):
+    """A synthetic copy sequence: `<und> w1 .. wn <sep> w1 .. wn <eos>`, loss on the copy; a third of the
+    words are invented (spelled byte by byte), as names are."""
+    from unisandbox.models.sandbox.sequences import Seq
+    from unisandbox.models.sandbox.tokenizers import EOS, SEP, UND
+
+    n = int(rng.integers(3, 9))
+    ws = []
+    for _ in range(n):
+        if rng.random() < 0.33:
+            ws.append("".join(chr(97 + int(c)) for c in rng.integers(0, 26, size=int(rng.integers(3, 7)))))
+        else:
+            ws.append(words[int(rng.integers(len(words)))])
+    body = tok.encode(" ".join(ws))
+    ids = [sid[UND], *body, sid[SEP], *body, sid[EOS]]
+    loss = [0] * (len(body) + 2) + [1] * (len(body) + 1)
+    return Seq("und", tuple(ids), tuple(loss), (0,) * len(ids))
+
+
+def recall_seq(rng, words: list[str], tok, sid):
+    """A synthetic key-value recall sequence: `<und> <sep> k1 v1, .., kn vn ; kq vq ; kq' vq' <eos>`, loss on
+    the recalled values (keys distinct, random vocabulary words)."""
+    from unisandbox.models.sandbox.sequences import Seq
+    from unisandbox.models.sandbox.tokenizers import EOS, SEP, UND
+
+    n = int(rng.integers(2, 7))
+    picks = rng.choice(len(words), size=2 * n, replace=False)
+    keys, vals = [words[i] for i in picks[:n]], [words[i] for i in picks[n:]]
+    ids = [sid[UND], sid[SEP]]
+    loss = [0, 0]
+    for j, (k, v) in enumerate(zip(keys, vals, strict=True)):
+        if j:
+            ids.append(tok.id(","))
+            loss.append(0)
+        ids += [tok.id(k), tok.id(v)]
+        loss += [0, 0]
+    for q in rng.choice(n, size=min(n, 3), replace=False):
+        ids += [tok.id(";"), tok.id(keys[q]), tok.id(vals[q])]
+        loss += [0, 0, 1]
+    ids.append(sid[EOS])
+    loss.append(1)
+    return Seq("und", tuple(ids), tuple(loss), (0,) * len(ids))
 
 if __name__ == "__main__":
     main()

@@ -40,8 +40,8 @@ class TrainConfig:
     lookup_steps: int = 0
     """Steps of an optional first stage, from scratch, on mapping understanding alone (levels
     `lookup_levels`; query arch: its LM). The rule lookup formed on mapping data alone
-    (bench/bench_mapping_lookup.py) but not inside the whole mixture; a 1,200-step stage did not make it
-    form either (docs/sandbox.md), so the profiles do not use it."""
+    (bench/bench_mapping_lookup.py) but not inside the whole mixture; 1,200-step (levels 1-2) and 2,000-step
+    (level 1) stages did not make it form either (docs/sandbox.md), so the profiles do not use it."""
     lookup_levels: tuple[int, ...] = (1, 2)
     lm_steps: int = 2400
     """Query arch only: stage-1 steps of the understanding LM on text."""
