@@ -172,5 +172,6 @@ def recall_seq(rng, words: list[str], tok, sid):
     loss.append(1)
     return Seq("und", tuple(ids), tuple(loss), (0,) * len(ids))
 
+
 if __name__ == "__main__":
     main()
