@@ -63,6 +63,7 @@ def main() -> None:
     from unisandbox.models.sandbox.sequences import STEP_SEP, Seq, parse_answer
     from unisandbox.models.sandbox.tokenizers import EOS, SEP, SPECIALS, UND, TextTokenizer
     from unisandbox.tasks.mapping import mapping_items
+    from unisandbox.training.evaluate import unit_outcomes
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -94,11 +95,9 @@ def main() -> None:
             prompts = [[sid[UND], *tok.encode(it.probe.question), sid[SEP]] for it in its]
             outs = greedy_text(model, prompts, [sid[EOS]], 60, allowed)
             ok = [parse_answer(tok.decode(ids)) == it.probe.answer for (ids, _), it in zip(outs, its, strict=True)]
-            pairs: dict[str, bool] = {}
-            for it, good in zip(its, ok, strict=True):
-                pairs[it.group] = pairs.get(it.group, True) and good
+            pairs = unit_outcomes(its, ["correct" if good else "wrong" for good in ok])
             parts.append(f"level {lv}: probe accuracy per item {sum(ok) / len(ok):.2f}, per pair "
-                         f"{sum(pairs.values()) / len(pairs):.2f} ({len(ok)} items)")
+                         f"{sum(pairs) / len(pairs):.2f} ({len(ok)} items)")
         model.train()
         return "; ".join(parts)
 

@@ -46,6 +46,12 @@ MIXTURE_VERSION = 2
 RULE_FORMATS = ("arrow", "adjacent")
 
 
+def check_rule_format(rule_format: str) -> None:
+    """Raise ValueError unless `rule_format` is one of RULE_FORMATS."""
+    if rule_format not in RULE_FORMATS:
+        raise ValueError(f"rule_format must be one of {RULE_FORMATS}, got {rule_format!r}")
+
+
 @dataclass(frozen=True)
 class MixtureConfig:
     """Sizes of the pretraining pools (sequences are sampled from them with replacement)."""
@@ -69,8 +75,7 @@ class MixtureConfig:
     (`Y diamond`: the lookup is one induction step; see `trace_steps`)."""
 
     def __post_init__(self) -> None:
-        if self.rule_format not in RULE_FORMATS:
-            raise ValueError(f"rule_format must be one of {RULE_FORMATS}, got {self.rule_format!r}")
+        check_rule_format(self.rule_format)
 
     @classmethod
     def quick(cls) -> MixtureConfig:
@@ -194,8 +199,7 @@ def trace_steps(item: Item, rule_format: str = "arrow") -> list[str]:
     """
     if item.task != "mapping":
         return list(item.steps)
-    if rule_format not in RULE_FORMATS:
-        raise ValueError(f"rule_format must be one of {RULE_FORMATS}, got {rule_format!r}")
+    check_rule_format(rule_format)
     sep = " -> " if rule_format == "arrow" else " "
     rules = ", ".join(f"{a}{sep}{b}" for a, b in item.meta["rules"])
     return [f"rules: {rules}", *(_lookup(st, sep) for st in item.steps[:-1]), item.steps[-1]]
