@@ -10,10 +10,52 @@ torch.set_num_threads(1)
 V, OFF, NC = 60, 40, 20  # vocab, first image code, number of codes
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["absolute", "rope"])
+VARIANTS = {"absolute": {}, "rope": {"rope": True}, "conv": {"qkv_conv": True},
+            "rope-conv": {"rope": True, "qkv_conv": True}}
+
+
+def randomise_convs(m: torch.nn.Module) -> None:
+    """The qkv convolution starts as the identity; random taps make the tests see what it mixes in."""
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.Conv1d):
+                mod.weight.normal_(0.0, 0.5)
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS), ids=list(VARIANTS))
 def gpt(request):
     torch.manual_seed(0)
-    return GPT(GPTConfig(vocab_size=V, block_size=48, n_layer=2, n_head=2, n_embd=32, rope=request.param)).eval()
+    m = GPT(GPTConfig(vocab_size=V, block_size=48, n_layer=2, n_head=2, n_embd=32, **VARIANTS[request.param]))
+    randomise_convs(m)
+    return m.eval()
+
+
+def test_qkv_conv_off_adds_no_parameters_and_starts_as_identity():
+    torch.manual_seed(0)
+    plain = GPT(GPTConfig(vocab_size=V, block_size=48, n_layer=2, n_head=2, n_embd=32))
+    torch.manual_seed(0)
+    conv = GPT(GPTConfig(vocab_size=V, block_size=48, n_layer=2, n_head=2, n_embd=32, qkv_conv=True))
+    assert not any("conv" in n for n, _ in plain.named_parameters())
+    extra = set(conv.state_dict()) - set(plain.state_dict())
+    assert extra == {f"blocks.{i}.attn.conv.weight" for i in range(2)}
+    conv.load_state_dict(plain.state_dict(), strict=False)  # same weights, identity convolution
+    idx = torch.randint(0, V, (2, 9))
+    assert torch.allclose(plain(idx)[0], conv(idx)[0], atol=1e-6)
+    randomise_convs(conv)
+    assert not torch.allclose(plain(idx)[0], conv(idx)[0], atol=1e-3)
+
+
+def test_qkv_conv_is_causal():
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=V, block_size=48, n_layer=2, n_head=2, n_embd=32, qkv_conv=True)).eval()
+    randomise_convs(m)
+    a = torch.randint(0, V, (1, 10))
+    b = a.clone()
+    b[0, 6:] = (b[0, 6:] + 1) % V  # change the future only
+    assert torch.allclose(m(a)[0][0, :6], m(b)[0][0, :6], atol=1e-6)
+    c = a.clone()
+    c[0, 4] = (c[0, 4] + 1) % V  # one token back changes the next position
+    assert not torch.allclose(m(a)[0][0, 5], m(c)[0][0, 5], atol=1e-4)
 
 
 def test_rope_sees_relative_positions_only():
@@ -86,11 +128,12 @@ def test_image_sampling_depends_only_on_row_and_seed(gpt):
     assert not (other == codes).all()  # the seed matters (27 draws from 20 codes)
 
 
-@pytest.mark.parametrize("rope", [False, True], ids=["absolute", "rope"])
-def test_query_model_trains_and_samples_batch_invariantly(rope):
+@pytest.mark.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
+def test_query_model_trains_and_samples_batch_invariantly(variant):
     torch.manual_seed(0)
-    qm = QueryModel(GPTConfig(vocab_size=OFF, block_size=40, n_layer=1, n_head=2, n_embd=32, rope=rope),
+    qm = QueryModel(GPTConfig(vocab_size=OFF, block_size=40, n_layer=1, n_head=2, n_embd=32, **VARIANTS[variant]),
                     QueryConfig(n_queries=3, n_codes=NC, dec_layer=1, dec_head=2, dec_embd=16))
+    randomise_convs(qm)
     prompts = [[1, 2, 3], [4, 5, 6, 7, 8]]
     codes = torch.tensor([[1] * 9, [2] * 9])
     qm.freeze_lm()
@@ -113,4 +156,5 @@ def test_query_model_trains_and_samples_batch_invariantly(rope):
     assert (s == codes.numpy()).all()
     s1 = qm.sample(prompts, [5, 6], 1.0)
     assert (qm.sample(prompts[1:], [6], 1.0)[0] == s1[1]).all()
+    assert (qm.sample(prompts[:1], [5], 1.0)[0] == s1[0]).all()  # the left-padded row, alone
     assert isinstance(s1, np.ndarray)

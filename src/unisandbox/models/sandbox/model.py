@@ -7,7 +7,9 @@ only, then frozen, and `hidden(...)` exposes its last hidden states to the query
 Image codes get an extra "cell" embedding (which of the 9 grid cells the code fills) so that the network
 need not infer the cell from the distance to the `<img>` marker: prompts have variable length.
 
-Batched sampling left-pads prompts; `pos` and `key_mask` make every row behave as if it were alone.
+Batched sampling left-pads prompts; `pos` and `key_mask` make every row behave as if it were alone. With
+`qkv_conv`, padding positions are zeroed before the convolution, so they do not leak into the first real
+tokens, and the cache carries each layer's last two pre-convolution rows.
 """
 
 from __future__ import annotations
@@ -41,10 +43,20 @@ class GPTConfig:
     """Rotary position embeddings (relative positions in attention) instead of learned absolute ones.
     Looking a symbol up in a restated rule list is an induction ("find the earlier copy, read the token
     after it"), which relative positions make learnable in a small model; see docs/sandbox.md."""
+    qkv_conv: bool = False
+    """Causal depthwise convolution (kernel 3, one filter per channel) over the queries, keys and values
+    right after their projection (Primer, So et al. 2021). Each head then sees the two previous tokens, so
+    the copy circuit that mapping and inverse retrieval need ("find the earlier copy of this token, read
+    what follows it") fits in one layer and forms early instead of after a long plateau (docs/sandbox.md).
+    Off reproduces the checkpoints trained before it, bit for bit."""
 
     def to_dict(self) -> dict:
         """Plain dict for config.json."""
         return asdict(self)
+
+
+CONV_TAIL = 2
+"""Previous tokens the qkv convolution reads (kernel size - 1)."""
 
 
 class Rotary:
@@ -64,7 +76,11 @@ class Rotary:
 
 
 class SelfAttention(nn.Module):
-    """Multi-head causal self-attention that can read and extend a KV cache."""
+    """Multi-head causal self-attention that can read and extend a KV cache.
+
+    A cache entry is (keys, values, conv tail): the tail holds the last CONV_TAIL pre-convolution qkv rows
+    (B, CONV_TAIL, 3C) when `qkv_conv` is on, else None.
+    """
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
@@ -73,11 +89,35 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
         self.dropout = cfg.dropout
+        self.conv = None
+        if cfg.qkv_conv:
+            c3 = 3 * cfg.n_embd
+            self.conv = nn.Conv1d(c3, c3, kernel_size=CONV_TAIL + 1, groups=c3, bias=False)
+            with torch.no_grad():  # start as the identity: the plain attention, which then learns to look back
+                self.conv.weight.zero_()
+                self.conv.weight[:, 0, -1] = 1.0
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
-                cache: tuple[torch.Tensor, torch.Tensor] | None = None, rot: Rotary | None = None):
+    def _convolve(self, qkv: torch.Tensor, valid: torch.Tensor | None,
+                  tail: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Causal depthwise convolution of qkv (B, T, 3C) after the cached tail; returns (out, new tail)."""
+        assert self.conv is not None
+        if valid is not None:  # left padding must not reach the first real tokens
+            qkv = qkv * valid.unsqueeze(-1).to(qkv.dtype)
+        if tail is None:
+            tail = qkv.new_zeros(qkv.shape[0], CONV_TAIL, qkv.shape[2])
+        ext = torch.cat([tail, qkv], dim=1)  # (B, CONV_TAIL + T, 3C)
+        out = self.conv(ext.transpose(1, 2)).transpose(1, 2)  # (B, T, 3C)
+        return out, ext[:, -CONV_TAIL:]
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: tuple | None = None,
+                rot: Rotary | None = None, valid: torch.Tensor | None = None):
+        """x: (B, T, C); valid: (B, T) bool, False on padding (None = all real; used by the convolution)."""
         B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)
+        qkv = self.qkv(x)  # (B, T, 3C)
+        tail = None
+        if self.conv is not None:
+            qkv, tail = self._convolve(qkv, valid, None if cache is None else cache[2])
+        q, k, v = qkv.split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
@@ -92,7 +132,7 @@ class SelfAttention(nn.Module):
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.proj(y), (k, v)
+        return self.proj(y), (k, v, tail)
 
 
 class MLP(nn.Module):
@@ -115,8 +155,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, mask, cache=None, rot=None):
-        a, new_cache = self.attn(self.ln1(x), mask, cache, rot)
+    def forward(self, x, mask, cache=None, rot=None, valid=None):
+        a, new_cache = self.attn(self.ln1(x), mask, cache, rot, valid)
         x = x + a
         x = x + self.mlp(self.ln2(x))
         return x, new_cache
@@ -165,9 +205,10 @@ class GPT(nn.Module):
         return 0.0 if self.pos_emb is None else self.pos_emb(pos)
 
     def run(self, x: torch.Tensor, mask: torch.Tensor | None = None, caches: list | None = None,
-            pos: torch.Tensor | None = None):
+            pos: torch.Tensor | None = None, valid: torch.Tensor | None = None):
         """Run embedded inputs (B, T, C) at positions `pos` (B, T) (default 0..T-1) through the blocks;
-        returns final-normed states and new caches. Positions matter here only with rope."""
+        returns final-normed states and new caches. Positions matter here only with rope; `valid` (B, T),
+        False on left padding, only with qkv_conv (None = every position is a real token)."""
         rot = None
         if self.cfg.rope:
             if pos is None:
@@ -175,7 +216,7 @@ class GPT(nn.Module):
             rot = Rotary(pos, self.cfg.n_embd // self.cfg.n_head)
         new_caches = []
         for i, block in enumerate(self.blocks):
-            x, c = block(x, mask, None if caches is None else caches[i], rot)
+            x, c = block(x, mask, None if caches is None else caches[i], rot, valid)
             new_caches.append(c)
         return self.ln_f(x), new_caches
 
@@ -210,7 +251,7 @@ class GPT(nn.Module):
         """
         x = self.embed(idx, pos, cells)
         mask = _cached_mask(key_mask, idx.shape[1])
-        h, caches = self.run(x, mask, caches, pos)
+        h, caches = self.run(x, mask, caches, pos, key_mask[:, -idx.shape[1]:])
         return self.head(h[:, -1]), caches
 
     def configure_optimizer(self, lr: float, weight_decay: float = 0.05):

@@ -67,7 +67,7 @@ class QueryModel(nn.Module):
         xq = self.queries.unsqueeze(0).expand(B, K, -1) + self.lm.pos_embed(q_pos)  # (B, K, C)
         full_mask = torch.cat([key_mask, torch.ones((B, K), dtype=torch.bool, device=device)], dim=1)
         h, _ = self.lm.run(torch.cat([x, xq], dim=1), _cached_mask(full_mask, full_mask.shape[1]),
-                           pos=torch.cat([pos, q_pos], dim=1))
+                           pos=torch.cat([pos, q_pos], dim=1), valid=full_mask)
         return self.proj(h[:, -K:])  # (B, K, dec_embd)
 
     def _dec_inputs(self, cond: torch.Tensor, codes_in: torch.Tensor) -> torch.Tensor:
