@@ -49,7 +49,12 @@ def build_tiny_janus(path) -> None:
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     tok.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(
+    # transformers 4.x's JanusProcessor accepts only a LlamaTokenizerFast; 5.x takes any fast tokenizer
+    # (and its LlamaTokenizer would rebuild a BPE model instead of keeping ours).
+    tokenizer_cls = PreTrainedTokenizerFast
+    if getattr(JanusProcessor, "tokenizer_class", None) == "LlamaTokenizerFast":
+        from transformers import LlamaTokenizerFast as tokenizer_cls
+    tokenizer = tokenizer_cls(
         tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>",
         additional_special_tokens=SPECIALS[4:],
         extra_special_tokens={"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>",

@@ -90,3 +90,26 @@ def test_bad_path_and_options_are_refused(tmp_path, janus_dir):
         load_model(f"janus:{janus_dir}", guidence="3")
     with pytest.raises(InputError, match="'batch_size'"):
         load_model(f"janus:{janus_dir}", batch_size="zero")
+
+
+def test_dtype_reaches_the_weights_on_this_transformers(janus_dir):
+    """`dtype` is the keyword from transformers 4.56 on, `torch_dtype` before: either way the weights obey."""
+    m = load_model(f"janus:{janus_dir}", dtype="bfloat16")
+    assert {p.dtype for p in m.model.parameters()} == {torch.bfloat16}
+    assert load_model(f"janus:{janus_dir}", dtype="float32").model.dtype == torch.float32
+
+
+def test_dtype_keyword_by_version():
+    from unisandbox.models.janus import dtype_kwarg
+
+    assert dtype_kwarg("bf16", "4.52.1") == {"torch_dtype": "bf16"}
+    assert dtype_kwarg("bf16", "4.55.4") == {"torch_dtype": "bf16"}
+    assert dtype_kwarg("bf16", "4.56.0") == {"dtype": "bf16"}
+    assert dtype_kwarg("bf16", "5.0.0.dev0") == {"dtype": "bf16"}
+
+
+def test_image_generation_needs_a_numeric_max_length(model, monkeypatch):
+    """Janus' image loop computes max(max_length, ...): the config the adapter passes must hold a number."""
+    gc = model._image_config()
+    assert isinstance(gc.max_length, int) and gc.max_length >= 16 and gc.guidance_scale == 1
+    assert model._config(max_new_tokens=5).max_length is None

@@ -51,7 +51,8 @@ class JanusSettings:
 
     guidance: float = 5.0
     """Classifier-free guidance weight w in `uncond + w * (cond - uncond)`, as in DeepSeek's released
-    Janus code (transformers' own processor computes `cond + w * (cond - uncond)`, i.e. w + 1 here)."""
+    Janus code and in transformers' `ClassifierFreeGuidanceLogitsProcessor` (same formula). The adapter
+    applies it itself so that each sample draws from its own seeded generator (`_SeededCFGSampler`)."""
     temperature: float = 1.0
     """Sampling temperature for image tokens; 0 means greedy (then seeds do not matter)."""
     max_new_tokens: int = 256
@@ -85,6 +86,18 @@ def _resolve_dtype(name: str, device: str):
     if name not in table:
         raise InputError(f"janus model: option 'dtype': expected auto, {', '.join(table)}; got {name!r}")
     return table[name]
+
+
+def dtype_kwarg(dtype: Any, transformers_version: str) -> dict[str, Any]:
+    """The `from_pretrained` keyword that sets the weights' dtype in this transformers version.
+
+    transformers reads `dtype` from 4.56 on; 4.52-4.55 know only `torch_dtype` (there `dtype=` reaches
+    the model's constructor and raises TypeError). `dtype_kwarg("x", "4.55.4") == {"torch_dtype": "x"}`.
+    """
+    from packaging.version import Version
+
+    key = "dtype" if Version(transformers_version).release[:2] >= (4, 56) else "torch_dtype"
+    return {key: dtype}
 
 
 def check_model_dir(path: str | None, kind: str, required: Sequence[str] = ("config.json",)) -> Path:
@@ -189,11 +202,13 @@ class JanusModel:
         root = check_model_dir(path, "janus", ("config.json",))
         _check_janus_format(root)
         require_extra("transformers", "janus")
+        import transformers
         from transformers import JanusForConditionalGeneration, JanusProcessor
 
         device = _resolve_device(settings.device)
         dtype = _resolve_dtype(settings.dtype, device)
-        model = JanusForConditionalGeneration.from_pretrained(root, dtype=dtype, local_files_only=True)
+        model = JanusForConditionalGeneration.from_pretrained(root, local_files_only=True,
+                                                              **dtype_kwarg(dtype, transformers.__version__))
         processor = JanusProcessor.from_pretrained(root, local_files_only=True)
         return cls(model.to(device).eval(), processor, root, settings, device)
 
@@ -272,10 +287,19 @@ class JanusModel:
         gc = copy.deepcopy(self.model.generation_config)
         # Greedy text; image tokens are sampled by _SeededCFGSampler, so the loop itself stays greedy.
         gc.do_sample, gc.temperature, gc.top_p, gc.top_k = False, None, None, None
+        # Text replies are bounded by max_new_tokens alone (a model's max_length must not cut them).
         gc.max_length = None
         for key, value in overrides.items():
             setattr(gc, key, value)
         return gc
+
+    def _image_config(self):
+        # Every transformers from 4.52 to 5.x sizes the image loop's cache as
+        # max(max_length, prompt length + image tokens): max_length must be a number there (None raises
+        # TypeError before 5.5). The image tokens' count is the smallest value that changes nothing.
+        # guidance_scale=1 keeps transformers from adding its own CFG processor: ours does it.
+        n = int(self.model.model.vision_model.config.num_image_tokens)
+        return self._config(guidance_scale=1, max_length=n, max_new_tokens=None)
 
     def _chat(self, texts: Sequence[str], max_new_tokens: int) -> list[str]:
         import torch
@@ -304,9 +328,8 @@ class JanusModel:
             gens = [torch.Generator(device=self.device).manual_seed(int(seeds[i])) for i in idx]
             sampler = _SeededCFGSampler(gens, self.settings.guidance, self.settings.temperature)
             with torch.inference_mode():
-                # guidance_scale=1 keeps transformers from adding its own CFG processor: ours does it.
                 tokens = self.model.generate(**inputs, generation_mode="image",
-                                             generation_config=self._config(guidance_scale=1),
+                                             generation_config=self._image_config(),
                                              logits_processor=LogitsProcessorList([sampler]))
                 pixels = self.model.decode_image_tokens(tokens)  # [b, H, W, 3], normalised
             images.extend(self._to_pil(pixels))
