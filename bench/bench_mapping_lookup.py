@@ -97,7 +97,7 @@ def main() -> None:
             ok = [parse_answer(tok.decode(ids)) == it.probe.answer for (ids, _), it in zip(outs, its, strict=True)]
             pairs = unit_outcomes(its, ["correct" if good else "wrong" for good in ok])
             parts.append(f"level {lv}: probe accuracy per item {sum(ok) / len(ok):.2f}, per pair "
-                         f"{sum(pairs) / len(pairs):.2f} ({len(ok)} items)")
+                         f"{sum(p == 'correct' for p in pairs) / len(pairs):.2f} ({len(ok)} items)")
         model.train()
         return "; ".join(parts)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from unisandbox.metrics.stats import mcnemar_exact, newcombe_paired_diff, paired_counts, wilson
+from unisandbox.metrics.outcomes import decode, encode, rate, unit_chance, unit_outcomes
 from unisandbox.models.base import Generation, Mode, UnifiedModel, sample_seed
 from unisandbox.tasks.base import Item
 
@@ -26,31 +26,58 @@ CONFIDENCE = 0.95
 
 @dataclass(frozen=True)
 class Score:
-    """Accuracy over scoring units with its Wilson interval."""
+    """Accuracy over scoring units with its Wilson interval; errors and missing counted, never wrong.
+
+    Outcomes come from `metrics.outcomes.unit_outcomes` (the one scoring rule of every path).
+    """
 
     k: int
     """Correct units."""
     n: int
-    """Scored units."""
+    """Scored units (correct + wrong)."""
     value: float
+    """k / n (0.0 when nothing was scored: then n = 0 says so)."""
     low: float
     """Lower end of the 95% Wilson interval."""
     high: float
     """Upper end of the 95% Wilson interval."""
-    outcomes: tuple[bool, ...] = ()
-    """Per-unit outcomes in unit order (for paired comparisons)."""
+    outcomes: tuple[str, ...] = ()
+    """Per-unit outcomes in unit order ("correct", "wrong", "error", "missing"), for paired comparisons."""
+    errors: int = 0
+    """Units with a judge error (not scored)."""
+    missing: int = 0
+    """Units without an image (not scored)."""
+    chance: float | None = None
+    """Accuracy of a uniform guesser on these units (`metrics.outcomes.unit_chance`)."""
 
     @classmethod
-    def of(cls, outcomes: Sequence[bool]) -> Score:
-        """Score a list of per-unit outcomes."""
-        k, n = sum(bool(o) for o in outcomes), len(outcomes)
-        lo, hi = wilson(k, n, CONFIDENCE)
-        return cls(k, n, k / n if n else 0.0, lo, hi, tuple(bool(o) for o in outcomes))
+    def of(cls, outcomes: Sequence[str | bool], chance: float | None = None) -> Score:
+        """Score per-unit outcomes (strings, or booleans: True = correct)."""
+        outs = tuple(("correct" if o else "wrong") if isinstance(o, bool) else str(o) for o in outcomes)
+        r = rate(outs, chance)
+        return cls(r.correct, r.n, r.accuracy or 0.0, r.ci_low if r.n else 0.0, r.ci_high if r.n else 1.0,
+                   outs, r.errors, r.missing, chance)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Score:
+        """Rebuild from `to_dict` (per-unit outcomes from its "units" string; empty when an older
+        record has none, and such a Score cannot be paired)."""
+        if "units" in d:
+            return cls.of(decode(d["units"]), d.get("chance"))
+        return cls(int(d["k"]), int(d["n"]), float(d["value"]), float(d["low"]), float(d["high"]), (),
+                   int(d.get("errors", 0)), int(d.get("missing", 0)), d.get("chance"))
+
+    @property
+    def expected(self) -> int:
+        """All units, scored or not."""
+        return len(self.outcomes) if self.outcomes else self.n + self.errors + self.missing
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form without the per-unit outcomes."""
+        """JSON form; "units" holds the per-unit outcomes, one character each (`metrics.outcomes.encode`)."""
         return {"k": self.k, "n": self.n, "value": round(self.value, 4), "low": round(self.low, 4),
-                "high": round(self.high, 4)}
+                "high": round(self.high, 4), "errors": self.errors, "missing": self.missing,
+                "expected": self.expected, "chance": None if self.chance is None else round(self.chance, 4),
+                "units": encode(self.outcomes)}
 
     def text(self) -> str:
         """"0.43 [0.33, 0.53] (43/100)"."""
@@ -58,11 +85,17 @@ class Score:
 
 
 def paired_change(before: Score, after: Score) -> dict[str, Any]:
-    """after - before on the same units: Newcombe interval and exact McNemar p-value."""
-    a, b, c, d = paired_counts(list(after.outcomes), list(before.outcomes))
-    est = newcombe_paired_diff(a, b, c, d, CONFIDENCE)
-    return {"diff": round(est.value, 4), "low": round(est.low, 4), "high": round(est.high, 4),
-            "p_mcnemar": round(mcnemar_exact(b, c), 6)}
+    """after - before on the units scored in both: Newcombe interval and exact McNemar p-value.
+
+    The p-value keeps three significant digits and is never rounded to 0.
+    """
+    from unisandbox.metrics.claims import paired_test
+
+    t = paired_test(after.outcomes, before.outcomes)
+    if t is None:
+        return {"diff": 0.0, "low": -1.0, "high": 1.0, "p_mcnemar": 1.0, "n": 0}
+    return {"diff": round(t.diff, 4), "low": round(t.low, 4), "high": round(t.high, 4),
+            "p_mcnemar": t.p_mcnemar, "n": t.n}
 
 
 def image_array(gen: Generation) -> np.ndarray | None:
@@ -102,20 +135,17 @@ def generate_all(model: UnifiedModel, items: Sequence[Item], mode: Mode, sample_
     return out
 
 
-def unit_outcomes(items: Sequence[Item], verdicts: Sequence[str]) -> list[bool]:
-    """Per scoring unit (pair for mapping, else item), in first-appearance order: all members correct."""
-    units: dict[str, list[bool]] = {}
-    for it, v in zip(items, verdicts, strict=True):
-        units.setdefault(it.group or it.id, []).append(v == "correct")
-    return [all(v) for v in units.values()]
-
-
 def generation_scores(model: UnifiedModel, judge: Any, items: Sequence[Item], mode: Mode,
                       base_seed: int = 0, batch_size: int = 256) -> dict[str, Score]:
     """Accuracy per "task/level" key (e.g. "math/1") in one mode."""
     gens = generate_all(model, items, mode, 0, base_seed, batch_size)
     verdicts = judge_arrays(judge, [image_array(g) for g in gens], items)
-    return {key: Score.of(unit_outcomes(*zip(*group, strict=True))) for key, group in _by_level(items, verdicts).items()}
+    return {key: _score(group) for key, group in _by_level(items, verdicts).items()}
+
+
+def _score(group: Sequence[tuple[Item, str]]) -> Score:
+    items = [it for it, _ in group]
+    return Score.of(unit_outcomes(items, [v for _, v in group]), unit_chance(items))
 
 
 def _by_level(items: Sequence[Item], values: Sequence[Any]) -> dict[str, list[tuple[Item, Any]]]:
@@ -140,7 +170,7 @@ def probe_scores(model: UnifiedModel, items: Sequence[Item], batch_size: int = 2
     groups: dict[str, list[tuple[Item, str]]] = {}
     for it, o in zip(items, ok, strict=True):
         groups.setdefault(key(it) if key else f"{it.task}/{it.level}", []).append((it, o))
-    return {k: Score.of(unit_outcomes(*zip(*g, strict=True))) for k, g in groups.items()}
+    return {k: _score(g) for k, g in groups.items()}
 
 
 def official_items(task: str, levels: Sequence[int] = (1, 2, 3), limit: int | None = None) -> list[Item]:
