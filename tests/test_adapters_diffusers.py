@@ -109,3 +109,25 @@ def test_bad_inputs(tmp_path, pipe_dir, no_rewriter_env):
         load_model(f"diffusers:{pipe_dir}", steps="many")
     with pytest.raises(InputError, match="unknown option"):
         load_model(f"diffusers:{pipe_dir}", rewriter="x")
+
+
+def test_model_cpu_offload_installs_hooks_and_keeps_images(pipe_dir, no_rewriter_env):
+    """diffusers' model offload hooks (here with the CPU as the 'GPU') move weights, never change an image."""
+    plain = load_model(f"diffusers:{pipe_dir}", **OPTS)
+    model = load_model(f"diffusers:{pipe_dir}", offload="model", **OPTS)
+    assert model.describe()["options"]["offload"] == "model"
+    assert hasattr(model.pipe.unet, "_hf_hook") and hasattr(model.pipe.text_encoder, "_hf_hook")
+    items = [make_item(1, "3 cups"), make_item(2, "2 apples")]
+    a, b = plain.generate(items, "normal", [1, 2]), model.generate(items, "normal", [1, 2])
+    assert [g.image.tobytes() for g in a] == [g.image.tobytes() for g in b]
+    with pytest.raises(InputError, match="'offload'"):
+        load_model(f"diffusers:{pipe_dir}", offload="gpu")
+
+
+def test_sequential_cpu_offload_installs_per_layer_hooks(pipe_dir, no_rewriter_env):
+    """Sequential offload hooks every leaf module. Drawing needs a real GPU (accelerate cannot offload
+    from the CPU to the CPU), so this test stops at the hooks."""
+    model = load_model(f"diffusers:{pipe_dir}", offload="sequential", **OPTS)
+    leaves = [m for m in model.pipe.unet.modules() if not list(m.children()) and list(m.parameters(recurse=False))]
+    assert leaves and all(getattr(m._hf_hook, "offload", False) for m in leaves)
+    assert model.describe()["options"]["offload"] == "sequential"

@@ -41,11 +41,13 @@ from unisandbox.models._text import (
 )
 from unisandbox.models.base import MODES, Capabilities, CapabilityError, Generation, Mode, Understanding
 from unisandbox.models.janus import _chunks, _resolve_device, _resolve_dtype, check_model_dir
+from unisandbox.tasks.base import InputError
 
 if TYPE_CHECKING:
     from unisandbox.tasks.base import Item
 
 REWRITER_KEY_ENV = ("UNISANDBOX_REWRITER_API_KEY", "OPENAI_API_KEY")
+OFFLOADS = ("none", "model", "sequential")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,10 @@ class DiffusersSettings:
     """"auto" (cuda:LOCAL_RANK when a GPU exists, else cpu) or a torch device string."""
     dtype: str = "auto"
     """"auto" (bfloat16 on GPU, float32 on CPU), "float32", "bfloat16" or "float16"."""
+    offload: str = "none"
+    """"none" (the whole pipeline on `device`), "model" (`enable_model_cpu_offload`: each component
+    moves to the GPU only while it runs, for pipelines larger than the GPU's memory) or "sequential"
+    (`enable_sequential_cpu_offload`: layer by layer, least memory, much slower). Needs accelerate."""
     rewriter_temperature: float = 0.0
     """Sampling temperature of the rewriter (0: its most likely reasoning)."""
     rewriter_max_tokens: int = 1024
@@ -91,7 +97,7 @@ class DiffusersModel:
     def from_spec(cls, path: str | None, **options: Any) -> DiffusersModel:
         """Load a pipeline directory: `DiffusersModel.from_spec("/models/sd", steps="30")`.
 
-        Options: steps, guidance, height, width, negative_prompt, batch_size, device, dtype,
+        Options: steps, guidance, height, width, negative_prompt, batch_size, device, dtype, offload,
         rewriter_base_url, rewriter_model, rewriter_temperature, rewriter_max_tokens,
         rewriter_concurrency, rewriter_timeout, rewriter_max_retries.
         """
@@ -103,9 +109,13 @@ class DiffusersModel:
             negative_prompt=opt_str(opts, "negative_prompt", None),
             batch_size=opt_int(opts, "batch_size", d.batch_size),
             device=opt_str(opts, "device", d.device), dtype=opt_str(opts, "dtype", d.dtype),
+            offload=opt_str(opts, "offload", d.offload),
             rewriter_temperature=opt_float(opts, "rewriter_temperature", d.rewriter_temperature),
             rewriter_max_tokens=opt_int(opts, "rewriter_max_tokens", d.rewriter_max_tokens),
         )
+        if settings.offload not in OFFLOADS:
+            raise InputError(f"diffusers model: option 'offload': expected {', '.join(OFFLOADS)}; "
+                             f"got {settings.offload!r}")
         rewriter = _rewriter_endpoint(opts)
         refuse_unknown("diffusers", opts)
         root = check_model_dir(path, "diffusers", ("model_index.json",))
@@ -118,7 +128,7 @@ class DiffusersModel:
             warnings.simplefilter("ignore", FutureWarning)
             pipe = DiffusionPipeline.from_pretrained(root, torch_dtype=_resolve_dtype(settings.dtype, device),
                                                      local_files_only=True)
-        pipe = pipe.to(device)
+        pipe = _place(pipe, device, settings.offload)
         pipe.set_progress_bar_config(disable=True)
         return cls(pipe, root, settings, device, rewriter)
 
@@ -207,6 +217,19 @@ class DiffusersModel:
         with torch.inference_mode():
             result = self.pipe(**kwargs)
         return [img.convert("RGB") for img in result.images]
+
+
+def _place(pipe: Any, device: str, offload: str) -> Any:
+    """Move the pipeline to `device`, or install diffusers' CPU offload hooks that move it there piecewise."""
+    if offload == "none":
+        return pipe.to(device)
+    require_extra("accelerate", "diffusers")
+    # `device` carries the GPU index (cuda:LOCAL_RANK under torchrun); diffusers reads it from there.
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.enable_sequential_cpu_offload(device=device)
+    return pipe
 
 
 def _rewriter_endpoint(opts: dict[str, Any]) -> Endpoint | None:
