@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from unisandbox.cli import data, judging, pipeline, sandbox, training
+from unisandbox.cli import compare, data, judging, pipeline, sandbox, training
 
 app = typer.Typer(
     name="unisandbox",
@@ -17,7 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (data, judging, sandbox, pipeline, training):
+for _module in (data, judging, sandbox, pipeline, training, compare):
     _module.register(app)
 
 
@@ -27,4 +27,7 @@ def _root() -> None:
 
 
 def main() -> None:
-    app()
+    """Entry point: run the app; cli/errors.py maps failures to one line and a documented exit code."""
+    from unisandbox.cli.errors import run_app
+
+    run_app(app)

@@ -1,0 +1,79 @@
+"""CLI command `unisandbox compare RUN_DIR RUN_DIR ...`: several models on the same items, side by side."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+
+def _guarded(fn: Callable[[], None]) -> None:
+    """Bad input (not a run, different item sets, incomplete runs) exits 2 with one line, writing nothing."""
+    from unisandbox.runs.config import ConfigError
+    from unisandbox.tasks.base import InputError
+
+    try:
+        fn()
+    except (ConfigError, InputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def default_out(runs: list[Path]) -> Path:
+    """runs/compare-<hash of the run paths>: the same runs in the same order overwrite the same folder."""
+    digest = hashlib.sha256("\n".join(str(p.resolve()) for p in runs).encode()).hexdigest()[:8]
+    return Path("runs") / f"compare-{digest}"
+
+
+def _print(cmp: dict, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from unisandbox.report.compare import pair_rows, table_rows
+
+    console = Console(width=max(Console().width, 160))
+    for title, (head, body) in (("UniSandbox comparison", table_rows(cmp)), ("Paired tests", pair_rows(cmp))):
+        if title == "Paired tests" and len(cmp["runs"]) > 3:
+            console.print(f"{len(body)} paired tests: see {out}/compare.md")
+            continue
+        table = Table(title=title)
+        for col in head:
+            table.add_column(col, no_wrap=True)
+        for row in body:
+            table.add_row(*row)
+        console.print(table)
+    for note in cmp["notes"] + cmp["incomplete"]:
+        console.print(f"note: {note}")
+    console.print("Cells: accuracy (95% Wilson interval). Pairs: first - second (Newcombe 95% CI), exact McNemar p "
+                  "(first-only:second-only correct).")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `compare` to the root app."""
+
+    @app.command("compare")
+    def compare_cmd(
+        runs: list[Path] = typer.Argument(..., help="Two or more run directories."),
+        out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/compare-<hash of the runs>)."),  # noqa: UP007
+        intersect: bool = typer.Option(False, "--intersect", help="Compare on the items all runs hold "
+                                       "(default: refuse runs on different item sets)."),
+        allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
+                                              help="Compare runs with errors or missing samples on what was scored."),
+        html_units: int = typer.Option(24, "--html-units", min=1,
+                                       help="Most units per task/level/mode on the HTML page (disagreements first)."),
+    ) -> None:
+        """Several runs side by side: a table (a column per model), paired tests on the shared items
+        (Newcombe, McNemar), a grouped bar chart and an HTML page with the same items side by side."""
+        def body() -> None:
+            from unisandbox.report.compare import compare, load_runs, write_comparison
+
+            views = load_runs(runs)
+            cmp = compare(views, intersect=intersect, allow_incomplete=allow_incomplete)
+            target = out or default_out(runs)
+            written = write_comparison(target, views, cmp, per_section=html_units)
+            _print(cmp, target)
+            print(f"Wrote {', '.join(written)} -> {target}", file=sys.stderr)
+        _guarded(body)
