@@ -138,11 +138,10 @@ def shared_items(runs: Sequence[RunView], intersect: bool = False) -> list[Item]
 # -- outcomes ---------------------------------------------------------------------------------------
 
 def _combine(verdicts: Sequence[str]) -> str:
-    """A unit's outcome from its members' (as in metrics.summary)."""
-    for bad in ("missing", "pending", "error"):
-        if bad in verdicts:
-            return bad
-    return "correct" if all(v == "correct" for v in verdicts) else "wrong"
+    """A unit's outcome from its members' (the one rule: metrics.outcomes.unit_verdict)."""
+    from unisandbox.metrics.outcomes import unit_verdict
+
+    return unit_verdict(verdicts)
 
 
 def _sample_outcome(run: RunView, key: tuple[str, str, int]) -> str:
