@@ -25,7 +25,8 @@ def server():
 
 @pytest.fixture
 def env(monkeypatch):
-    for name in ("UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+    for name in ("UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "UNISANDBOX_MODEL_IMAGE_BASE_URL",
+                 "UNISANDBOX_MODEL_CHAT_BASE_URL", "UNISANDBOX_MODEL_IMAGE_API_KEY", "UNISANDBOX_MODEL_CHAT_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("UNISANDBOX_MODEL_API_KEY", SECRET)
 
@@ -110,3 +111,40 @@ def test_key_from_openai_fallback(server, monkeypatch):
     model.generate([make_item(1, "1 cup")], "normal", [1])
     assert server.requests[n0]["headers"]["authorization"] == "Bearer sk-fallback"
     assert model.describe()["endpoint"]["base_url"] == server.base_url
+
+
+def test_images_and_text_on_separate_servers_with_separate_keys(env, monkeypatch):
+    """An image server and a chat server (e.g. a diffusion server and vLLM), each with its own key."""
+    monkeypatch.setenv("UNISANDBOX_MODEL_CHAT_API_KEY", "sk-chat-only")
+    with FakeOpenAI() as images, FakeOpenAI() as chat:
+        model = load_model("openai:flux-server", image_base_url=images.base_url, chat_base_url=chat.base_url,
+                           chat_model="qwen-chat", max_retries="0")
+        (g,) = model.generate([make_item(1, "Generate as many cups as the result of 8 / 4.")], "think", [7])
+        assert g.rewritten_prompt == "2 cups"
+        assert g.image.tobytes() == Image.open(io.BytesIO(draw("2 cups", 7))).convert("RGB").tobytes()
+        assert model.understand(["What is 8 / 4?"])[0].answer == "2"
+        assert {r["path"] for r in images.requests} == {"/v1/images/generations"}
+        assert {r["path"] for r in chat.requests} == {"/v1/chat/completions"}
+        assert {r["body"]["model"] for r in images.requests} == {"flux-server"}
+        assert {r["body"]["model"] for r in chat.requests} == {"qwen-chat"}
+        assert {r["headers"]["authorization"] for r in images.requests} == {f"Bearer {SECRET}"}
+        assert {r["headers"]["authorization"] for r in chat.requests} == {"Bearer sk-chat-only"}
+        d = model.describe()
+        assert d["decoupled_think"] is True
+        assert d["endpoint"]["base_url"] == images.base_url and d["chat_endpoint"]["base_url"] == chat.base_url
+        assert d["options"]["chat_base_url"] == chat.base_url
+        assert SECRET not in json.dumps(d) and "sk-chat-only" not in json.dumps(d)
+
+
+def test_same_model_name_on_two_servers_is_decoupled(env, monkeypatch):
+    with FakeOpenAI() as images, FakeOpenAI() as chat:
+        monkeypatch.setenv("UNISANDBOX_MODEL_IMAGE_BASE_URL", images.base_url)
+        monkeypatch.setenv("UNISANDBOX_MODEL_CHAT_BASE_URL", chat.base_url)
+        model = load_model("openai:same-name", max_retries="0")
+        assert model.describe()["decoupled_think"] is True
+        model.understand(["q"])
+        model.generate([make_item(1, "1 cup")], "normal", [1])
+        assert [r["path"] for r in chat.requests] == ["/v1/chat/completions"]
+        assert [r["path"] for r in images.requests] == ["/v1/images/generations"]
+        # An explicit base_url puts both sides on one server again.
+        assert load_model("openai:same-name", base_url=images.base_url).describe()["decoupled_think"] is False

@@ -1,18 +1,27 @@
-"""A model behind an OpenAI-compatible HTTP API: images.generate for images, chat.completions for text.
+"""A model behind OpenAI-compatible HTTP APIs: images.generate for images, chat.completions for text.
 
     export UNISANDBOX_MODEL_API_KEY=...        # or OPENAI_API_KEY; never written anywhere
     unisandbox run --model openai:MODEL --model-option base_url=http://host:8000/v1 ...
 
-Options (strings accepted): base_url (else UNISANDBOX_MODEL_BASE_URL, else OPENAI_BASE_URL, else
-api.openai.com), image_model (default MODEL), chat_model (default MODEL; "none" turns understanding and
-think mode off), size (e.g. 1024x1024), response_format ("b64_json", or "none" to omit it for servers that
-refuse it), send_seed (true: pass each sample's seed as `seed`, which compatible servers use and
-api.openai.com refuses), temperature (understanding, default 0), think_temperature (default 0),
+The image side and the text side may live on different servers (few servers offer both: vLLM serves
+chat only, diffusion servers serve images only). Each side has its own URL, model and key:
+
+    images: image_base_url, else base_url, else UNISANDBOX_MODEL_IMAGE_BASE_URL, UNISANDBOX_MODEL_BASE_URL,
+            OPENAI_BASE_URL (else api.openai.com); image_model (default MODEL);
+            key UNISANDBOX_MODEL_IMAGE_API_KEY, else UNISANDBOX_MODEL_API_KEY, else OPENAI_API_KEY
+    text:   chat_base_url, else base_url, else UNISANDBOX_MODEL_CHAT_BASE_URL, UNISANDBOX_MODEL_BASE_URL,
+            OPENAI_BASE_URL; chat_model (default MODEL; "none" turns understanding and think mode off);
+            key UNISANDBOX_MODEL_CHAT_API_KEY, else UNISANDBOX_MODEL_API_KEY, else OPENAI_API_KEY
+
+Other options (strings accepted): size (e.g. 1024x1024), response_format ("b64_json", or "none" to omit it
+for servers that refuse it), send_seed (true: pass each sample's seed as `seed`, which compatible servers
+use and api.openai.com refuses), temperature (understanding, default 0), think_temperature (default 0),
 max_tokens, concurrency, timeout, max_retries.
 
 Think mode sends our versioned think template to the chat model, parses the `Prompt:` line and asks the
-image model for that prompt. When chat and image model differ, `describe()` marks the pairing as
-`decoupled_think: true`. A failed request becomes that sample's error (image None), never a dropped row.
+image model for that prompt. When the chat side is another model or another server than the image side,
+`describe()` marks the pairing as `decoupled_think: true`. A failed request becomes that sample's error
+(image None), never a dropped row.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ if TYPE_CHECKING:
     from unisandbox.tasks.base import Item
 
 MODEL_KEY_ENV = ("UNISANDBOX_MODEL_API_KEY", "OPENAI_API_KEY")
+IMAGE_KEY_ENV = ("UNISANDBOX_MODEL_IMAGE_API_KEY", *MODEL_KEY_ENV)
+CHAT_KEY_ENV = ("UNISANDBOX_MODEL_CHAT_API_KEY", *MODEL_KEY_ENV)
 
 
 @dataclass(frozen=True)
@@ -76,13 +87,15 @@ class OpenAISettings:
 class OpenAIModel:
     """An OpenAI-compatible endpoint behind the UnifiedModel protocol."""
 
-    def __init__(self, settings: OpenAISettings, endpoint: Endpoint):
+    def __init__(self, settings: OpenAISettings, endpoint: Endpoint, chat_endpoint: Endpoint | None = None):
         self.settings = settings
         self.endpoint = endpoint
+        self.chat_endpoint = chat_endpoint if settings.chat_model is not None else None
         self.name = f"openai:{settings.image_model}"
-        has_chat = settings.chat_model is not None
+        has_chat = self.chat_endpoint is not None
         self.capabilities = Capabilities(understands=has_chat, thinks=has_chat, trainable=False)
         self._client = make_client(endpoint)
+        self._chat_client = make_client(self.chat_endpoint) if self.chat_endpoint is not None else None
 
     @classmethod
     def from_spec(cls, path: str | None, **options: Any) -> OpenAIModel:
@@ -103,25 +116,35 @@ class OpenAIModel:
             think_temperature=opt_float(opts, "think_temperature", 0.0),
             max_tokens=opt_int(opts, "max_tokens", 1024),
         )
-        endpoint = Endpoint(
-            base_url=opt_str(opts, "base_url", None) or env_first("UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL"),
-            model=chat_model or image_model, key_env=MODEL_KEY_ENV,
-            timeout=opt_float(opts, "timeout", 300.0), max_retries=opt_int(opts, "max_retries", 3, minimum=0),
-            concurrency=opt_int(opts, "concurrency", 4),
-        )
+        base_url = opt_str(opts, "base_url", None)
+        image_url = opt_str(opts, "image_base_url", None) or base_url or env_first(
+            "UNISANDBOX_MODEL_IMAGE_BASE_URL", "UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL")
+        chat_url = opt_str(opts, "chat_base_url", None) or base_url or env_first(
+            "UNISANDBOX_MODEL_CHAT_BASE_URL", "UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL")
+        common = dict(timeout=opt_float(opts, "timeout", 300.0),
+                      max_retries=opt_int(opts, "max_retries", 3, minimum=0),
+                      concurrency=opt_int(opts, "concurrency", 4))
         refuse_unknown("openai", opts)
-        return cls(settings, endpoint)
+        endpoint = Endpoint(base_url=image_url, model=image_model, key_env=IMAGE_KEY_ENV, **common)
+        chat = None
+        if chat_model is not None:
+            chat = Endpoint(base_url=chat_url, model=chat_model, key_env=CHAT_KEY_ENV, **common)
+        return cls(settings, endpoint, chat)
 
     def describe(self) -> dict[str, Any]:
-        """Identity for the manifest: endpoint URL, model names and settings; the key's variable names only."""
+        """Identity for the manifest: both sides' URLs and models and the settings; key variable names only."""
         s = self.settings
+        chat = self.chat_endpoint
+        urls = {"image_base_url": self.endpoint.base_url, "chat_base_url": chat.base_url if chat else None}
         return {
             "kind": "openai",
             "spec": f"openai:{s.image_model}",
             "name": self.name,
-            "options": {k: v for k, v in asdict(s).items() if v is not None} | {"base_url": self.endpoint.base_url},
+            "options": {k: v for k, v in (asdict(s) | urls).items() if v is not None},
             "endpoint": self.endpoint.public(),
-            "decoupled_think": s.chat_model is not None and s.chat_model != s.image_model,
+            "chat_endpoint": chat.public() if chat else None,
+            "decoupled_think": chat is not None and (chat.model, chat.base_url) != (s.image_model,
+                                                                                   self.endpoint.base_url),
             "templates_version": TEMPLATES_VERSION,
         }
 
@@ -177,13 +200,14 @@ class OpenAIModel:
     # ---- internals ----
 
     def _need_chat(self, what: str) -> None:
-        if self.settings.chat_model is None:
+        if self.chat_endpoint is None:
             raise CapabilityError(f"model {self.name!r} has no chat model for {what} (chat_model=none)")
 
     def _chat(self, prompts: list[str], seeds: list[int], temperature: float) -> list[str | BaseException]:
+        assert self.chat_endpoint is not None
         send = seeds if self.settings.send_seed else [None] * len(seeds)
-        return chat_many(self.endpoint, prompts, send, temperature=temperature,
-                         max_tokens=self.settings.max_tokens, client=self._client)
+        return chat_many(self.chat_endpoint, prompts, send, temperature=temperature,
+                         max_tokens=self.settings.max_tokens, client=self._chat_client)
 
     def _image(self, prompt: str, seed: int):
         s = self.settings
