@@ -1,10 +1,11 @@
 """Development experiment: which mapping trace format can a small transformer learn to look up?
 
-    python bench/bench_mapping_lookup.py --format arrow|adjacent|steps [--rope] [--steps 1500]
+    python bench/bench_mapping_lookup.py --format arrow|adjacent|steps [--rope] [--conv] [--steps 1500]
         [--levels 1 2] [--items 3000] [--layers 4] [--width 128] [--eval-every N]
         [--warm copy|recall --warm-steps N] [--threads 1] [--seed 0]
 
-Trains a small sandbox GPT (4 layers, d=128; `--rope`: rotary instead of learned absolute positions) from
+Trains a small sandbox GPT (4 layers, d=128; `--rope`: rotary instead of learned absolute positions;
+`--conv`: the causal depthwise convolution over q, k, v, `GPTConfig.qkv_conv`) from
 scratch on mapping understanding only (probe question -> trace -> answer, train split), then decodes
 greedily on fresh test-split items (validation seed 77, never the official split) and prints probe
 accuracy per level, per item and per A/B pair. `--eval-every N` also decodes the level-1 pairs every N
@@ -46,6 +47,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rope", action="store_true", help="rotary positions instead of learned absolute ones")
+    ap.add_argument("--conv", action="store_true", help="causal depthwise qkv convolution (GPTConfig.qkv_conv)")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--width", type=int, default=128, help="embedding width (the full profile uses 160)")
     ap.add_argument("--eval-every", type=int, default=0, help="also decode level-1 test pairs every N steps")
@@ -84,7 +86,7 @@ def main() -> None:
     if args.warm_steps:
         block = max(block, 128)  # room for the warm-up sequences
     model = GPT(GPTConfig(vocab_size=tok.size, block_size=block, n_layer=args.layers, n_head=4,
-                          n_embd=args.width, rope=args.rope))
+                          n_embd=args.width, rope=args.rope, qkv_conv=args.conv))
     allowed = text_logit_mask(tok.size, tok.size, sid)  # a text-only vocabulary: no image codes
 
     def evaluate(levels) -> str:
@@ -122,7 +124,7 @@ def main() -> None:
     sampler = T.BatchSampler(pools, {"und": 1.0}, cfg.batch_size, args.seed)
     T.train_steps(model.train(), sampler, T.shared_loss_fn(model, "cpu"), list(model.parameters()), cfg,
                   args.steps, log, "lookup")
-    print(f"format={args.format} rope={args.rope} layers={args.layers} width={args.width} "
+    print(f"format={args.format} rope={args.rope} conv={args.conv} layers={args.layers} width={args.width} "
           f"warm={args.warm}:{args.warm_steps} steps={args.steps} train_pairs_per_level={args.items} "
           f"train_s={time.perf_counter() - t0:.0f}")
     print(evaluate(args.levels).replace("; ", "\n"))

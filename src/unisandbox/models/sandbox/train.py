@@ -190,10 +190,46 @@ def split_image_seq(seq: Seq, code_offset: int) -> tuple[list[int], list[int]]:
     return list(seq.ids[:n]), [i - code_offset for i in seq.ids[n:]]
 
 
+class FlopMeter:
+    """Training FLOPs of a stage: counted exactly (torch's FlopCounterMode, forward and backward) on the
+    first `exact_steps` batches of each kind, extrapolated to the other batches of that kind by their
+    padded token count (the attention term, quadratic in length, is a few percent here)."""
+
+    def __init__(self, exact_steps: int = 3):
+        self.exact_steps = exact_steps
+        self.counted: dict[str, list[tuple[float, int]]] = {}  # kind -> (flops, tokens) per counted batch
+        self.estimated_tokens: dict[str, int] = {}
+
+    def counting(self, kind: str) -> bool:
+        """Whether the next batch of `kind` is counted exactly."""
+        return len(self.counted.get(kind, [])) < self.exact_steps
+
+    def add(self, kind: str, tokens: int, flops: float | None) -> None:
+        """Record a batch: its exact FLOPs, or None to estimate them from its tokens."""
+        if flops is None:
+            self.estimated_tokens[kind] = self.estimated_tokens.get(kind, 0) + tokens
+        else:
+            self.counted.setdefault(kind, []).append((float(flops), tokens))
+
+    def total(self) -> float:
+        """FLOPs so far: counted plus estimated."""
+        out = 0.0
+        for kind, batches in self.counted.items():
+            flops, tokens = sum(f for f, _ in batches), sum(t for _, t in batches)
+            out += flops + self.estimated_tokens.get(kind, 0) * flops / max(tokens, 1)
+        return out
+
+
 def train_steps(model, sampler: BatchSampler, loss_fn: Callable[[list[Seq]], Any], params, cfg: TrainConfig,
                 steps: int, log: Callable[[dict[str, Any]], None], stage: str) -> list[float]:
-    """The optimisation loop shared by every stage and by `finetune`; returns per-step losses."""
+    """The optimisation loop shared by every stage and by `finetune`; returns per-step losses.
+
+    Each log record carries `train_flops`, the stage's training FLOPs so far (FlopMeter), so that
+    bench/bench_sandbox_train.py can report the model FLOPs utilisation."""
+    import contextlib
+
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     decay = [p for p in params if p.dim() >= 2]
     other = [p for p in params if p.dim() < 2]
@@ -201,16 +237,21 @@ def train_steps(model, sampler: BatchSampler, loss_fn: Callable[[list[Seq]], Any
                              {"params": other, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
     losses: list[float] = []
     acc: dict[str, list[float]] = {}
+    meter = FlopMeter()
     t0 = time.perf_counter()
     for step in range(steps):
         lr = _lr_at(cfg, step, steps)
         for g in opt.param_groups:
             g["lr"] = lr
         kind, batch = sampler.next()
-        with _autocast(cfg):
-            loss = loss_fn(batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        counter = FlopCounterMode(display=False) if meter.counting(kind) else None
+        with counter or contextlib.nullcontext():
+            with _autocast(cfg):
+                loss = loss_fn(batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        meter.add(kind, len(batch) * max(len(s.ids) for s in batch),
+                  None if counter is None else counter.get_total_flops())
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         v = float(loss.detach())
@@ -220,7 +261,7 @@ def train_steps(model, sampler: BatchSampler, loss_fn: Callable[[list[Seq]], Any
             rec = {"stage": stage, "step": step + 1, "lr": round(lr, 6),
                    "loss": round(float(np.mean([x for xs in acc.values() for x in xs])), 5),
                    "loss_by_kind": {k: round(float(np.mean(xs)), 5) for k, xs in sorted(acc.items())},
-                   "elapsed_s": round(time.perf_counter() - t0, 2)}
+                   "elapsed_s": round(time.perf_counter() - t0, 2), "train_flops": float(f"{meter.total():.4g}")}
             log(rec)
             acc = {}
     return losses
