@@ -82,7 +82,7 @@ def test_rerun_redoes_nothing(whole, items_file):
     proc = run_cli("run", "--out", str(out))
     assert {n: _lines(out / n) for n in before} == before
     assert (out / "summary.json").read_text() == summary
-    assert "0 samples, 0 probes this call" in proc.stderr
+    assert "0 images, 0 probes this call" in proc.stderr
 
 
 def test_conflicting_options_are_refused(whole):
@@ -113,17 +113,28 @@ def test_bad_items_file_exits_2_naming_file_line_and_field(tmp_path):
 def test_incomplete_runs_withhold_accuracy_unless_allowed(items_file, tmp_path):
     out = tmp_path / "run"
     proc = run_cli("run", "--model", "fake:p_no_image=0.2", "--judge", "grid-test", "--items", str(items_file),
-                   "--tasks", "math", "--levels", "1", "--out", str(out))
+                   "--tasks", "math", "--levels", "1", "--out", str(out), check=False)
+    assert proc.returncode == 3, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert not summary["complete"] and summary["withheld"]
     assert all(r["accuracy"] is None for r in summary["rows"])
-    assert sum(r["missing"] for r in summary["rows"]) > 0
+    # A model failure is an error with its reason (never missing, never wrong), shown in the terminal.
+    failed = sum(1 for r in iter_jsonl(out / "samples.jsonl") if r["image"] is None)
+    assert failed > 0 and sum(r["errors"] for r in summary["rows"]) == failed
+    assert sum(r["missing"] for r in summary["rows"]) == 0
     assert "INCOMPLETE" in proc.stdout and "--allow-incomplete" in proc.stdout
-    proc = run_cli("report", "--out", str(out), "--allow-incomplete")
+    assert f"model: {failed} x injected failure (p_no_image)" in proc.stdout
+    assert "injected failure (p_no_image)" in (out / "report.md").read_text()
+    proc = run_cli("report", str(out), "--allow-incomplete", check=False)  # RUN_DIR as an argument
+    assert proc.returncode == 3
     summary = json.loads((out / "summary.json").read_text())
     assert not summary["complete"] and not summary["withheld"]
     assert all(r["accuracy"] is not None for r in summary["rows"])
     assert "INCOMPLETE" in proc.stdout
+    # A rerun retries the failed samples by default (the fake fails the same seeds again: still 3).
+    proc = run_cli("run", "--out", str(out), check=False)
+    assert proc.returncode == 3
+    assert f"{failed} images, 0 probes this call" in proc.stderr
 
 
 def test_study_layout_folders_and_csv_columns(items_file, tmp_path):

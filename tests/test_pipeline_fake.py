@@ -114,7 +114,11 @@ def test_retry_errors_redoes_failed_samples_and_their_verdicts(tmp_path):
     generate(run, plan, model, layout="ours", seed=0)
     assert all(s.image is None for s in run.read_records("samples").values())
     judge(run, plan, _ConstJudge())
-    assert {v.verdict for v in run.read_records("verdicts").values()} == {"missing"}
+    verdicts = run.read_records("verdicts").values()
+    # The model failed: each verdict is an error carrying the model's reason, never "wrong" or "missing".
+    assert {v.verdict for v in verdicts} == {"error"}
+    assert all(v.error.startswith("model failed: RuntimeError: transient") for v in verdicts)
+    assert judge(run, plan, _ConstJudge(), retry_errors=True) == 0  # nothing to judge without an image
     assert generate(run, plan, model, layout="ours", seed=0) == 0  # finished work is not redone
     assert generate(run, plan, model, layout="ours", seed=0, retry_errors=True) == 5
     assert all(s.image for s in run.read_records("samples").values())

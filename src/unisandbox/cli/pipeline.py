@@ -13,7 +13,13 @@ from typing import Any
 
 import typer
 
+from unisandbox.cli.errors import Incomplete, UsageProblem
+
 _HELP_OUT = "Run directory (default: runs/<model>-<judge>-<hash of the options>; rerun to resume)."
+
+
+class _BadOption(UsageProblem):
+    pass
 
 
 def _split(value: str | None, what: str, cast: Callable[[str], Any] = str) -> tuple | None:
@@ -26,10 +32,6 @@ def _split(value: str | None, what: str, cast: Callable[[str], Any] = str) -> tu
     if not parts:
         raise _BadOption(f"--{what}: empty list")
     return parts
-
-
-class _BadOption(ValueError):
-    exit_code = 2
 
 
 def _options(pairs: list[str] | None, flag: str) -> dict[str, Any] | None:
@@ -95,39 +97,45 @@ class _RichProgress:
             self._progress.advance(self._task, n)
 
 
-def _fail(message: str, code: int) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(code)
-
-
 def _guard(fn: Callable[[], None], resume: str) -> None:
-    """Run a command body: bad input exits 2 with its message, Ctrl-C exits 130 saying how to resume."""
-    from unisandbox.models.base import CapabilityError
-    from unisandbox.registry import SpecError
-    from unisandbox.runs.config import ConfigError
-    from unisandbox.tasks.base import InputError
-
+    """Run a command body; Ctrl-C exits 130 saying how to resume. Every other failure goes to
+    cli/errors.py (one line and exit 2 for bad input, exit 3 for an incomplete run)."""
     try:
         fn()
     except KeyboardInterrupt:
         print(f"\nInterrupted. Finished work is saved. Resume with: {resume}", file=sys.stderr)
         raise typer.Exit(130) from None
-    except (InputError, ConfigError, SpecError, CapabilityError, _BadOption) as e:
-        _fail(str(e), 2)
 
 
 def _print_summary(summary: dict[str, Any], opened: Any) -> None:
+    """The table, the failure reasons and where the reports are; exit 3 if the run is incomplete."""
     from unisandbox.report.tables import print_table
 
     model = (opened.manifest.get("model") or {}).get("spec", "-")
     judge = (opened.manifest.get("judge") or {}).get("spec", "-")
     print_table(summary, f"UniSandbox: model {model}, judge {judge}")
     print(f"Reports: {opened.run.root}/report.md, report.html, results.csv, summary.json")
+    if not summary["complete"]:
+        t = summary["totals"]
+        raise Incomplete(f"the run is incomplete ({t['errors']} errors, {t['missing']} missing); "
+                         f"rerun `unisandbox run --out {opened.run.root}` to retry them")
+
+
+def _run_dir(out: Path | None, run_dir: Path | None) -> Path:
+    if out is not None and run_dir is not None and Path(out) != Path(run_dir):
+        raise UsageProblem(f"two run directories given ({run_dir} and --out {out}); give one")
+    chosen = out if out is not None else run_dir
+    if chosen is None:
+        raise UsageProblem("no run directory: give it as RUN_DIR or --out RUN_DIR")
+    return Path(chosen)
 
 
 # Shared option declarations (typer reads the defaults as option specs).
-_MODEL = typer.Option(None, "--model", help="Model spec KIND[:PATH]: sandbox (default), sandbox:DIR, sandbox-query, fake[:k=v,...].")
-_JUDGE = typer.Option(None, "--judge", help="Judge spec KIND[:PATH]: sandbox (default) or vlm.")
+_MODEL = typer.Option(None, "--model", help="Model spec KIND[:PATH]: sandbox (default), sandbox:DIR, "
+                      "sandbox-query[:DIR], janus:MODEL, diffusers:MODEL, command:SCRIPT, openai:MODEL, "
+                      "fake[:k=v,...] (see docs/evaluate-your-model.md).")
+_JUDGE = typer.Option(None, "--judge", help="Judge spec KIND[:PATH]: sandbox (default) or vlm[:PROMPT_FILE] "
+                      "(endpoint from UNISANDBOX_JUDGE_BASE_URL / _MODEL / _API_KEY or --judge-option).")
 _TASKS = typer.Option(None, "--tasks", help="Comma list: math,mapping,knowledge (default: math,mapping; with --items: all).")
 _LEVELS = typer.Option(None, "--levels", help="Comma list of levels (default: 1,2,3).")
 _MODES = typer.Option(None, "--modes", help="Comma list: normal,think (default: both).")
@@ -138,8 +146,9 @@ _OUT = typer.Option(None, "--out", help=_HELP_OUT)
 _LAYOUT = typer.Option(None, "--layout", help="Image layout: ours (default) or study (test/<mode>/<file>/<id>.png + evaluation_results.csv).")
 _SEED = typer.Option(None, "--seed", help="Base seed (default 0); sample seeds derive from (item, mode, sample index).")
 _NO_PROBES = typer.Option(None, "--probes/--no-probes", help="Ask the understanding probes (default: yes).")
-_BATCH = typer.Option(64, "--batch-size", help="Samples per model/judge call (does not change results).")
-_RETRY = typer.Option(False, "--retry-errors", help="Redo samples, probes or verdicts that failed.")
+_BATCH = typer.Option(64, "--batch-size", min=1, help="Samples per model/judge call (does not change results).")
+_RETRY = typer.Option(True, "--retry-errors/--keep-errors", help="Redo samples, probes and verdicts that "
+                      "failed in an earlier call (default), or keep them as they are.")
 _ALLOW = typer.Option(False, "--allow-incomplete", help="Show accuracies even with errors or missing samples (marked incomplete).")
 _SHARD = typer.Option(None, "--shard", help="Generate only share i of n (e.g. 0/4), for schedulers such as Slurm.")
 _MODEL_OPT = typer.Option(None, "--model-option", help="KEY=VALUE passed to the model adapter (repeatable); "
@@ -156,11 +165,36 @@ def _config_values(model, tasks, levels, modes, samples_per_item, limit, items, 
                   model_options=_options(model_option, "--model-option"))
 
 
+def _preflight(out_dir: Path, given: dict[str, Any], judge_options: dict[str, Any] | None) -> tuple[Any, Any, Any]:
+    """Everything a run needs, checked before anything is written: options and items, the output
+    directory, the model (checkpoint integrity, capabilities), and with `judge_options` the judge
+    (configuration, and a remote judge's endpoint). Then the run directory is written and both bound."""
+    from unisandbox.runs.pipeline import (
+        bind_judge,
+        bind_model,
+        build_judge,
+        build_model,
+        check_out_dir,
+        open_run,
+    )
+
+    opened = open_run(out_dir, given, create=True)
+    check_out_dir(out_dir)
+    model = build_model(opened)
+    judge_obj = build_judge(opened, **judge_options) if judge_options is not None else None
+    bind_model(opened, model)
+    if judge_obj is not None:
+        bind_judge(opened, judge_obj)
+    return opened, model, judge_obj
+
+
 def _generate(given: dict[str, Any], out: Path | None, batch_size: int, retry_errors: bool,
-              shard_text: str | None, then: Callable[[Any], None] | None = None) -> None:
-    """Generation on one process, a --shard, or every torchrun rank; `then` runs on rank 0 afterwards."""
+              shard_text: str | None, then: Callable[[Any, Any], None] | None = None,
+              judge_options: dict[str, Any] | None = None) -> None:
+    """Generation on one process, a --shard, or every torchrun rank; `then(opened, judge)` runs on
+    rank 0 afterwards (with the judge built, checked and bound before the first sample)."""
     from unisandbox.runs.distributed import parse_shard
-    from unisandbox.runs.pipeline import distributed_group, merge_shards, open_run, stage_generate
+    from unisandbox.runs.pipeline import distributed_group, load_model, merge_shards, open_run, stage_generate
     from unisandbox.runs.rundir import RunDir
 
     out_dir = _out_dir(out, given)
@@ -168,14 +202,12 @@ def _generate(given: dict[str, Any], out: Path | None, batch_size: int, retry_er
     if shard_text is not None and group.world > 1:
         raise _BadOption("--shard and torchrun split the work two ways; use one of them")
     shard = parse_shard(shard_text) if shard_text is not None else group.shard
-    from unisandbox.runs.pipeline import load_model
 
     try:
-        opened, model, error = None, None, None
+        opened, model, judge_obj, error = None, None, None, None
         if group.is_main:
             try:
-                opened = open_run(out_dir, given, create=True)
-                model = load_model(opened, bind=True)
+                opened, model, judge_obj = _preflight(out_dir, given, judge_options)
             except BaseException as e:  # rank 0 tells the others to stop before re-raising
                 error = e
         # Also the barrier that makes the manifest (with its model) visible before any rank writes.
@@ -186,18 +218,45 @@ def _generate(given: dict[str, Any], out: Path | None, batch_size: int, retry_er
         if opened is None:
             opened = open_run(out_dir, {k: v for k, v in given.items() if k == "judge"}, create=False)
             model = load_model(opened, bind=False)
+            prepare = getattr(model, "prepare", None)
+            if callable(prepare):
+                prepare(opened.plan.items)
         with _RichProgress(enabled=group.is_main) as progress:
             counts = stage_generate(opened, model, shard=shard, batch_size=batch_size,
                                     retry_errors=retry_errors, progress=progress)
         group.barrier()
         if group.is_main:
             merged = merge_shards(opened, force=group.world > 1)
-            print(f"generate: {counts['generated']} samples, {counts['probed']} probes this call"
+            print(f"generate: {counts['generated']} images, {counts['probed']} probes this call"
                   f"{' (shards merged)' if merged else ''} -> {RunDir(out_dir).root}", file=sys.stderr)
             if then is not None:
-                then(opened)
+                then(opened, judge_obj)
+            else:
+                _check_generated(opened, shard)
     finally:
         group.close()
+
+
+def _check_generated(opened: Any, shard: Any) -> None:
+    """After `generate`: print why samples or probes failed and exit 3 if any did (this shard)."""
+    from unisandbox.report.tables import failure_lines
+    from unisandbox.runs.pipeline import failure_reasons
+
+    samples = opened.run.read_records("samples")
+    und = opened.run.read_records("understanding")
+    keys = opened.plan.sample_keys(shard)
+    failed = sum(1 for k in keys if k not in samples or samples[k].image is None)
+    owned = [it for pos, it in enumerate(opened.plan.items) if shard.owns(pos)]
+    failed_probes = sum(1 for it in owned if opened.config.probes and
+                        ((it.id,) not in und or und[(it.id,)].correct is None))
+    if failed or failed_probes:
+        for line in failure_lines(failure_reasons(opened.plan, samples, und, {})):
+            print(line, file=sys.stderr)
+        raise Incomplete(f"{failed} of {len(keys)} images and {failed_probes} probes failed; rerun the same "
+                         "command to retry them")
+
+
+_RUN_DIR = typer.Argument(None, help="Run directory (or --out).", show_default=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -210,7 +269,8 @@ def register(app: typer.Typer) -> None:
                      batch_size: int = _BATCH, retry_errors: bool = _RETRY, shard: str = _SHARD,
                      model_option: list[str] = _MODEL_OPT) -> None:
         """Generate images (normal and think mode) and ask the understanding probes. Resumable;
-        works under `torchrun --nproc-per-node N -m unisandbox generate ...` and with --shard i/n."""
+        works under `torchrun --nproc-per-node N -m unisandbox generate ...` and with --shard i/n.
+        Exit 3 if any image or probe failed (a rerun retries them)."""
         def body() -> None:
             given = _config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout, seed, probes,
                                    model_option=model_option)
@@ -218,41 +278,47 @@ def register(app: typer.Typer) -> None:
         _guard(body, f"unisandbox generate --out {out or '<the same options>'}")
 
     @app.command("judge")
-    def judge_cmd(out: Path = typer.Option(..., "--out", help="Run directory."), judge: str = _JUDGE,
-                  batch_size: int = _BATCH, retry_errors: bool = _RETRY, judge_option: list[str] = _JUDGE_OPT) -> None:
-        """Judge every generated sample that has no verdict yet (blind caption, then a match in code)."""
-        def body() -> None:
-            from unisandbox.runs.pipeline import load_judge, open_run, stage_judge
+    def judge_cmd(run_dir: Path = _RUN_DIR, out: Path = typer.Option(None, "--out", help="Run directory."),
+                  judge: str = _JUDGE, batch_size: int = _BATCH, retry_errors: bool = _RETRY,
+                  judge_option: list[str] = _JUDGE_OPT) -> None:
+        """Judge every generated sample that has no verdict yet (blind caption, then a match in code).
+        Exit 3 if verdicts failed or the judge stopped answering (a rerun resumes)."""
+        where = out or run_dir
 
-            opened = open_run(out, _given(judge=judge), create=False)
-            judge_obj = load_judge(opened, **(_options(judge_option, "--judge-option") or {}))
-            with _RichProgress() as progress:
-                n = stage_judge(opened, judge_obj, batch_size=batch_size, retry_errors=retry_errors,
-                                progress=progress)
-            print(f"judge: {n} samples judged this call -> {out}", file=sys.stderr)
-        _guard(body, f"unisandbox judge --out {out}")
+        def body() -> None:
+            from unisandbox.runs.pipeline import bind_judge, build_judge, open_run
+
+            path = _run_dir(out, run_dir)
+            opened = open_run(path, _given(judge=judge), create=False)
+            judge_obj = build_judge(opened, **(_options(judge_option, "--judge-option") or {}))
+            bind_judge(opened, judge_obj)
+            n = _judge_stage(opened, judge_obj, batch_size, retry_errors)
+            print(f"judge: {n} samples judged this call -> {path}", file=sys.stderr)
+            _check_judged(opened)
+        _guard(body, f"unisandbox judge {where}")
 
     @app.command("report")
-    def report_cmd(out: Path = typer.Option(..., "--out", help="Run directory."),
+    def report_cmd(run_dir: Path = _RUN_DIR, out: Path = typer.Option(None, "--out", help="Run directory."),
                    allow_incomplete: bool = _ALLOW) -> None:
-        """Aggregate verdicts into summary.json, results.csv, report.md and report.html; print the table."""
+        """Aggregate verdicts into summary.json, results.csv, report.md and report.html; print the table.
+        Exit 3 if the run is incomplete."""
         def body() -> None:
             from unisandbox.runs.pipeline import open_run, stage_report
 
-            opened = open_run(out, {}, create=False)
+            opened = open_run(_run_dir(out, run_dir), {}, create=False)
             _print_summary(stage_report(opened, allow_incomplete=allow_incomplete), opened)
-        _guard(body, f"unisandbox report --out {out}")
+        _guard(body, f"unisandbox report {out or run_dir}")
 
     @app.command("merge")
-    def merge_cmd(out: Path = typer.Option(..., "--out", help="Run directory.")) -> None:
+    def merge_cmd(run_dir: Path = _RUN_DIR, out: Path = typer.Option(None, "--out", help="Run directory.")) -> None:
         """Fold --shard record files into the main files (only once every shard has finished)."""
         def body() -> None:
             from unisandbox.runs.pipeline import merge_shards, open_run
 
-            opened = open_run(out, {}, create=False)
+            opened = open_run(_run_dir(out, run_dir), {}, create=False)
             moved = merge_shards(opened, force=True)
             print("merged" if moved else "nothing to merge", file=sys.stderr)
-        _guard(body, f"unisandbox merge --out {out}")
+        _guard(body, f"unisandbox merge {out or run_dir}")
 
     @app.command("run")
     def run_cmd(model: str = _MODEL, judge: str = _JUDGE, tasks: str = _TASKS, levels: str = _LEVELS,
@@ -262,27 +328,50 @@ def register(app: typer.Typer) -> None:
                 allow_incomplete: bool = _ALLOW, model_option: list[str] = _MODEL_OPT,
                 judge_option: list[str] = _JUDGE_OPT) -> None:
         """The main job: generate, judge and report. With no options: the shipped sandbox model and judge
-        on the official math and mapping test split, levels 1-3, both modes, with understanding probes."""
+        on the official math and mapping test split, levels 1-3, both modes, with understanding probes.
+        Model, judge, items and output directory are all checked before the first image. Exit 0 when
+        complete, 2 on unusable input (nothing written), 3 when incomplete (rerun to retry what failed)."""
         given = {}
 
-        def finish(opened: Any) -> None:
-            from unisandbox.runs.pipeline import load_judge, stage_judge, stage_report
+        def finish(opened: Any, judge_obj: Any) -> None:
+            from unisandbox.runs.pipeline import stage_report
 
-            judge_obj = load_judge(opened, **(_options(judge_option, "--judge-option") or {}))
-            with _RichProgress() as progress:
-                stage_judge(opened, judge_obj, batch_size=batch_size, retry_errors=retry_errors, progress=progress)
+            _judge_stage(opened, judge_obj, batch_size, retry_errors)
             _print_summary(stage_report(opened, allow_incomplete=allow_incomplete), opened)
 
         def body() -> None:
             given.update(_config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout,
                                         seed, probes, judge=judge, model_option=model_option))
-            _generate(given, out, batch_size, retry_errors, None, then=finish)
+            _generate(given, out, batch_size, retry_errors, None, then=finish,
+                      judge_options=_options(judge_option, "--judge-option") or {})
 
         resume_out = out
         try:
             resume_out = out or _out_dir(None, _config_values(model, tasks, levels, modes, samples_per_item,
                                                               limit, items, layout, seed, probes, judge=judge,
                                                               model_option=model_option))
-        except Exception:  # a bad option is reported by _guard below
+        except Exception:  # a bad option is reported when body() meets it
             pass
         _guard(body, f"unisandbox run --out {resume_out}")
+
+
+def _judge_stage(opened: Any, judge_obj: Any, batch_size: int, retry_errors: bool) -> int:
+    from unisandbox.runs.pipeline import stage_judge
+
+    with _RichProgress() as progress:
+        return stage_judge(opened, judge_obj, batch_size=batch_size, retry_errors=retry_errors, progress=progress)
+
+
+def _check_judged(opened: Any) -> None:
+    """After `judge`: exit 3 if a generated sample has no verdict or a failed one."""
+    from unisandbox.report.tables import failure_lines
+    from unisandbox.runs.pipeline import failure_reasons
+
+    samples = opened.run.read_records("samples")
+    verdicts = opened.run.read_records("verdicts")
+    bad = [k for k in opened.plan.sample_keys() if k in samples and samples[k].image is not None
+           and (k not in verdicts or verdicts[k].verdict in ("error", "missing"))]
+    if bad:
+        for line in failure_lines(failure_reasons(opened.plan, samples, {}, verdicts)):
+            print(line, file=sys.stderr)
+        raise Incomplete(f"{len(bad)} generated images have no verdict; rerun the same command to retry them")

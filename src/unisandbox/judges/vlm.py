@@ -6,6 +6,12 @@ empty reply is retried like a failed call. Calls run concurrently (default 16 in
 timeout and retries with exponential backoff and jitter that honour `Retry-After` on 429. After the
 last retry a caption carries `error` (the verdict becomes `error`, never `wrong`).
 
+A circuit breaker stops a judge whose endpoint has gone away: after `max_consecutive_failures` (20)
+failed attempts in a row, spanning at least `breaker_seconds` (10 s) without a success, every caption
+call raises JudgeUnavailable (the run stops with exit 3; nothing is recorded for the images in flight,
+so a rerun resumes there). `check()` makes one cheap request before a run, so that an endpoint that is
+not there or refuses the key is reported before the first image is generated.
+
 Captions are cached in an append-only JSONL keyed by (image sha256, judge configuration hash), so
 judging the same image again with the same configuration costs no call. Only successful captions are
 cached: a rerun makes exactly the calls that are still missing. The API key lives only in memory: it is
@@ -48,6 +54,19 @@ RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 """HTTP statuses worth retrying; any other 4xx is final at once (the request itself is wrong)."""
 
 
+class JudgeConfigError(ValueError):
+    """A VLM judge that cannot work as configured (no model, bad option, endpoint not answering)."""
+
+    exit_code = 2
+
+
+class JudgeUnavailable(RuntimeError):
+    """The endpoint failed too many calls in a row: stop the run (exit 3) and resume later."""
+
+    exit_code = 3
+    stops_run = True
+
+
 def _env(*names: str) -> str | None:
     for n in names:
         v = os.environ.get(n)
@@ -75,11 +94,11 @@ def load_prompt(name_or_path: str = DEFAULT_PROMPT) -> tuple[str, str]:
         try:
             return p.stem, p.read_text(encoding="utf-8")
         except OSError as e:
-            raise ValueError(f"{p}: cannot read prompt file: {e}") from e
+            raise JudgeConfigError(f"cannot read prompt file: {e.strerror or e} ({p})") from e
     try:
         text = resources.files("unisandbox.judges").joinpath("prompts", f"{name_or_path}.txt").read_text("utf-8")
     except FileNotFoundError as e:
-        raise ValueError(f"no shipped prompt {name_or_path!r} (see src/unisandbox/judges/prompts/)") from e
+        raise JudgeConfigError(f"no shipped prompt {name_or_path!r} (see src/unisandbox/judges/prompts/)") from e
     return name_or_path, text
 
 
@@ -88,7 +107,7 @@ def render_caption_prompt(template: str) -> str:
     try:
         return template.format(**_fields())
     except (KeyError, IndexError) as e:
-        raise ValueError(f"caption prompt has an unknown placeholder {e}; known: {sorted(_fields())}") from e
+        raise JudgeConfigError(f"caption prompt has an unknown placeholder {e}; known: {sorted(_fields())}") from e
 
 
 def prompt_hash(text: str) -> str:
@@ -155,7 +174,7 @@ class VLMConfig:
     """Reply length limit."""
     concurrency: int = 16
     """Requests in flight at once."""
-    timeout: float = 60.0
+    timeout: float = 30.0
     """Seconds per request (connect, read and write)."""
     retries: int = 5
     """Retries after the first attempt."""
@@ -163,6 +182,10 @@ class VLMConfig:
     """First backoff in seconds; doubles each retry, with jitter x[0.5, 1.5)."""
     backoff_max: float = 30.0
     """Longest wait between attempts (Retry-After above it is honoured up to this)."""
+    max_consecutive_failures: int = 20
+    """Failed attempts in a row that stop the judge (0: never stop)."""
+    breaker_seconds: float = 10.0
+    """...and the least time those failures must span without a success (a short outage is ridden out)."""
 
     def cache_hash(self) -> str:
         """Hash of the settings that decide the caption (not the URL, concurrency, timeout or retries)."""
@@ -203,10 +226,12 @@ class _Cache:
 class _Failure(Exception):
     """One failed attempt; `retry_after` is the server's requested wait, if any."""
 
-    def __init__(self, message: str, retryable: bool = True, retry_after: float | None = None):
+    def __init__(self, message: str, retryable: bool = True, retry_after: float | None = None,
+                 endpoint_down: bool = True):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.endpoint_down = endpoint_down
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -247,27 +272,34 @@ class VLMJudge:
 
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key: str | None = None,
                  prompt: str = DEFAULT_PROMPT, cache_dir: str | Path | None = None, concurrency: int = 16,
-                 timeout: float = 60.0, retries: int = 5, backoff: float = 0.5, backoff_max: float = 30.0,
+                 timeout: float = 30.0, retries: int = 5, backoff: float = 0.5, backoff_max: float = 30.0,
                  temperature: float = 0.0, max_tokens: int = 64, jitter_seed: int = 0,
-                 use_cache: bool = True):
+                 use_cache: bool = True, max_consecutive_failures: int = 20, breaker_seconds: float = 10.0):
         model = model or _env("UNISANDBOX_JUDGE_MODEL", "OPENAI_MODEL")
         if not model:
-            raise ValueError("no judge model: pass --model or set UNISANDBOX_JUDGE_MODEL (or OPENAI_MODEL)")
+            raise JudgeConfigError("no judge model configured: set UNISANDBOX_JUDGE_MODEL (or OPENAI_MODEL), or "
+                                   "pass --judge-option model=ID (judge-caption: --model ID)")
         base_url = (base_url or _env("UNISANDBOX_JUDGE_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL)
-        if concurrency < 1 or retries < 0 or timeout <= 0:
-            raise ValueError("concurrency must be >= 1, retries >= 0 and timeout > 0")
+        _check_options(concurrency=concurrency, retries=retries, timeout=timeout, backoff=backoff,
+                       backoff_max=backoff_max, max_tokens=max_tokens, temperature=temperature,
+                       max_consecutive_failures=max_consecutive_failures, breaker_seconds=breaker_seconds)
         self._api_key = api_key if api_key is not None else _env("UNISANDBOX_JUDGE_API_KEY", "OPENAI_API_KEY")
         self.prompt_name, template = load_prompt(prompt)
         self.prompt = render_caption_prompt(template)
         self.config = VLMConfig(model=model, base_url=base_url.rstrip("/"), prompt_name=self.prompt_name,
                                 prompt_sha256=prompt_hash(self.prompt), temperature=temperature,
                                 max_tokens=max_tokens, concurrency=concurrency, timeout=timeout,
-                                retries=retries, backoff=backoff, backoff_max=backoff_max)
+                                retries=retries, backoff=backoff, backoff_max=backoff_max,
+                                max_consecutive_failures=int(max_consecutive_failures),
+                                breaker_seconds=float(breaker_seconds))
         if cache_dir is None and use_cache:
             cache_dir = _env("UNISANDBOX_JUDGE_CACHE") or Path.home() / ".cache" / "unisandbox" / "vlm-judge"
         self._cache = _Cache(Path(cache_dir) if use_cache and cache_dir is not None else None)
         self._jitter = random.Random(jitter_seed)
         self.last_stats = CallStats()
+        self._failures_in_a_row = 0
+        self._failing_since: float | None = None
+        self._stopped: str | None = None
 
     def __repr__(self) -> str:
         return f"VLMJudge(model={self.config.model!r}, base_url={self.config.base_url!r})"
@@ -290,8 +322,46 @@ class VLMJudge:
 
     # --- captioning --------------------------------------------------------------------------------
 
+    def check(self) -> None:
+        """One cheap request (GET /models) before a run: JudgeConfigError if the endpoint does not
+        answer at all or refuses the key. Any other reply (even 404) shows a server is there."""
+        import httpx
+
+        url = f"{self.config.base_url}/models"
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            resp = httpx.get(url, headers=headers, timeout=min(10.0, self.config.timeout))
+        except httpx.HTTPError as e:
+            raise JudgeConfigError(f"the judge endpoint does not answer ({type(e).__name__}); start it or set "
+                                   f"UNISANDBOX_JUDGE_BASE_URL ({self.config.base_url})") from None
+        if resp.status_code in (401, 403):
+            raise JudgeConfigError(f"the judge endpoint refused the API key (HTTP {resp.status_code}); set "
+                                   f"UNISANDBOX_JUDGE_API_KEY ({self.config.base_url})")
+
+    def _note(self, ok: bool, failure: str = "") -> None:
+        # Called from the event loop only (one thread), so no lock.
+        c = self.config
+        if ok:
+            self._failures_in_a_row, self._failing_since = 0, None
+            return
+        self._failures_in_a_row += 1
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if (c.max_consecutive_failures and self._failures_in_a_row >= c.max_consecutive_failures
+                and now - self._failing_since >= c.breaker_seconds and self._stopped is None):
+            self._stopped = (f"the judge endpoint failed {self._failures_in_a_row} calls in a row over "
+                             f"{now - self._failing_since:.0f} s (last: {failure}) ({c.base_url}). Verdicts "
+                             "made so far are saved; rerun the same command once the endpoint answers: it "
+                             "resumes where it stopped")
+
     def caption(self, images: Sequence[bytes]) -> list[Caption]:
-        """Caption PNG-encoded images, in order; identical images cost one call; cached ones none."""
+        """Caption PNG-encoded images, in order; identical images cost one call; cached ones none.
+
+        Raises JudgeUnavailable once the circuit breaker has tripped (see the module docstring).
+        """
+        if self._stopped is not None:
+            raise JudgeUnavailable(self._stopped)
         stats = CallStats()
         chash = self.config.cache_hash()
         shas = [hashlib.sha256(b).hexdigest() for b in images]
@@ -311,6 +381,8 @@ class VLMJudge:
                     out[i] = results[sha]
         stats.failed = sum(1 for c in out if c is not None and c.error is not None)
         self.last_stats = stats
+        if self._stopped is not None:
+            raise JudgeUnavailable(self._stopped)
         return [c for c in out if c is not None]
 
     async def _caption_all(self, todo: dict[str, bytes], chash: str, stats: CallStats) -> dict[str, Caption]:
@@ -342,13 +414,21 @@ class VLMJudge:
                 "max_tokens": c.max_tokens}
         last = "no attempt made"
         for attempt in range(c.retries + 1):
+            if self._stopped is not None:
+                return Caption(None, error="judge stopped (circuit breaker)")
             try:
                 async with sem:
+                    if self._stopped is not None:
+                        return Caption(None, error="judge stopped (circuit breaker)")
                     stats.requests += 1
                     text = await self._post(client, body)
+                self._note(True)
                 return Caption(text)
             except _Failure as f:
                 last = str(f)
+                # Only a server that fails to answer counts toward the breaker; a reply outside the
+                # caption grammar is about one image, and the endpoint is alive.
+                self._note(not f.endpoint_down, last)
                 if not f.retryable or attempt == c.retries:
                     break
                 wait = min(c.backoff_max, c.backoff * 2 ** attempt) * (0.5 + self._jitter.random())
@@ -374,12 +454,12 @@ class VLMJudge:
         try:
             content = resp.json()["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
-            raise _Failure("malformed reply (not a chat completion)") from None
+            raise _Failure("malformed reply (not a chat completion)", endpoint_down=False) from None
         if isinstance(content, list):  # some servers return content parts
             content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
         caption = parse_reply(content if isinstance(content, str) else None)
         if caption is None:
-            raise _Failure(f"reply holds no caption in the grammar: {str(content)[:80]!r}")
+            raise _Failure(f"reply holds no caption in the grammar: {str(content)[:80]!r}", endpoint_down=False)
         return caption
 
     # --- optional LLM-based match ------------------------------------------------------------------
@@ -426,6 +506,20 @@ class VLMJudge:
     def settings(self) -> dict[str, Any]:
         """All settings (for logs; the key is not among them)."""
         return asdict(self.config)
+
+
+def _check_options(**values: float) -> None:
+    """JudgeConfigError naming the first option out of range (`--judge-option NAME=VALUE`)."""
+    least = {"concurrency": 1, "retries": 0, "timeout": 0, "backoff": 0, "backoff_max": 0, "max_tokens": 1,
+             "temperature": 0, "max_consecutive_failures": 0, "breaker_seconds": 0}
+    strict = {"timeout"}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise JudgeConfigError(f"judge option {name}={value!r}: expected a number (--judge-option {name}=N)")
+        low = least[name]
+        if value < low or (name in strict and value <= low):
+            rule = f"> {low}" if name in strict else f">= {low}"
+            raise JudgeConfigError(f"judge option {name}={value!r}: must be {rule} (--judge-option {name}=N)")
 
 
 def _run(coro: Any) -> Any:

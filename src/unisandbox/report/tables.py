@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+CELL_LEGEND = ("Cells: accuracy (95% Wilson interval), e.g. 0.72 (0.63-0.80); * = fewer units scored than "
+               "planned (n scored in results.csv); gaps: difference (paired 95% interval); McNemar: p "
+               "(normal-only correct : think-only correct).")
+
 COLUMNS = ("task", "level", "units", "understanding", "normal", "think", "gap und-normal",
            "think-normal", "McNemar p", "errors", "missing")
 
@@ -51,22 +55,45 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
             comp["task"], str(comp["level"]),
             f"{_units(rows)} {'pairs' if comp['task'] == 'mapping' else 'items'}",
             fmt_rate(und.get(key)), fmt_rate(by_key.get((*key, "normal"))), fmt_rate(by_key.get((*key, "think"))),
-            fmt_diff(comp.get("gap_normal")), fmt_diff(comp.get("think_minus_normal")), fmt_p(comp.get("mcnemar")),
+            fmt_diff(comp.get("gap_normal")), fmt_diff(comp.get("think_minus_normal")),
+            # No unit scored in both modes: no test was made, so no p-value (not 1.000 from 0:0).
+            fmt_p(comp.get("mcnemar") if comp.get("think_minus_normal") else None),
             str(sum(r["errors"] for r in rows)), str(sum(r["missing"] for r in rows)),
         ])
     return out
 
 
-def status_line(summary: dict[str, Any]) -> str:
-    """One sentence on completeness and whether accuracies are shown."""
+def counts_line(summary: dict[str, Any]) -> str:
+    """What was planned, in the units the user thinks in: images, probes, then scoring units."""
     t = summary["totals"]
-    counts = f"{t['expected']} expected outcomes, {t['errors']} errors, {t['missing']} missing"
+    c = summary.get("counts")
+    planned = ""
+    if c:
+        planned = (f"{c['images']:,} images ({c['images_with_verdict']:,} with a verdict), {c['probes']:,} probes "
+                   f"({c['probes_answered']:,} answered); ")
+    return (f"{planned}{t['expected']:,} scored outcomes (items or mapping pairs, per mode and for the probes): "
+            f"{t['errors']:,} errors, {t['missing']:,} missing")
+
+
+def status_line(summary: dict[str, Any]) -> str:
+    """One sentence on completeness, whether accuracies are shown, and what a rerun will do."""
+    counts = counts_line(summary)
     if summary["complete"]:
         return f"Complete: {counts}."
+    rerun = ("Rerunning the same command retries the failed images, probes and verdicts and does what "
+             "is missing; nothing finished is redone.")
     if summary["withheld"]:
-        return (f"INCOMPLETE ({counts}): accuracies withheld. Finish the run (rerun the same command), "
-                "or pass --allow-incomplete to show them marked incomplete.")
-    return f"INCOMPLETE ({counts}): accuracies shown on what was scored (--allow-incomplete)."
+        return (f"INCOMPLETE ({counts}): accuracies withheld. {rerun} Or pass --allow-incomplete to show "
+                "accuracies on what was scored, marked incomplete.")
+    return f"INCOMPLETE ({counts}): accuracies shown on what was scored (--allow-incomplete). {rerun}"
+
+
+def failure_lines(failures: list[dict[str, Any]], limit: int = 8) -> list[str]:
+    """One line per failure reason: stage, count, reason, first example."""
+    lines = [f"  {f['stage']}: {f['count']} x {f['reason']} (first: {f['example']})" for f in failures[:limit]]
+    if len(failures) > limit:
+        lines.append(f"  ... {len(failures) - limit} more reasons (see report.md)")
+    return (["Failures by reason:"] + lines) if lines else []
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
@@ -88,6 +115,7 @@ def print_table(summary: dict[str, Any], title: str) -> None:
         table.add_row(*r)
     console = Console(width=max(Console().width, 190))
     console.print(table)
-    console.print("Cells: accuracy (95% Wilson interval); gaps with a paired 95% interval; McNemar p "
-                  "(normal-only correct : think-only correct); * = fewer units scored than planned.")
+    console.print(CELL_LEGEND)
     console.print(status_line(summary))
+    for line in failure_lines(summary.get("failures") or []):
+        console.print(line, markup=False, highlight=False)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from unisandbox.report.html import accuracy_plot, image_grids, render_html
-from unisandbox.report.tables import markdown_table, status_line
+from unisandbox.report.tables import CELL_LEGEND, markdown_table, status_line
 from unisandbox.runs.io import atomic_write_text
 from unisandbox.runs.rundir import RunDir
 from unisandbox.tasks.base import Item
@@ -66,14 +66,24 @@ def _markdown(summary: dict[str, Any], manifest: dict[str, Any]) -> str:
         f"- configuration: `{json.dumps(manifest.get('config'), sort_keys=True)}`", "",
         f"**{status_line(summary)}**", "",
         markdown_table(summary), "",
-        "Accuracy cells: value [95% Wilson interval] (n scored). Gap = understanding accuracy minus "
+        CELL_LEGEND + " Gap = understanding accuracy minus "
         "normal-mode accuracy on the same units; think - normal on the same units; both with a paired "
         "95% interval (Newcombe's hybrid score, or a cluster bootstrap over items when there are several "
         "samples per item). McNemar: exact two-sided p with the counts (normal-only correct vs think-only "
         "correct). Mapping is scored per pair (both images correct). Errors and missing samples are never "
         "counted as wrong; the last two columns count them.", "",
+        *_failures_md(summary.get("failures") or []),
         "Files: summary.json (machine-readable), results.csv, report.html (images, model text, captions, "
         "verdicts), samples.jsonl, understanding.jsonl, verdicts.jsonl.", ""])
+
+
+def _failures_md(failures: Sequence[dict[str, Any]]) -> list[str]:
+    if not failures:
+        return []
+    lines = ["## Failures by reason", "", "| stage | count | reason | first example |", "|---|---|---|---|"]
+    lines += [f"| {f['stage']} | {f['count']} | {str(f['reason']).replace('|', '/')} | {f['example']} |"
+              for f in failures]
+    return [*lines, ""]
 
 
 def write_reports(run: RunDir, manifest: dict[str, Any], items: Sequence[Item], modes: Sequence[str],

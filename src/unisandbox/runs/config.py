@@ -12,6 +12,7 @@ Layout = Literal["ours", "study"]
 DEFAULT_TASKS: tuple[str, ...] = ("math", "mapping")
 DEFAULT_LEVELS: tuple[int, ...] = (1, 2, 3)
 DEFAULT_MODES: tuple[str, ...] = ("normal", "think")
+KNOWN_TASKS: tuple[str, ...] = ("math", "mapping", "knowledge")
 
 
 class ConfigError(ValueError):
@@ -66,6 +67,9 @@ class RunConfig:
             raise ConfigError(f"--layout must be 'ours' or 'study', got {self.layout!r}")
         if self.layout == "study" and self.samples_per_item != 1:
             raise ConfigError("--layout study holds one image per item and mode; use --samples-per-item 1")
+        for task in self.tasks or ():
+            if task not in KNOWN_TASKS:
+                raise ConfigError(f"--tasks: unknown task {task!r} (known: {', '.join(KNOWN_TASKS)})")
         for level in self.levels or ():
             if level not in DEFAULT_LEVELS:
                 raise ConfigError(f"--levels: level {level} does not exist (levels are 1, 2, 3)")

@@ -7,6 +7,7 @@ something else; each stage then only adds what is missing (see runs/runner.py).
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from unisandbox.runs.config import ConfigError, RunConfig
 from unisandbox.runs.distributed import WHOLE, Group, Shard, torchrun_env
 from unisandbox.runs.items import select_items
 from unisandbox.runs.rundir import RunDir
-from unisandbox.runs.runner import DEFAULT_BATCH_SIZE, Plan, Progress, generate, judge, probe
+from unisandbox.runs.runner import DEFAULT_BATCH_SIZE, MODEL_FAILED, Plan, Progress, generate, judge, probe
 
 # Options that change which items a run holds; giving any of them makes open_run re-select and compare.
 _ITEM_KEYS = ("tasks", "levels", "limit", "items_files")
@@ -62,6 +63,8 @@ def open_run(out: Path, given: dict[str, Any], *, create: bool) -> Opened:
     run = RunDir(out)
     if run.exists():
         manifest = run.read_manifest()
+        for warning in run.quarantine_damaged():
+            print(warning, file=sys.stderr)
         base = _config_from_manifest(manifest, given.get("judge"))
         config = RunConfig(**{**{f.name: getattr(base, f.name) for f in fields(RunConfig)}, **given}).validate()
         items = select_items(config) if any(k in given for k in _ITEM_KEYS) else run.read_items()
@@ -80,35 +83,103 @@ def open_run(out: Path, given: dict[str, Any], *, create: bool) -> Opened:
     return Opened(run, manifest, config, plan)
 
 
+def check_out_dir(out: Path) -> None:
+    """Refuse an output directory that cannot be created or written, before anything is written.
+
+    The nearest existing folder on the path must be a writable directory; a probe file is created there
+    and removed again (permission bits alone miss read-only file systems and root).
+    """
+    import tempfile
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out names an existing file, not a directory ({out})")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"--out cannot be created: {probe} is a file, not a directory ({out})")
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".unisandbox-write-check."):
+            pass
+    except OSError as e:
+        raise ConfigError(f"--out is not writable: {e.strerror or e} ({probe})") from e
+
+
+def _component_error(role: str, spec: str, e: BaseException) -> ConfigError:
+    message = str(e) if getattr(type(e), "exit_code", None) == 2 else f"{type(e).__name__}: {e}"
+    return ConfigError(f"cannot load {role} {spec!r}: {message}")
+
+
 def load_model(opened: Opened, bind: bool = True):
-    """Build the run's model and record it in the manifest (refusing a different one)."""
+    """Build the run's model, check it can do what the run asks, and (with `bind`) write the run's
+    directory for a new run and record the model in the manifest (refusing a different one)."""
+    model = build_model(opened)
+    if bind:
+        bind_model(opened, model)
+    return model
+
+
+def build_model(opened: Opened):
+    """Build the run's model and check its capabilities against the run; writes nothing."""
+    from unisandbox.models.base import require
+    from unisandbox.registry import SpecError
     from unisandbox.registry import load_model as build
 
+    spec = opened.config.model
     try:
-        model = build(opened.config.model, **opened.config.model_options)
-    except ImportError as e:
-        raise ConfigError(f"model {opened.config.model!r} cannot be loaded: {e}") from e
+        model = build(spec, **opened.config.model_options)
+    except SpecError:
+        raise
+    except (ImportError, ValueError, TypeError, OSError) as e:
+        raise _component_error("model", spec, e) from e
+    for mode in opened.config.modes:
+        require(model, mode=mode)  # type: ignore[arg-type]
+    if opened.config.probes:
+        require(model, understanding=True)
+    return model
+
+
+def bind_model(opened: Opened, model: Any) -> None:
+    """Write a new run's directory, record the model in the manifest, hand it the planned items."""
     opened.materialize()
-    if bind:
-        opened.manifest = opened.run.bind_component(opened.manifest, "model", opened.config.model,
-                                                    model.describe())
+    opened.manifest = opened.run.bind_component(opened.manifest, "model", opened.config.model, model.describe())
     prepare = getattr(model, "prepare", None)
     if callable(prepare):
         prepare(opened.plan.items)
-    return model
+
+
+def build_judge(opened: Opened, **options: Any):
+    """Build the run's judge (with CLI `options`) and check a remote judge answers; writes nothing."""
+    from unisandbox.registry import SpecError
+    from unisandbox.registry import load_judge as build
+
+    spec = opened.config.judge
+    try:
+        judge_obj = build(spec, **options)
+    except SpecError:
+        raise
+    except (ImportError, ValueError, TypeError, OSError) as e:
+        raise _component_error("judge", spec, e) from e
+    check = getattr(judge_obj, "check", None)
+    if callable(check):
+        check()
+    return judge_obj
+
+
+def bind_judge(opened: Opened, judge_obj: Any) -> None:
+    """Write a new run's directory and record the judge in the manifest (refusing a different one)."""
+    opened.materialize()
+    opened.manifest = opened.run.bind_component(opened.manifest, "judge", opened.config.judge,
+                                                judge_obj.describe())
 
 
 def load_judge(opened: Opened, **options: Any):
     """Build the run's judge (with CLI `options`) and record it in the manifest (refusing a different one)."""
-    from unisandbox.registry import load_judge as build
-
-    opened.materialize()
-    try:
-        judge_obj = build(opened.config.judge, **options)
-    except ImportError as e:
-        raise ConfigError(f"judge {opened.config.judge!r} cannot be loaded: {e}") from e
-    opened.manifest = opened.run.bind_component(opened.manifest, "judge", opened.config.judge,
-                                                judge_obj.describe())
+    judge_obj = build_judge(opened, **options)
+    bind_judge(opened, judge_obj)
     return judge_obj
 
 
@@ -166,9 +237,45 @@ def stage_report(opened: Opened, *, allow_incomplete: bool = False) -> dict[str,
     understanding = run.read_records("understanding")
     summary = summarize(plan.items, plan.modes, plan.samples_per_item, samples, understanding, verdicts,
                         probes=cfg.probes, allow_incomplete=allow_incomplete)
+    summary["counts"] = {"images": len(plan.sample_keys()), "probes": len(plan.items) if cfg.probes else 0,
+                         "images_with_verdict": sum(1 for k in plan.sample_keys() if k in verdicts),
+                         "probes_answered": sum(1 for it in plan.items if (it.id,) in understanding)}
+    summary["failures"] = failure_reasons(plan, samples, understanding, verdicts)
     write_reports(run, opened.manifest, plan.items, plan.modes, plan.samples_per_item, summary, samples,
                   verdicts, cfg.layout)
     return summary
+
+
+def _reason(text: str) -> str:
+    # The same failure on many samples differs only in where it was raised and how often it was tried.
+    text = re.sub(r" at [\w.]+:\d+$", "", text.strip())
+    text = re.sub(r"^after \d+ attempt\(s\): ", "", text)
+    return text.splitlines()[0][:160] if text else "no reason given"
+
+
+def failure_reasons(plan: Plan, samples: dict, understanding: dict, verdicts: dict) -> list[dict[str, Any]]:
+    """Failures grouped by stage and reason: count and the first example (in plan order)."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(stage: str, reason: str, example: str) -> None:
+        g = groups.setdefault((stage, _reason(reason)), {"stage": stage, "reason": _reason(reason), "count": 0,
+                                                          "example": example})
+        g["count"] += 1
+
+    for key in plan.sample_keys():
+        s, v = samples.get(key), verdicts.get(key)
+        where = f"{key[0]} {key[1]} #{key[2]}"
+        if s is not None and s.image is None:
+            add("model", s.error or "no image and no reason", where)
+        elif v is not None and (v.error or "").startswith(MODEL_FAILED):
+            add("model", (v.error or "")[len(MODEL_FAILED):], where)
+        elif v is not None and v.verdict in ("error", "missing"):
+            add("judge", v.error or v.verdict, where)
+    for it in plan.items:
+        r = understanding.get((it.id,))
+        if r is not None and r.correct is None:
+            add("probe", r.error or "no answer", it.id)
+    return sorted(groups.values(), key=lambda g: -g["count"])
 
 
 def distributed_group() -> Group:

@@ -9,6 +9,8 @@
 <out>/images/<mode>/s<k>/<item id>.png         (--layout study: test/<mode>/<file stem>/<id>.png)
 <out>/summary.json, results.csv, report.md, report.html
 ```
+A record line that cannot be read (bad JSON or a record that fails its schema, anywhere but a torn last
+line) is moved to `<file>.damaged` when the run is opened, and its work is redone.
 Records of parallel workers go to shard files (`samples.rank0of2.jsonl`, `samples.shard1of4.jsonl`);
 readers take the union of the main file and all shard files, and `merge` folds shards into the main
 file once the work they hold is complete.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import time
@@ -27,11 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from unisandbox.runs.config import ConfigError, RunConfig
-from unisandbox.runs.io import JsonlAppender, atomic_write_text, iter_jsonl
+from unisandbox.runs.io import JsonlAppender, atomic_write_bytes, atomic_write_text
 from unisandbox.runs.records import SampleRecord, UnderstandingRecord, VerdictRecord
 from unisandbox.tasks.base import Item, dump_items, read_items
 
 MANIFEST_SCHEMA_VERSION = 1
+DAMAGED_SUFFIX = ".damaged"
+"""Side file of a record file that receives its unreadable lines (`samples.jsonl.damaged`)."""
 RECORD_KINDS = ("samples", "understanding", "verdicts")
 # describe() keys that say where a component runs, not what it is; a resume may change them.
 _RUNTIME_KEYS = frozenset({"device", "num_threads", "batch_size", "concurrency"})
@@ -198,6 +203,49 @@ class RunDir:
         return len(stale)
 
     # -- records -------------------------------------------------------------------------------
+    def _valid(self, kind: str, line: bytes) -> dict[str, Any] | None:
+        try:
+            raw = json.loads(line)
+            _key_of(kind, raw)
+            _PARSERS[kind](raw)
+        except (ValueError, KeyError, TypeError):
+            return None
+        return raw
+
+    def _records(self, kind: str, path: Path) -> list[dict[str, Any]]:
+        # Complete lines only: a last line without its newline is a torn append (the appender repairs it).
+        if not path.exists():
+            return []
+        lines = path.read_bytes().split(b"\n")[:-1]
+        return [raw for line in lines if line.strip() and (raw := self._valid(kind, line)) is not None]
+
+    def quarantine_damaged(self) -> list[str]:
+        """Move unreadable record lines to `<file>.damaged`; return one warning per file touched.
+
+        Call when no other process is writing this run (opening it): the file is rewritten atomically.
+        """
+        warnings = []
+        for kind in RECORD_KINDS:
+            for path in [self.record_path(kind), *self.shard_paths(kind)]:
+                if not path.exists():
+                    continue
+                *lines, tail = path.read_bytes().split(b"\n")
+                bad = [no for no, line in enumerate(lines, 1) if line.strip() and self._valid(kind, line) is None]
+                if not bad:
+                    continue
+                side = path.with_name(path.name + DAMAGED_SUFFIX)
+                with open(side, "ab") as f:  # the raw bytes, appended first: a crash loses no line
+                    f.write(b"".join(lines[no - 1] + b"\n" for no in bad))
+                    f.flush()
+                    os.fsync(f.fileno())
+                drop = set(bad)
+                keep = [line for no, line in enumerate(lines, 1) if no not in drop]
+                atomic_write_bytes(path, b"".join(line + b"\n" for line in keep) + tail)
+                shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+                warnings.append(f"warning: {len(bad)} damaged line(s) in {path} (line {shown}) moved to "
+                                f"{side.name}; their work will be redone")
+        return warnings
+
     def read_records(self, kind: str) -> dict[tuple, Any]:
         """Union of the main file and all shard files; torn last lines are skipped.
 
@@ -208,7 +256,7 @@ class RunDir:
         failed = _FAILED[kind]
         out: dict[tuple, Any] = {}
         for path in [self.record_path(kind), *self.shard_paths(kind)]:
-            for raw in iter_jsonl(path):
+            for raw in self._records(kind, path):
                 key = _key_of(kind, raw)
                 old = out.get(key)
                 if old is not None and not failed(old):

@@ -23,6 +23,8 @@ from unisandbox.runs.rundir import RunDir, describe_hash
 from unisandbox.tasks.base import Item
 
 DEFAULT_BATCH_SIZE = 64
+MODEL_FAILED = "model failed: "
+"""Prefix of a verdict's error when the sample has no image because the model failed (verdict "error")."""
 
 
 class Progress(Protocol):
@@ -227,8 +229,11 @@ def judge(run: RunDir, plan: Plan, judge: Judge, *, batch_size: int = DEFAULT_BA
 def _needs_verdict(verdict: VerdictRecord | None, sample: SampleRecord, retry_errors: bool) -> bool:
     if verdict is None:
         return True
-    if verdict.verdict == "missing" and sample.image is not None:
-        return True  # the sample was regenerated (--retry-errors) after it was judged missing
+    judged_without_image = verdict.verdict == "missing" or (verdict.error or "").startswith(MODEL_FAILED)
+    if judged_without_image and sample.image is not None:
+        return True  # the sample was regenerated after the model had failed on it
+    if judged_without_image:
+        return False  # nothing to judge until the model draws it
     return retry_errors and verdict.verdict == "error"
 
 
@@ -239,7 +244,9 @@ def _judge_batch(run: RunDir, batch: Sequence[SampleRecord], items: dict[str, It
     for i, s in enumerate(batch):
         key = {"item_id": s.item_id, "mode": s.mode, "sample_index": s.sample_index, **ident}
         if s.image is None:
-            results[i] = VerdictRecord(**key, verdict="missing", caption=None, error=s.error or "no image")
+            # The model failed on this sample: an error with the model's reason, never "wrong".
+            results[i] = VerdictRecord(**key, verdict="error", caption=None,
+                                       error=MODEL_FAILED + (s.error or "no image and no reason"))
             continue
         try:
             to_caption.append((i, (run.root / s.image).read_bytes()))
@@ -252,6 +259,8 @@ def _judge_batch(run: RunDir, batch: Sequence[SampleRecord], items: dict[str, It
             if len(captions) != len(to_caption):
                 raise RuntimeError(f"judge returned {len(captions)} captions for {len(to_caption)} images")
         except Exception as e:
+            if getattr(e, "stops_run", False):
+                raise  # e.g. a judge endpoint that stopped answering: record nothing, resume later
             captions = [Caption(text=None, error=_describe_error(e))] * len(to_caption)
         for (i, _), cap in zip(to_caption, captions, strict=True):
             s = batch[i]

@@ -7,8 +7,10 @@ train_log.jsonl (the loss curve) sits beside them but is not needed to load.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,50 @@ TOKENIZER = "tokenizer.json"
 CODEBOOK = "image_codebook.safetensors"
 LOG = "train_log.jsonl"
 FORMAT_VERSION = 1
+WEIGHTS_SHA256 = "weights_sha256"
+"""config.json field holding the sha256 (hex) of model.safetensors; checked on every load."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that cannot be used: missing, truncated or altered files."""
+
+    exit_code = 2
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 hex digest of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_weights(directory: Path, config: dict[str, Any]) -> None:
+    """Refuse a weights file that is absent, truncated or not the one config.json records.
+
+    Structure first (a safetensors header whose tensors end exactly at the end of the file), then,
+    when config.json has `weights_sha256`, the file's sha256 against it.
+    """
+    path = directory / WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint has no {WEIGHTS} ({path})")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        header = f.read(n) if 0 < n <= size - 8 else b""
+    try:
+        meta = json.loads(header) if header else None
+        end = max((int(v["data_offsets"][1]) for k, v in meta.items() if k != "__metadata__"), default=0)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        meta, end = None, -1
+    if meta is None or not isinstance(meta, dict) or 8 + n + end != size:
+        raise CheckpointError(f"{WEIGHTS} is truncated or not a safetensors file ({size} bytes) ({path})")
+    want = config.get(WEIGHTS_SHA256)
+    if want is not None and file_sha256(path) != want:
+        raise CheckpointError(f"{WEIGHTS} does not match the sha256 that config.json records in "
+                              f"'{WEIGHTS_SHA256}' (changed or damaged file) ({path})")
 
 
 def shipped_dir(arch: str) -> Path:
@@ -76,10 +122,12 @@ def save_checkpoint(out: str | Path, arch: str, model, codec: Codec, config: dic
     model.eval()
     save_model(model, str(tmp))  # handles the tied embedding/head weights
     model.train(was_training)
+    weights_sha = file_sha256(tmp)
     os.replace(tmp, out / WEIGHTS)
     atomic_write_text(out / TOKENIZER, codec.text.to_json())
     atomic_write_bytes(out / CODEBOOK, save({k: torch.from_numpy(v) for k, v in codec.image.tensors().items()}))
-    full = {"format_version": FORMAT_VERSION, "arch": arch, "model": model_args(arch, model), **config}
+    full = {"format_version": FORMAT_VERSION, "arch": arch, "model": model_args(arch, model), **config,
+            WEIGHTS_SHA256: weights_sha}
     atomic_write_text(out / CONFIG, json.dumps(full, indent=2, sort_keys=True) + "\n")
     return out
 
@@ -91,19 +139,36 @@ def load_checkpoint(path: str | Path | None, arch: str = "shared", device: str |
 
     p = Path(path) if path is not None else shipped_dir(arch)
     cfg_path = p / CONFIG
+    if not p.is_dir():
+        raise CheckpointError(f"no checkpoint directory ({p})")
     if not cfg_path.is_file():
-        raise FileNotFoundError(f"{p}: not a sandbox checkpoint (no {CONFIG})")
+        raise CheckpointError(f"not a sandbox checkpoint: no {CONFIG} ({p})")
     try:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{cfg_path}: malformed JSON: {e}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"malformed JSON: {e} ({cfg_path})") from e
+    if not isinstance(config, dict):
+        raise CheckpointError(f"expected a JSON object ({cfg_path})")
     if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{cfg_path}: field 'format_version': unsupported {config.get('format_version')!r}")
-    text = TextTokenizer.from_json((p / TOKENIZER).read_text(encoding="utf-8"))
-    tensors = {k: v.numpy() for k, v in load((p / CODEBOOK).read_bytes()).items()}
-    codec = Codec(text, ImageTokenizer.from_tensors(tensors))
-    model = build_model(config["arch"], config["model"])
-    load_model(model, str(p / WEIGHTS))
+        raise CheckpointError(f"field 'format_version': unsupported {config.get('format_version')!r} ({cfg_path})")
+    for key in ("arch", "model"):
+        if key not in config:
+            raise CheckpointError(f"field {key!r} missing ({cfg_path})")
+    verify_weights(p, config)
+    for name in (TOKENIZER, CODEBOOK):
+        if not (p / name).is_file():
+            raise CheckpointError(f"checkpoint has no {name} ({p / name})")
+    try:
+        text = TextTokenizer.from_json((p / TOKENIZER).read_text(encoding="utf-8"))
+        tensors = {k: v.numpy() for k, v in load((p / CODEBOOK).read_bytes()).items()}
+        codec = Codec(text, ImageTokenizer.from_tensors(tensors))
+        model = build_model(config["arch"], config["model"])
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"unusable checkpoint: {type(e).__name__}: {e} ({p})") from e
+    try:
+        load_model(model, str(p / WEIGHTS))
+    except Exception as e:  # safetensors raises its own error type for files that do not fit the network
+        raise CheckpointError(f"{WEIGHTS} does not fit the network in {CONFIG}: {e} ({p})") from e
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(dev).eval()
     return Checkpoint(config["arch"], model, codec, config, p)

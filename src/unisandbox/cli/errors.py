@@ -1,0 +1,105 @@
+"""The one place where the `unisandbox` command turns exceptions into a message and an exit code.
+
+Exit codes: 0 complete; 1 problems found (`data audit`); 2 unusable input (one line
+`error: <what> (<where>)`, nothing written); 3 finished but incomplete (errors, missing samples, or a
+judge that stopped answering; a rerun retries what failed); 130 interrupted (Ctrl-C); 70 a bug in
+unisandbox (the traceback, and a line asking to report it).
+
+An exception is "expected" when its class carries an integer `exit_code` (InputError, ConfigError,
+CheckpointError, JudgeUnavailable, ...), or is one of the few library errors that only bad input raises
+(unknown component spec, a model that lacks a capability, a file that cannot be read or written).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any, NoReturn
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_BAD_INPUT = 2
+EXIT_INCOMPLETE = 3
+EXIT_BUG = 70
+EXIT_INTERRUPTED = 130
+
+
+class UsageProblem(ValueError):
+    """A command-line option that cannot work (the message names the option)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class Incomplete(RuntimeError):
+    """The command finished, but some planned work has no result (errors or missing samples)."""
+
+    exit_code = EXIT_INCOMPLETE
+
+
+def _known_input_errors() -> tuple[type[BaseException], ...]:
+    from unisandbox.models.base import CapabilityError
+    from unisandbox.registry import SpecError
+
+    return (SpecError, CapabilityError)
+
+
+def one_line(text: str) -> str:
+    """Collapse a message onto one line (extra lines are joined with '; ')."""
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def describe(e: BaseException) -> tuple[str, int] | None:
+    """(message, exit code) for an expected failure, or None for a bug."""
+    code = getattr(type(e), "exit_code", None)
+    if isinstance(code, int) and not isinstance(code, bool):
+        prefix = "stopped" if code == EXIT_INCOMPLETE else "error"
+        return f"{prefix}: {one_line(str(e))}", code
+    if isinstance(e, _known_input_errors()):
+        return f"error: {one_line(str(e))}", EXIT_BAD_INPUT
+    if isinstance(e, OSError) and e.filename is not None:
+        what = e.strerror or type(e).__name__
+        return f"error: {what} ({e.filename})", EXIT_BAD_INPUT
+    return None
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Print `message` (one line) on stderr and exit with `code`."""
+    print(one_line(message), file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _click_error(e: Any) -> NoReturn:
+    import click
+
+    if type(e).__name__ == "NoArgsIsHelpError":
+        e.show()
+        raise SystemExit(e.exit_code)
+    where = ""
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None:
+        where = f" ({ctx.command_path}; see {ctx.command_path} --help)"
+    if isinstance(e, click.ClickException):
+        fail(f"error: {e.format_message()}{where}", e.exit_code if e.exit_code else EXIT_BAD_INPUT)
+    raise e
+
+
+def run_app(app: Any, args: list[str] | None = None) -> NoReturn:
+    """Run the typer app and exit with the documented code for whatever happened."""
+    import click
+
+    try:
+        rc = app(args=args, standalone_mode=False)
+    except click.exceptions.Abort:
+        fail(f"\nInterrupted (exit {EXIT_INTERRUPTED}).", EXIT_INTERRUPTED)
+    except click.ClickException as e:
+        _click_error(e)
+    except KeyboardInterrupt:
+        fail(f"\nInterrupted (exit {EXIT_INTERRUPTED}).", EXIT_INTERRUPTED)
+    except Exception as e:  # noqa: BLE001 - the single place that decides how a failure is shown
+        known = describe(e)
+        if known is None:
+            traceback.print_exc()
+            fail(f"unisandbox hit a bug ({type(e).__name__}). Please report it to the maintainers with the "
+                 "command line and the traceback above.", EXIT_BUG)
+        fail(*known)
+    raise SystemExit(rc if isinstance(rc, int) else EXIT_OK)
