@@ -45,16 +45,19 @@ def test_study_writes_findings_with_every_required_field(tmp_path):
         for mode in ("normal", "think"):
             assert 0.0 <= on_disk["injection"][d][mode] <= 1.0
     claims = on_disk["claims"]
-    assert len(claims) == 6  # five claims on the shared arch + the query-vs-shared comparison
+    assert len(claims) == 15
     for c in claims:
-        assert set(c) >= {"claim", "sandbox", "agrees"} and c["agrees"] in (True, False, "partial")
+        assert set(c) >= {"claim", "study", "sandbox", "verdict", "reason", "unseen"}
+        assert c["verdict"] in ("agrees", "inconclusive", "disagrees", "not testable")
+    for which in ("pretraining", "stars"):
+        assert len(on_disk["by_arch"]["shared"]["heldout"][which]["math/1"]) == 2  # eval_limit units
     assert set(on_disk["by_arch"]) == {"shared", "query"}
     q = on_disk["by_arch"]["query"]["injection"]["generation_pathway"]
     assert q["untouched"] is True
     for variant in ("curriculum", "mixed", "unfiltered"):
         assert (tmp_path / "shared" / f"stars_{variant}" / "stars_report.json").is_file()
     text = (tmp_path / "report.md").read_text()
-    assert "## Findings" in text and "| claim (study) | sandbox | agrees |" in text
+    assert "## Findings" in text and "| claim | study figure |" in text and "| chance |" in text
     # Resume: finished architectures are read back, not rerun, and give the same findings.
     logged: list[str] = []
     again = study.run(["shared", "query"], tmp_path, _tiny_profile(), ckpts, log=logged.append, resume=True)
@@ -62,25 +65,99 @@ def test_study_writes_findings_with_every_required_field(tmp_path):
     assert again["claims"] == f["claims"] and again["stars"] == f["stars"]
 
 
-def test_claims_follow_the_fixed_rules():
-    def s(v, lo, hi, k=0, n=100):
-        return {"value": v, "low": lo, "high": hi, "k": k, "n": n}
+def _score(k: int, n: int, chance: float = 0.25) -> dict:
+    from unisandbox.training.evaluate import Score
 
-    def variant(after_k):
-        return {"normal": {f"math/{lv}": {"before": s(0.1, 0.05, 0.18, 10), "after": s(after_k / 100, 0, 1, after_k),
-                                          "change": {"diff": 0.3, "low": 0.2, "high": 0.4}} for lv in (1, 2, 3)}}
+    return Score.of(["correct"] * k + ["wrong"] * (n - k), chance).to_dict()
 
-    res = {"shared": {
-        "baseline": {"average": {"normal": s(0.05, 0.02, 0.1), "think": s(0.5, 0.4, 0.6)},
-                     "average_change": {"diff": 0.45, "low": 0.35, "high": 0.55}},
-        "stars": {"curriculum": variant(60), "mixed": variant(40), "unfiltered": variant(58)},
-        "injection": {"after": {"generation": {
-            "forward": {"normal": s(0.1, 0.03, 0.25), "think": s(0.6, 0.42, 0.76)},
-            "inverse": {"normal": s(0.0, 0.0, 0.16), "think": s(0.05, 0.01, 0.24)}}}}}}
-    verdicts = [c["agrees"] for c in study.claims(res)]
-    # CoT raises generation: yes; STARS curriculum raises math: yes; curriculum vs mixed: 0.60 vs 0.40 with
-    # pooled intervals apart -> yes; filtered vs unfiltered 0.60 vs 0.58: direction only -> partial;
-    # forward up with CoT and inverse low -> yes.
-    assert verdicts == [True, True, True, "partial", True]
-    res["shared"]["baseline"]["average_change"] = {"diff": -0.1, "low": -0.2, "high": 0.0}
-    assert study.claims(res)[0]["agrees"] is False
+
+KEYS = [f"{t}/{lv}" for t in ("math", "mapping") for lv in (1, 2, 3)]
+
+
+def _arch(probe: int, normal: int, think: int, after: dict[str, int], inj: dict[str, int], accepted: int = 200,
+          n: int = 100) -> dict:
+    """Made-up results of one architecture: counts out of n per task/level (pooled claims see 3n)."""
+    def by_key(k: int) -> dict:
+        return {key: _score(k, n) for key in KEYS}
+
+    variants = {name: {"normal": {key: {"before": _score(normal, n), "after": _score(a, n)} for key in KEYS},
+                       "acceptance": {key: {"samples": 300, "correct": accepted} for key in KEYS}}
+                for name, a in after.items()}
+    return {"baseline": {"probes": by_key(probe), "generation": {"normal": by_key(normal), "think": by_key(think)}},
+            "stars": variants,
+            "injection": {"after": {
+                "generation": {"forward": {"normal": _score(inj["fn"], 30), "think": _score(inj["ft"], 30)},
+                               "inverse": {"normal": _score(0, 20), "think": _score(inj["it"], 20)}},
+                "probes": {"forward": _score(inj["fp"], 30, 0.1), "inverse": _score(inj["ip"], 20, 0.5)}}},
+            "heldout": {w: {key: "1" * (n // 2) + "0" * (n - n // 2) for key in KEYS}
+                        for w in ("pretraining", "stars")}}
+
+
+def _verdicts(results) -> dict[str, str]:
+    return {c["id"]: c["verdict"] for c in study.claims(results)}
+
+
+def test_a_model_that_can_do_nothing_never_agrees():
+    zero = _arch(0, 0, 0, {"curriculum": 0, "mixed": 0, "unfiltered": 0},
+                 {"fn": 0, "ft": 0, "it": 0, "fp": 0, "ip": 0}, accepted=0)
+    got = _verdicts({"shared": zero, "query": zero})
+    assert len(got) == 15  # a row per claim: gap x2, think x2, STARS x6, curriculum, rejection, 3 knowledge
+    assert set(got.values()) <= {"not testable", "disagrees"}
+    assert set(got.values()) == {"not testable"}
+
+
+def test_a_one_in_300_difference_is_inconclusive_and_clear_effects_agree():
+    good = _arch(95, 10, 80, {"curriculum": 34, "mixed": 34, "unfiltered": 20},
+                 {"fn": 0, "ft": 20, "it": 2, "fp": 28, "ip": 18})
+    # curriculum 100/300 vs mixed 99/300 on math: one unit apart
+    for key, k in (("math/1", 33), ("math/2", 33), ("math/3", 34)):
+        good["stars"]["curriculum"]["normal"][key]["after"] = _score(k, 100)
+    for key, k in (("math/1", 33), ("math/2", 33), ("math/3", 33)):
+        good["stars"]["mixed"]["normal"][key]["after"] = _score(k, 100)
+    got = _verdicts({"shared": good})
+    assert got["curriculum"] == "inconclusive"
+    assert got["gap_math"] == "agrees" and got["think_math"] == "agrees" and got["stars_math_1"] == "agrees"
+    assert got["rejection"] == "agrees"            # mixed 99/300 vs unfiltered 60/300
+    assert got["cot_forward"] == "agrees" and got["forward_vs_inverse"] == "agrees"
+    assert got["query_knowledge"] == "not testable"  # no query architecture in these results
+    row = next(c for c in study.claims({"shared": good}) if c["id"] == "stars_math_1")
+    assert row["unseen"]["units"] == 50 and row["unseen"]["verdict"] in ("agrees", "inconclusive")
+
+
+def test_preconditions_make_claims_not_testable_with_a_reason():
+    # Rejection: 294 of 300 accepted per level (the filter removed almost nothing);
+    # knowledge: the inverse probe 0/20 (no understanding to compare generation with).
+    res = _arch(95, 10, 80, {"curriculum": 40, "mixed": 40, "unfiltered": 20},
+                {"fn": 0, "ft": 20, "it": 0, "fp": 28, "ip": 0}, accepted=294)
+    rows = {c["id"]: c for c in study.claims({"shared": res})}
+    assert rows["rejection"]["verdict"] == "not testable" and "rejected" in rows["rejection"]["reason"]
+    assert rows["forward_vs_inverse"]["verdict"] == "not testable"
+    assert "inverse understanding probe" in rows["forward_vs_inverse"]["reason"]
+    assert rows["gap_mapping"]["verdict"] == "agrees"  # made-up mapping probes at 0.95 here
+
+
+def test_findings_are_recomputed_from_saved_results(tmp_path, capsys):
+    good = _arch(95, 10, 80, {"curriculum": 40, "mixed": 40, "unfiltered": 20},
+                 {"fn": 0, "ft": 20, "it": 2, "fp": 28, "ip": 18})
+    for arch in ("shared", "query"):
+        res = {**good, "checkpoint": f"/ckpt/{arch}", "profile": "full", "seconds": 1.0}
+        res["injection"] = {**good["injection"], "before": good["injection"]["after"], "change": {},
+                            "generation_pathway": {"parameters": "x", "untouched": None}, "loss": {},
+                            "corpus_sequences": 1}
+        res["stars"] = {k: {**v, "probes": {}, "stages": [], "loss": {}, "pairs": {}, "sample_seconds": 0,
+                            "train_seconds": 0} for k, v in good["stars"].items()}
+        (tmp_path / arch).mkdir()
+        (tmp_path / arch / "results.json").write_text(json.dumps(res))
+    assert study.main(["recompute", str(tmp_path)]) == 0
+    f = json.loads((tmp_path / "findings.json").read_text())
+    assert {c["id"]: c["verdict"] for c in f["claims"]}["query_knowledge"] == "inconclusive"
+    assert "| claim | study figure |" in (tmp_path / "report.md").read_text()
+    # An older record without per-unit outcomes: one error line, exit 2, nothing written.
+    (tmp_path / "findings.json").unlink()
+    bad = json.loads((tmp_path / "shared" / "results.json").read_text())
+    del bad["baseline"]["probes"]["math/1"]["units"]
+    (tmp_path / "shared" / "results.json").write_text(json.dumps(bad))
+    assert study.main(["recompute", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "'units'" in err and err.count("\n") == 1
+    assert not (tmp_path / "findings.json").exists()

@@ -86,11 +86,16 @@ def pretraining_items(checkpoint_dir: str | Path, replay: Any | None = None) -> 
     With `replay` (a `training.common.ReplayConfig`), also the items of the replay pools STARS and
     injection rebuild from the same generators at smaller sizes. No tensors are loaded.
     """
+    config = json.loads((Path(checkpoint_dir) / "config.json").read_text(encoding="utf-8"))
+    return pretraining_items_of(config, replay)
+
+
+def pretraining_items_of(config: dict[str, Any], replay: Any | None = None) -> list[Item]:
+    """`pretraining_items` from a checkpoint's parsed config.json."""
     from dataclasses import replace
 
     from unisandbox.models.sandbox.mixture import MixtureConfig, train_items
 
-    config = json.loads((Path(checkpoint_dir) / "config.json").read_text(encoding="utf-8"))
     train = config.get("train") or {}
     if not train.get("mixture"):
         return []
@@ -104,3 +109,18 @@ def pretraining_items(checkpoint_dir: str | Path, replay: Any | None = None) -> 
         extra = train_items(small, seed)
         out += extra["math"] + extra["mapping"]
     return out
+
+
+def unseen_unit_masks(items: Sequence[Item], training: Iterable[Item]) -> dict[str, str]:
+    """Per "task/level" (math and mapping), one character per scoring unit in first-appearance order:
+    "1" when the unit is unseen (`unseen_items`), else "0". Aligned with `training.evaluate` scores."""
+    from unisandbox.metrics.outcomes import units_of
+
+    unseen = {it.id for it in unseen_items(items, training)}
+    by_key: dict[str, list[Item]] = {}
+    for it in items:
+        if it.task in ("math", "mapping"):
+            by_key.setdefault(f"{it.task}/{it.level}", []).append(it)
+    return {key: "".join("1" if all(m.id in unseen for m in members) else "0"
+                         for members in units_of(its).values())
+            for key, its in by_key.items()}

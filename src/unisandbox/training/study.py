@@ -3,12 +3,14 @@ Multimodal Models?" (arXiv 2511.20561), end to end, for one or both architecture
 
 Per architecture: the baseline gap (normal vs think mode and understanding probes on the official test
 split), one STARS sampling pass shared by three variants (curriculum, mixed, unfiltered), knowledge
-injection with forward and inverse tests in both modes. Then each claim of the study next to the
-sandbox's numbers, with an honest verdict (true / false / "partial"): the thresholds are fixed here,
-before any number is seen, and never tuned to a result.
+injection with forward and inverse tests in both modes. Then each claim of the study (`training.claims`)
+next to the sandbox's numbers, with a verdict by rules fixed in code before any number is seen
+(`metrics.claims`: agrees / inconclusive / disagrees / not testable).
 
 Writes `OUT/findings.json`, `OUT/report.md`, and per architecture the STARS and injection reports and
-checkpoints under `OUT/<arch>/`.
+checkpoints and `OUT/<arch>/results.json` (every accuracy with its per-unit outcomes) under `OUT/<arch>/`.
+`python -m unisandbox.training.study recompute OUT` rebuilds findings.json and report.md from the saved
+results.json files without running a model.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from unisandbox.training.inject import InjectConfig
 from unisandbox.training.stars import StarsConfig
 
-STUDY_VERSION = 1
+STUDY_VERSION = 2
 LEVELS = ("1", "2", "3")
 RESULTS = "results.json"
 
@@ -108,7 +110,8 @@ def run_arch(arch: str, checkpoint: Path | None, out: Path, prof: StudyProfile,
     icfg = prof.inject_query if (arch == "query" and prof.inject_query) else prof.inject
     injection = inject.run(ckpt_dir, arch, out / arch / "inject", icfg, log=log)
     result = {"checkpoint": str(ckpt_dir), "profile": prof.name, "baseline": baseline, "stars": variants,
-              "injection": injection, "seconds": round(time.perf_counter() - t0, 1)}
+              "injection": injection, "heldout": heldout_masks(ckpt_dir, prof, items),
+              "seconds": round(time.perf_counter() - t0, 1)}
     atomic_write_text(out / arch / RESULTS, json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result
 
@@ -140,6 +143,20 @@ def _pool_score(scores: dict[str, Any], keys: list[str]):
     return Score.of([o for k in keys for o in scores[k].outcomes])
 
 
+def heldout_masks(ckpt_dir: Path, prof: StudyProfile, stars_items: list) -> dict[str, Any]:
+    """Per "task/level", which evaluated units have an expression (math) or rule set (mapping) that no
+    training item had: "pretraining" against the checkpoint's pretraining mixture (for the baseline),
+    "stars" against it plus the replay pools and the STARS items (for every STARS result)."""
+    from unisandbox.training.evaluate import official_items
+    from unisandbox.training.heldout import pretraining_items, unseen_unit_masks
+
+    items = official_items("math", limit=prof.eval_limit) + official_items("mapping", limit=prof.eval_limit)
+    pre = pretraining_items(ckpt_dir)
+    tuned = pretraining_items(ckpt_dir, prof.stars.replay) + list(stars_items)
+    return {"pretraining": unseen_unit_masks(items, pre), "stars": unseen_unit_masks(items, tuned),
+            "facts_seen": False, "training_items": {"pretraining": len(pre), "stars": len(tuned)}}
+
+
 def _codec(ckpt_dir: Path, arch: str):
     from unisandbox.models.sandbox.checkpoint import load_checkpoint
 
@@ -148,83 +165,22 @@ def _codec(ckpt_dir: Path, arch: str):
 
 # --- claims -----------------------------------------------------------------------------------------
 
-def _sig_up(change: dict[str, Any]) -> bool:
-    return change["low"] > 0
-
-
-def _avg_after(variant: dict[str, Any], task: str) -> dict[str, Any]:
-    from unisandbox.training.evaluate import Score
-
-    before = [v["before"] for k, v in variant["normal"].items() if k.startswith(task)]
-    after = [v["after"] for k, v in variant["normal"].items() if k.startswith(task)]
-    kb, ka, n = sum(s["k"] for s in before), sum(s["k"] for s in after), sum(s["n"] for s in after)
-    b, a = Score.of([True] * kb + [False] * (n - kb)), Score.of([True] * ka + [False] * (n - ka))
-    return {"before": b.to_dict(), "after": a.to_dict()}
-
-
 def claims(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each claim of the study with the sandbox's numbers and whether the sandbox agrees.
+    """Each claim of the study (`training.claims.CLAIMS`) with the sandbox's numbers and its verdict."""
+    from unisandbox.training.claims import verdicts
 
-    Rules (fixed in advance): "agrees" needs the effect's 95% interval to exclude zero in the claimed
-    direction; "partial" when the direction holds but the interval includes zero, or when only one of two
-    parts of a claim holds; otherwise false.
-    """
-    def fmt(s: dict[str, Any]) -> str:
-        return f"{s['value']:.2f} [{s['low']:.2f}, {s['high']:.2f}]"
+    return verdicts(results)
 
-    main = "shared" if "shared" in results else next(iter(results))
-    r = results[main]
-    out: list[dict[str, Any]] = []
-    b = r["baseline"]
-    ch = b["average_change"]
-    out.append({"claim": "Chain of thought (think mode) raises reasoning-based generation "
-                         "(BAGEL average about 0.03 -> 0.51).",
-                "sandbox": f"{main}: normal {fmt(b['average']['normal'])} -> think {fmt(b['average']['think'])}, "
-                           f"change {ch['diff']:+.2f} [{ch['low']:+.2f}, {ch['high']:+.2f}]",
-                "agrees": True if _sig_up(ch) else ("partial" if ch["diff"] > 0 else False)})
-    cur = r["stars"]["curriculum"]
-    m = _avg_after(cur, "math")
-    l1 = cur["normal"].get("math/1", {}).get("change", {"diff": 0.0, "low": 0.0, "high": 0.0})
-    up = m["after"]["low"] > m["before"]["high"]
-    out.append({"claim": "STARS with a curriculum makes normal mode solve math without chain of thought "
-                         "(about 0.55 on math).",
-                "sandbox": f"{main}: math normal mode {fmt(m['before'])} -> {fmt(m['after'])} after curriculum "
-                           f"STARS; level 1 change {l1['diff']:+.2f} [{l1['low']:+.2f}, {l1['high']:+.2f}]",
-                "agrees": True if up else ("partial" if m["after"]["value"] > m["before"]["value"] else False)})
-    mix = _avg_after(r["stars"]["mixed"], "math")
-    out.append({"claim": "A curriculum over levels works better than mixing all levels.",
-                "sandbox": f"{main}: math normal mode after curriculum {fmt(m['after'])} vs mixed {fmt(mix['after'])}",
-                "agrees": True if m["after"]["low"] > mix["after"]["high"] else
-                ("partial" if m["after"]["value"] > mix["after"]["value"] else False)})
-    unf = _avg_after(r["stars"]["unfiltered"], "math")
-    out.append({"claim": "Rejection sampling matters: training on every think-mode image helps less.",
-                "sandbox": f"{main}: math normal mode after filtered (curriculum) {fmt(m['after'])} vs "
-                           f"unfiltered {fmt(unf['after'])}",
-                "agrees": True if m["after"]["low"] > unf["after"]["high"] else
-                ("partial" if m["after"]["value"] > unf["after"]["value"] else False)})
-    inj = r["injection"]["after"]["generation"]
-    fwd_n, fwd_t = inj["forward"]["normal"], inj["forward"]["think"]
-    inv_t = inj["inverse"]["think"]
-    fwd_up = fwd_t["low"] > fwd_n["high"]
-    inv_low = inv_t["high"] < fwd_t["low"] or inv_t["value"] < 0.25
-    out.append({"claim": "After knowledge injection, chain of thought raises forward retrieval (about 0.10 -> "
-                         "0.63) while inverse retrieval stays low.",
-                "sandbox": f"{main}: forward normal {fmt(fwd_n)}, think {fmt(fwd_t)}; inverse normal "
-                           f"{fmt(inj['inverse']['normal'])}, think {fmt(inv_t)}",
-                "agrees": True if (fwd_up and inv_low) else ("partial" if (fwd_up or (fwd_t['value'] > fwd_n['value']
-                                                                                        and inv_low)) else False)})
-    if "shared" in results and "query" in results:
-        s, q = results["shared"]["baseline"], results["query"]["baseline"]
-        sg, qg = s["average_change"]["diff"], q["average_change"]["diff"]
-        sn, qn = s["average"]["normal"], q["average"]["normal"]
-        better = qn["low"] > sn["high"]
-        out.append({"claim": "Query-based architectures behave as if they carried a latent chain of thought "
-                             "(normal mode closer to think mode).",
-                    "sandbox": f"normal mode: query {fmt(qn)} vs shared {fmt(sn)}; think - normal: query "
-                               f"{qg:+.2f} vs shared {sg:+.2f}",
-                    "agrees": True if (better and qg < sg) else ("partial" if (qn["value"] > sn["value"] or qg < sg)
-                                                                 else False)})
-    return out
+
+def _unseen_rate(score: dict[str, Any], mask: str | None) -> dict[str, Any] | None:
+    from unisandbox.metrics.outcomes import rate
+    from unisandbox.training.claims import units
+
+    if mask is None or "units" not in score:
+        return None
+    outs = [o for o, m in zip(units(score, "score"), mask, strict=True) if m == "1"]
+    r = rate(outs)
+    return {"units": len(outs), "k": r.correct, "n": r.n, "value": r.accuracy}
 
 
 def findings(results: dict[str, dict[str, Any]], prof: StudyProfile) -> dict[str, Any]:
@@ -232,11 +188,15 @@ def findings(results: dict[str, dict[str, Any]], prof: StudyProfile) -> dict[str
     main = "shared" if "shared" in results else next(iter(results))
     r = results[main]
     stars_tab: dict[str, dict[str, Any]] = {}
+    masks = (r.get("heldout") or {}).get("stars") or {}
     for key, v in r["stars"]["curriculum"]["normal"].items():
         task, level = key.split("/")
-        stars_tab.setdefault(task, {})[level] = {"before": v["before"]["value"], "after": v["after"]["value"],
-                                                 "before_ci": [v["before"]["low"], v["before"]["high"]],
-                                                 "after_ci": [v["after"]["low"], v["after"]["high"]]}
+        stars_tab.setdefault(task, {})[level] = {
+            "before": v["before"]["value"], "after": v["after"]["value"],
+            "before_ci": [v["before"]["low"], v["before"]["high"]],
+            "after_ci": [v["after"]["low"], v["after"]["high"]], "chance": v["after"].get("chance"),
+            "unseen_before": _unseen_rate(v["before"], masks.get(key)),
+            "unseen_after": _unseen_rate(v["after"], masks.get(key))}
     inj = r["injection"]["after"]["generation"]
     injection = {d: {m: inj[d][m]["value"] for m in ("normal", "think")} for d in ("forward", "inverse")}
     injection_ci = {d: {m: [inj[d][m]["low"], inj[d][m]["high"]] for m in ("normal", "think")}
@@ -245,6 +205,7 @@ def findings(results: dict[str, dict[str, Any]], prof: StudyProfile) -> dict[str
     for arch, res in results.items():
         by_arch[arch] = {
             "checkpoint": res["checkpoint"], "baseline": res["baseline"], "seconds": res["seconds"],
+            "heldout": res.get("heldout"),
             "stars": {name: {k: res["stars"][name][k] for k in ("normal", "probes", "acceptance", "stages", "loss",
                                                               "pairs", "sample_seconds", "train_seconds")}
                       for name in res["stars"]},
@@ -284,36 +245,139 @@ def run(arches: list[str], out: Path, prof: StudyProfile, checkpoints: dict[str,
     return f
 
 
+def _iv(s: dict[str, Any]) -> str:
+    """"0.43 [0.33, 0.53]", with errors and missing units when there are any."""
+    text = f"{s['value']:.2f} [{s['low']:.2f}, {s['high']:.2f}]"
+    extra = [f"{s[k]} {k}" for k in ("errors", "missing") if s.get(k)]
+    return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _chance(s: dict[str, Any]) -> str:
+    return "-" if s.get("chance") is None else f"{s['chance']:.2f}"
+
+
+def _unseen_cell(unseen: dict[str, Any] | None) -> str:
+    if unseen is None:
+        return "-"
+    if not unseen["units"]:
+        return "n = 0"
+    return f"{unseen['first']} vs {unseen['second']}, n = {unseen['units']}: {unseen['verdict']}"
+
+
+def _claims_table(f: dict[str, Any]) -> list[str]:
+    lines = ["| claim | study figure | sandbox: first vs second (correct/scored) | verdict | why | "
+             "unseen expressions only |", "| --- | --- | --- | --- | --- | --- |"]
+    for c in f["claims"]:
+        lines.append(f"| {c['claim']} ({c['arch']}; {c['first']} vs {c['second']}) | {c['study']} | "
+                     f"{c['sandbox']} | **{c['verdict']}** | {c['reason']} | {_unseen_cell(c['unseen'])} |")
+    return lines
+
+
+def _unseen_count(r: dict[str, Any], which: str, key: str) -> str:
+    mask = ((r.get("heldout") or {}).get(which) or {}).get(key)
+    return "-" if mask is None else str(mask.count("1"))
+
+
 def report_markdown(f: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
-    """The study report: findings table, then the numbers per architecture."""
-    def iv(s: dict[str, Any]) -> str:
-        return f"{s['value']:.2f} [{s['low']:.2f}, {s['high']:.2f}]"
+    """The study report: claims with verdicts, then the numbers per architecture."""
+    from unisandbox.metrics.claims import PROBE_FLOOR, REJECTED_FLOOR
 
     lines = [f"# Sandbox replication ({f['profile']} profile)", "",
              "Official test split, one sample per item, sandbox judge, mapping scored by pair, 95% intervals "
-             "(Wilson for accuracies, Newcombe for paired changes).", "", "## Findings", "",
-             "| claim (study) | sandbox | agrees |", "| --- | --- | --- |"]
-    for c in f["claims"]:
-        lines.append(f"| {c['claim']} | {c['sandbox']} | {c['agrees']} |")
+             "(Wilson for accuracies, Newcombe for paired differences, exact McNemar p). Judge errors and "
+             "missing images are counted beside each accuracy, never as wrong. Chance: a uniform guesser's "
+             "accuracy (`metrics.outcomes`).", "", "## Findings", "",
+             "Verdict rules (`metrics.claims`, fixed before any number): **not testable** when a precondition "
+             f"fails (an understanding probe below {PROBE_FLOOR:.2f} or not above chance; rejection sampling also "
+             f"needs >= {REJECTED_FLOOR:.0%} of samples rejected); else **agrees** / **disagrees** when the paired "
+             "interval of first - second lies above / below 0, **inconclusive** when it contains 0. The last "
+             "column repeats the comparison on the test units whose expression (math) or rule set (mapping) "
+             "no training item had (`training.heldout`).", ""]
+    lines += _claims_table(f)
     for arch, r in results.items():
         b = r["baseline"]
         lines += ["", f"## {arch} architecture", "", f"Checkpoint `{r['checkpoint']}`, {r['seconds']:.0f}s.", "",
-                  "| task/level | probe | normal | think | " + " | ".join(f"STARS {v}" for v in r["stars"]) + " |",
-                  "| --- | --- | --- | --- | " + " | ".join("---" for _ in r["stars"]) + " |"]
+                  "| task/level | chance | probe | normal | think | "
+                  + " | ".join(f"STARS {v}" for v in r["stars"])
+                  + " | unseen units (pretraining / + STARS) |",
+                  "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in r["stars"]) + " | --- |"]
         for key in b["generation"]["normal"]:
-            row = [key, iv(b["probes"][key]), iv(b["generation"]["normal"][key]), iv(b["generation"]["think"][key])]
-            row += [iv(v["normal"][key]["after"]) for v in r["stars"].values()]
+            row = [key, _chance(b["generation"]["normal"][key]), _iv(b["probes"][key]),
+                   _iv(b["generation"]["normal"][key]), _iv(b["generation"]["think"][key])]
+            row += [_iv(v["normal"][key]["after"]) for v in r["stars"].values()]
+            row.append(f"{_unseen_count(r, 'pretraining', key)} / {_unseen_count(r, 'stars', key)}")
             lines.append("| " + " | ".join(row) + " |")
         lines += ["", "Forgetting check (probes after curriculum STARS): " + ", ".join(
             f"{k} {v['before']['value']:.2f} -> {v['after']['value']:.2f}"
             for k, v in r["stars"]["curriculum"]["probes"].items()), ""]
         inj = r["injection"]
-        lines += ["| knowledge | mode | before injection | after injection |", "| --- | --- | --- | --- |"]
+        lines += ["| knowledge | mode | chance | before injection | after injection |",
+                  "| --- | --- | --- | --- | --- |"]
         for d in ("forward", "inverse"):
             for m in ("normal", "think"):
-                lines.append(f"| {d} | {m} | {iv(inj['before']['generation'][d][m])} | "
-                             f"{iv(inj['after']['generation'][d][m])} |")
-            lines.append(f"| {d} | probe | {iv(inj['before']['probes'][d])} | {iv(inj['after']['probes'][d])} |")
+                lines.append(f"| {d} | {m} | {_chance(inj['after']['generation'][d][m])} | "
+                             f"{_iv(inj['before']['generation'][d][m])} | {_iv(inj['after']['generation'][d][m])} |")
+            lines.append(f"| {d} | probe | {_chance(inj['after']['probes'][d])} | {_iv(inj['before']['probes'][d])} | "
+                         f"{_iv(inj['after']['probes'][d])} |")
         g = inj["generation_pathway"]
         lines += ["", f"Injection trained: {g['parameters']}; generation pathway unchanged: {g['untouched']}.", ""]
     return "\n".join(lines)
+
+
+def recompute(out: Path, arches: list[str] | None = None) -> dict[str, Any]:
+    """Rebuild OUT/findings.json and OUT/report.md from the saved OUT/<arch>/results.json files (no model
+    runs). Raises InputError naming the file and field when a record lacks what the claims need."""
+    from dataclasses import replace as _replace
+
+    from unisandbox.runs.io import atomic_write_text
+    from unisandbox.tasks.base import InputError
+
+    out = Path(out)
+    results: dict[str, dict[str, Any]] = {}
+    for arch in arches or ["shared", "query"]:
+        path = out / arch / RESULTS
+        if not path.is_file():
+            continue
+        try:
+            results[arch] = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from e
+    if not results:
+        raise InputError(f"{out}: no <arch>/{RESULTS} to recompute from")
+    name = next(iter(results.values())).get("profile", "full")
+    try:
+        f = findings(results, _replace(profile("quick"), name=name))
+    except InputError as e:
+        raise InputError(f"{out}/<arch>/{RESULTS}: {e}") from e
+    previous = out / "findings.json"
+    if previous.is_file():
+        f["seconds"] = json.loads(previous.read_text(encoding="utf-8")).get("seconds")
+    atomic_write_text(out / "findings.json", json.dumps(f, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "report.md", report_markdown(f, results))
+    return f
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m unisandbox.training.study recompute OUT`: findings from saved results, no model runs."""
+    import argparse
+    import sys
+
+    from unisandbox.tasks.base import InputError
+
+    ap = argparse.ArgumentParser(prog="python -m unisandbox.training.study")
+    ap.add_argument("action", choices=["recompute"])
+    ap.add_argument("out", type=Path, help="the study's output directory (holds <arch>/results.json)")
+    args = ap.parse_args(argv)
+    try:
+        f = recompute(args.out)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for c in f["claims"]:
+        print(f"{c['verdict']:>13}  {c['id']}: {c['sandbox']}")
+    print(f"written: {args.out / 'findings.json'}, {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

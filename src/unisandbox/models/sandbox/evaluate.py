@@ -4,8 +4,12 @@ Reports, on the same items:
 - drawing accuracy from plain descriptions (the rewritten prompt of every official item, e.g. "3 cups",
   "tree", "portrait: male, kid, black hair, medium skin", "cherries");
 - understanding-probe accuracy per task and level;
-- think-mode and normal-mode generation accuracy per task and level.
-Mapping is counted per A/B pair (a pair is right only if both of its items are).
+- think-mode and normal-mode generation accuracy per task and level;
+- the same three on the units whose expression (math) or rule set (mapping) the checkpoint's pretraining
+  mixture never held (`training.heldout`), with their count;
+- chance level per task and level, and the judge errors and missing images per mode.
+Scoring goes through `metrics.outcomes` (mapping per A/B pair, right only if both of its items are;
+judge errors and missing images counted apart, never as wrong).
 """
 
 from __future__ import annotations
@@ -57,17 +61,8 @@ def _group_key(it: Item) -> str:
     return it.group or it.id
 
 
-def _per_unit(items: Sequence[Item], ok: Sequence[bool]) -> float:
-    """Accuracy counting a mapping pair (same `group`) as one unit right only if all its items are."""
-    units: dict[str, bool] = {}
-    for it, good in zip(items, ok, strict=True):
-        k = _group_key(it)
-        units[k] = units.get(k, True) and bool(good)
-    return sum(units.values()) / len(units) if units else float("nan")
-
-
-def judge_images(images: Sequence[Any], expected: Sequence[Any]) -> list[bool]:
-    """Sandbox-judge verdicts (True = correct) for PIL images (None = missing, counted wrong here)."""
+def judge_images(images: Sequence[Any], expected: Sequence[Any]) -> list[str]:
+    """Sandbox-judge verdicts ("correct", "wrong", "error"; "missing" for None) of PIL images."""
     import numpy as np
 
     from unisandbox.judges.match import match
@@ -77,10 +72,16 @@ def judge_images(images: Sequence[Any], expected: Sequence[Any]) -> list[bool]:
     out = []
     for img, exp in zip(images, expected, strict=True):
         if img is None:
-            out.append(False)
+            out.append("missing")
             continue
-        out.append(match(judge.caption_array(np.asarray(img.convert("RGB"))), exp) == "correct")
+        out.append(match(judge.caption_array(np.asarray(img.convert("RGB"))), exp))
     return out
+
+
+def _acc(outcomes: Sequence[str]) -> float | None:
+    from unisandbox.metrics.outcomes import rate
+
+    return rate(outcomes).accuracy
 
 
 def trained_questions(train_config: dict[str, Any]) -> set[str]:
@@ -119,40 +120,58 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
     else:
         sets = {k: (v[: 2 * limit] if k[0] == "mapping" else v[:limit]) if limit else v
                 for k, v in validation_items(validation_seed).items()}
-    probe: dict[str, dict[str, float]] = defaultdict(dict)
-    think: dict[str, dict[str, float]] = defaultdict(dict)
-    normal: dict[str, dict[str, float]] = defaultdict(dict)
+    from unisandbox.metrics.outcomes import rate, unit_chance, unit_outcomes
+    from unisandbox.training.heldout import pretraining_items_of, unseen_mask
+
+    probe: dict[str, dict[str, float | None]] = defaultdict(dict)
+    think: dict[str, dict[str, float | None]] = defaultdict(dict)
+    normal: dict[str, dict[str, float | None]] = defaultdict(dict)
     think_given_probe: dict[str, dict[str, float | None]] = defaultdict(dict)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
+    chance: dict[str, dict[str, float | None]] = defaultdict(dict)
+    unscored: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     probe_unseen: dict[str, dict[str, float | None]] = defaultdict(dict)
     unseen_n: dict[str, dict[str, int]] = defaultdict(dict)
+    unseen_expr: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     train_cfg = model.checkpoint.config.get("train")
     seen_q = trained_questions(train_cfg) if train_cfg else set()
+    pretrained = pretraining_items_of(model.checkpoint.config)
     all_items: list[Item] = []
     for (task, level), items in sets.items():
         all_items += items
         answers = model.understand([it.probe.question for it in items])
-        p_ok = [probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)]
-        gens: dict[str, list[bool]] = {}
+        p_ok = ["correct" if probe_correct(a.answer, it.probe.answer) else "wrong"
+                for a, it in zip(answers, items, strict=True)]
+        verdicts: dict[str, list[str]] = {"probe": p_ok}
         for mode in ("think", "normal"):
             seeds = [sample_seed(it.id, mode, 0, base_seed) for it in items]
             g = model.generate(items, mode, seeds)
-            gens[mode] = judge_images([x.image for x in g], [it.expected for it in items])
+            verdicts[mode] = judge_images([x.image for x in g], [it.expected for it in items])
+        units = {k: unit_outcomes(items, v) for k, v in verdicts.items()}
         lv = str(level)
-        probe[task][lv] = _per_unit(items, p_ok)
-        think[task][lv] = _per_unit(items, gens["think"])
-        normal[task][lv] = _per_unit(items, gens["normal"])
-        both = [a and b for a, b in zip(p_ok, gens["think"], strict=True)]
-        pu = _per_unit(items, p_ok)
-        think_given_probe[task][lv] = (_per_unit(items, both) / pu) if pu > 0 else None
-        counts[task][lv] = len({_group_key(it) for it in items})
+        probe[task][lv], think[task][lv], normal[task][lv] = (_acc(units[k]) for k in ("probe", "think", "normal"))
+        # P(think correct | probe correct), over units whose think image was judged.
+        given = [t for pr, t in zip(units["probe"], units["think"], strict=True)
+                 if pr == "correct" and t in ("correct", "wrong")]
+        think_given_probe[task][lv] = _acc(given) if given else None
+        counts[task][lv] = len(units["probe"])
+        c = unit_chance(items)
+        chance[task][lv] = None if c is None else round(c, 4)
+        unscored[task][lv] = {m: {"errors": rate(units[m]).errors, "missing": rate(units[m]).missing}
+                              for m in ("think", "normal")}
         # Probes whose exact question text never occurred in pretraining (see docs/sandbox.md).
         fresh = [k for k, it in enumerate(items) if it.probe.question not in seen_q]
         fresh_groups = {_group_key(items[k]) for k in fresh}
         keep = [k for k, it in enumerate(items) if _group_key(it) in fresh_groups]
         unseen_n[task][lv] = len(fresh_groups)
-        probe_unseen[task][lv] = (_per_unit([items[k] for k in keep], [p_ok[k] for k in keep])
+        probe_unseen[task][lv] = (_acc(unit_outcomes([items[k] for k in keep], [p_ok[k] for k in keep]))
                                   if keep else None)
+        # Units whose expression / rule set no pretraining item had (training.heldout).
+        mask = unseen_mask(items, pretrained)
+        sub = [it for it, m in zip(items, mask, strict=True) if m]
+        unseen_expr[task][lv] = {"n": len({_group_key(it) for it in sub}), **{
+            k: (_acc(unit_outcomes(sub, [v for v, m in zip(vs, mask, strict=True) if m])) if sub else None)
+            for k, vs in verdicts.items()}}
     know = []
     for name in KNOWLEDGE_FILES if validation_seed is None else ():
         path = OFFICIAL_DIR / name
@@ -163,7 +182,7 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
     seeds = [sample_seed(it.id, "draw", 0, base_seed) for it in draw_items]
     dg = model.draw_descriptions(descs, seeds)
     d_ok = judge_images([x.image for x in dg], [it.expected for it in draw_items])
-    by_kind: dict[str, list[bool]] = defaultdict(list)
+    by_kind: dict[str, list[str]] = defaultdict(list)
     for it, ok in zip(draw_items, d_ok, strict=True):
         by_kind[it.expected.kind].append(ok)
     return {
@@ -171,15 +190,20 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
         "checkpoint": str(checkpoint) if checkpoint is not None else f"shipped:{model.arch}",
         "items": "official" if validation_seed is None else f"validation seed {validation_seed}",
         "model": model.describe(),
-        "draw_accuracy": sum(d_ok) / len(d_ok),
-        "draw_accuracy_by_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())},
+        "draw_accuracy": _acc(d_ok),
+        "draw_accuracy_by_kind": {k: _acc(v) for k, v in sorted(by_kind.items())},
         "draw_n": len(d_ok),
+        "draw_errors": d_ok.count("error"),
+        "draw_missing": d_ok.count("missing"),
         "probe_accuracy": dict(probe),
         "think_accuracy": dict(think),
         "normal_accuracy": dict(normal),
         "think_given_probe": dict(think_given_probe),
         "probe_accuracy_unseen": dict(probe_unseen),
         "n_unseen": dict(unseen_n),
+        "unseen_expression": dict(unseen_expr),
+        "chance": dict(chance),
+        "unscored": dict(unscored),
         "n": dict(counts),
         "limit": limit,
         "base_seed": base_seed,
@@ -187,26 +211,39 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
     }
 
 
+def _f(v: float | None, width: int) -> str:
+    return f"{'-' if v is None else f'{v:.3f}':>{width}}"
+
+
 def format_table(report: dict[str, Any]) -> str:
     """A plain-text table of the report."""
+    draw = report["draw_accuracy"]
     lines = [f"sandbox eval: arch={report['arch']} checkpoint={report['checkpoint']} items={report['items']} "
              f"temperature={report['model']['temperature']} "
              f"({report['seconds']}s, base seed {report['base_seed']})",
-             f"drawing from plain descriptions: {report['draw_accuracy']:.3f} (n={report['draw_n']}; "
-             + ", ".join(f"{k} {v:.3f}" for k, v in report["draw_accuracy_by_kind"].items()) + ")",
+             f"drawing from plain descriptions: {'-' if draw is None else f'{draw:.3f}'} (n={report['draw_n']}, "
+             f"errors {report['draw_errors']}, missing {report['draw_missing']}; "
+             + ", ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in report["draw_accuracy_by_kind"].items())
+             + ")",
              "",
-             f"{'task':<8} {'level':>5} {'n':>5} {'probe':>7} {'think':>7} {'normal':>7} {'think|probe':>12} "
-             f"{'probe(unseen q)':>16}"]
+             f"{'task':<8} {'level':>5} {'n':>5} {'chance':>7} {'probe':>7} {'think':>7} {'normal':>7} "
+             f"{'think|probe':>12} {'err/miss':>9} {'probe(unseen q)':>16} {'unseen expr: n probe think normal':>34}"]
     for task in ("math", "mapping"):
         for lv in ("1", "2", "3"):
             if lv not in report["probe_accuracy"].get(task, {}):
                 continue
-            tgp = report["think_given_probe"][task][lv]
-            lines.append(f"{task:<8} {lv:>5} {report['n'][task][lv]:>5} {report['probe_accuracy'][task][lv]:>7.3f} "
-                         f"{report['think_accuracy'][task][lv]:>7.3f} {report['normal_accuracy'][task][lv]:>7.3f} "
-                         f"{'-' if tgp is None else f'{tgp:.3f}':>12} {_fmt_unseen(report, task, lv):>16}")
-    lines.append("(mapping n and accuracies are per A/B pair; probe(unseen q): probes whose question text "
-                 "never occurred in pretraining, with their count)")
+            u = report["unscored"][task][lv]
+            bad = sum(u[m]["errors"] for m in u), sum(u[m]["missing"] for m in u)
+            ue = report["unseen_expression"][task][lv]
+            lines.append(f"{task:<8} {lv:>5} {report['n'][task][lv]:>5} {_f(report['chance'][task][lv], 7)} "
+                         f"{_f(report['probe_accuracy'][task][lv], 7)} {_f(report['think_accuracy'][task][lv], 7)} "
+                         f"{_f(report['normal_accuracy'][task][lv], 7)} {_f(report['think_given_probe'][task][lv], 12)} "
+                         f"{f'{bad[0]}/{bad[1]}':>9} {_fmt_unseen(report, task, lv):>16} "
+                         f"{ue['n']:>7}{_f(ue['probe'], 9)}{_f(ue['think'], 9)}{_f(ue['normal'], 9)}")
+    lines.append("(mapping n and accuracies are per A/B pair; chance: a uniform guesser (metrics.outcomes); err/miss: "
+                 "judge errors / missing images over both modes, never counted wrong; probe(unseen q): probes whose "
+                 "question text never occurred in pretraining; unseen expr: units whose expression (math) or rule "
+                 "set (mapping) no pretraining item had (training.heldout))")
     return "\n".join(lines)
 
 
