@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from unisandbox.cli import compare, data, judging, pipeline, sandbox, training
+from unisandbox.cli import compare, data, judging, pipeline, sandbox, training, training_data
 
 app = typer.Typer(
     name="unisandbox",
@@ -17,7 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (data, judging, sandbox, pipeline, training, compare):
+for _module in (data, judging, sandbox, pipeline, training, compare, training_data):
     _module.register(app)
 
 
