@@ -113,3 +113,12 @@ def test_several_samples_use_cluster_bootstrap():
     comp = s["comparisons"][0]
     assert comp["gap_normal"]["method"] == "cluster-bootstrap"
     assert comp["gap_normal"]["ci_low"] <= comp["gap_normal"]["value"] <= comp["gap_normal"]["ci_high"]
+
+
+def test_rows_carry_the_chance_level_of_their_units():
+    items = [_math(i) for i in range(4)] + _pair(0) + _pair(1)
+    outcomes = {(it.id, "normal"): "wrong" for it in items}
+    s = summarize(items, ["normal"], 1, *_records(outcomes, {it.id: False for it in items}))
+    # math: no answer_range recorded -> the study's 1-4 at level 1; mapping: 1/2 per item, 1/4 per pair.
+    assert _row(s, "math", "normal")["chance"] == 0.25 and _row(s, "mapping", "normal")["chance"] == 0.25
+    assert all(r["chance"] is not None for r in s["understanding"])

@@ -1,9 +1,9 @@
 """From records to the run's summary: accuracy per task, level and mode, understanding, the gap.
 
-Scoring units: an item, or a pair for mapping (a pair counts as correct only if both of its items
-are). A unit's verdict combines its members: any member missing -> missing; else any member not yet
-judged -> pending (counted as missing); else any error -> error; else correct if all are correct,
-else wrong. Errors and missing units are counted, never scored.
+Scoring units and their outcomes come from `metrics.outcomes` (the rule every path uses): an item, or
+a pair for mapping (correct only if both of its items are); any member missing -> missing; else not
+yet judged -> pending (counted as missing); else any error -> error; else correct or wrong. Errors and
+missing units are counted, never scored. Every row carries the chance level of its units.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from unisandbox.metrics.outcomes import rate, unit_chance, unit_key, unit_verdict
 from unisandbox.metrics.stats import (
     cluster_bootstrap_diff,
     mcnemar_exact,
@@ -26,16 +27,6 @@ CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0
 
 
-def _combine(verdicts: Sequence[str]) -> str:
-    if "missing" in verdicts:
-        return "missing"
-    if "pending" in verdicts:
-        return "pending"
-    if "error" in verdicts:
-        return "error"
-    return "correct" if all(v == "correct" for v in verdicts) else "wrong"
-
-
 TASK_ORDER = ("math", "mapping", "knowledge")
 
 
@@ -43,7 +34,7 @@ def _groups(items: Sequence[Item]) -> dict[tuple[str, int], dict[str, list[str]]
     """(task, level) -> unit id -> member item ids; tasks in TASK_ORDER, then level; units in plan order."""
     out: dict[tuple[str, int], dict[str, list[str]]] = {}
     for it in items:
-        out.setdefault((it.task, it.level), {}).setdefault(it.group or it.id, []).append(it.id)
+        out.setdefault((it.task, it.level), {}).setdefault(unit_key(it), []).append(it.id)
     return dict(sorted(out.items(), key=lambda kv: (TASK_ORDER.index(kv[0][0]), kv[0][1])))
 
 
@@ -62,16 +53,9 @@ def _probe_verdict(item_id: str, understanding: Mapping) -> str:
     return "error" if r.correct is None else ("correct" if r.correct else "wrong")
 
 
-def _rate(outcomes: Sequence[str]) -> dict[str, Any]:
-    n = sum(1 for o in outcomes if o in ("correct", "wrong"))
-    k = sum(1 for o in outcomes if o == "correct")
-    low, high = wilson(k, n, CONFIDENCE)
-    return {"n": n, "correct": k, "accuracy": k / n if n else None,
-            "ci_low": low if n else None, "ci_high": high if n else None,
-            "errors": sum(1 for o in outcomes if o == "error"),
-            "missing": sum(1 for o in outcomes if o in ("missing", "pending")),
-            "pending": sum(1 for o in outcomes if o == "pending"),
-            "expected": len(outcomes)}
+def _rate(outcomes: Sequence[str], chance: float | None = None) -> dict[str, Any]:
+    r = rate(outcomes, None if chance is None else round(chance, 4))
+    return r.as_dict()
 
 
 def _paired(x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single: bool) -> dict[str, Any] | None:
@@ -98,18 +82,20 @@ def summarize(items: Sequence[Item], modes: Sequence[str], samples_per_item: int
               allow_incomplete: bool = False) -> dict[str, Any]:
     """The summary.json content (no timestamps, so equal records give an equal summary)."""
     rows, und_rows, comparisons = [], [], []
+    by_id = {it.id: it for it in items}
     for (task, level), units in _groups(items).items():
         unit_ids = list(units)
-        und = [_combine([_probe_verdict(m, understanding) for m in units[u]]) for u in unit_ids]
+        chance = unit_chance([by_id[m] for u in unit_ids for m in units[u]])
+        und = [unit_verdict([_probe_verdict(m, understanding) for m in units[u]]) for u in unit_ids]
         if probes:
             und_rows.append({"task": task, "level": level, "units": "pairs" if task == "mapping" else "items",
-                             **_rate(und)})
+                             **_rate(und, chance)})
         per_mode: dict[str, list[str]] = {}
         for mode in modes:
-            outcomes = [_combine([_sample_verdict((m, mode, k), samples, verdicts) for m in units[u]])
+            outcomes = [unit_verdict([_sample_verdict((m, mode, k), samples, verdicts) for m in units[u]])
                         for k in range(samples_per_item) for u in unit_ids]
             per_mode[mode] = outcomes
-            rows.append({"task": task, "level": level, "mode": mode, **_rate(outcomes)})
+            rows.append({"task": task, "level": level, "mode": mode, **_rate(outcomes, chance)})
         clusters = [u for _ in range(samples_per_item) for u in unit_ids]
         und_rep = [o for _ in range(samples_per_item) for o in und]
         single = samples_per_item == 1

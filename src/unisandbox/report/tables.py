@@ -6,9 +6,9 @@ from typing import Any
 
 CELL_LEGEND = ("Cells: accuracy (95% Wilson interval), e.g. 0.72 (0.63-0.80); * = fewer units scored than "
                "planned (n scored in results.csv); gaps: difference (paired 95% interval); McNemar: p "
-               "(normal-only correct : think-only correct).")
+               "(normal-only correct : think-only correct); chance: a uniform guesser's accuracy.")
 
-COLUMNS = ("task", "level", "units", "understanding", "normal", "think", "gap und-normal",
+COLUMNS = ("task", "level", "units", "chance", "understanding", "normal", "think", "gap und-normal",
            "think-normal", "McNemar p", "errors", "missing")
 
 
@@ -43,6 +43,12 @@ def _units(rows: list[dict[str, Any]]) -> int:
     return max((r["expected"] for r in rows), default=0)
 
 
+def _chance(rows: list[dict[str, Any]]) -> str:
+    """A uniform guesser's accuracy on the row's units (`metrics.outcomes`), or a dash when unknown."""
+    chance = next((r["chance"] for r in rows if r.get("chance") is not None), None)
+    return "-" if chance is None else f"{chance:.2f}"
+
+
 def table_rows(summary: dict[str, Any]) -> list[list[str]]:
     """One row of display strings per task and level."""
     by_key = {(r["task"], r["level"], r["mode"]): r for r in summary["rows"]}
@@ -54,6 +60,7 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
         out.append([
             comp["task"], str(comp["level"]),
             f"{_units(rows)} {'pairs' if comp['task'] == 'mapping' else 'items'}",
+            _chance(rows),
             fmt_rate(und.get(key)), fmt_rate(by_key.get((*key, "normal"))), fmt_rate(by_key.get((*key, "think"))),
             fmt_diff(comp.get("gap_normal")), fmt_diff(comp.get("think_minus_normal")),
             # No unit scored in both modes: no test was made, so no p-value (not 1.000 from 0:0).
