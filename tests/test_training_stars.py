@@ -86,6 +86,12 @@ def test_a_stars_round_writes_a_loadable_checkpoint_and_a_report(tmp_path):
     cfg_json = json.loads((tmp_path / "out" / "checkpoint" / "config.json").read_text())
     assert cfg_json["finetune"][-1]["method"] == "stars"
     assert "| math/1 |" in (tmp_path / "out" / "stars_report.md").read_text()
+    # The unseen-expression comparison: a subset of the same units, counted, for every level.
+    assert set(report["unseen"]) == set(report["normal"])
+    for key, u in report["unseen"].items():
+        assert 0 <= u["units"] <= report["normal"][key]["after"]["expected"]
+        assert u["after"]["n"] + u["after"]["errors"] + u["after"]["missing"] == u["units"]
+    assert "unseen expressions" in (tmp_path / "out" / "stars_report.md").read_text()
 
 
 def _torchrun_stars(out: Path, ckpt: Path, arch: str, port: str, steps: int = 50) -> dict:

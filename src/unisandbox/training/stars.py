@@ -263,6 +263,31 @@ def compare(before: dict[str, Any], after: dict[str, Any], mode: str = "normal")
     return out
 
 
+def unseen_compare(normal: dict[str, Any], checkpoint: Path, cfg: StarsConfig,
+                   eval_limit: int | None) -> dict[str, Any]:
+    """Per "task/level" of `compare`'s result: the same before/after comparison on the test units whose
+    expression (math) or rule set (mapping) no training item had: pretraining mixture, replay pools and
+    this round's STARS items (`training.heldout`). "units" is their count (0: none unseen)."""
+    from unisandbox.metrics.claims import paired_test
+    from unisandbox.metrics.outcomes import decode, rate
+    from unisandbox.training.evaluate import official_items
+    from unisandbox.training.heldout import pretraining_items, unseen_unit_masks
+
+    test = [it for task in cfg.tasks for it in official_items(task, limit=eval_limit)]
+    masks = unseen_unit_masks(test, pretraining_items(checkpoint, cfg.replay) + stars_items(cfg))
+    out: dict[str, Any] = {}
+    for key, row in normal.items():
+        mask = masks.get(key)
+        if mask is None:
+            continue
+        b = [o for o, m in zip(decode(row["before"]["units"]), mask, strict=True) if m == "1"]
+        a = [o for o, m in zip(decode(row["after"]["units"]), mask, strict=True) if m == "1"]
+        t = paired_test(a, b) if b else None
+        out[key] = {"units": len(b), "before": rate(b).as_dict(), "after": rate(a).as_dict(),
+                    "change": t.as_dict() if t else None}
+    return out
+
+
 def probe_compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The forgetting check: understanding-probe accuracy before and after, per "task/level"."""
     from unisandbox.training.evaluate import paired_change
@@ -296,8 +321,10 @@ def run(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, eval_limit: in
         return None
     assert before is not None
     after = measure(load_adapter(out / "checkpoint", arch), judge, ecfg)
+    normal = compare(before, after)
     report = {"arch": arch, "checkpoint": str(checkpoint), "variant": cfg.variant,
-              "normal": compare(before, after), "probes": probe_compare(before, after),
+              "normal": normal, "unseen": unseen_compare(normal, checkpoint, cfg, eval_limit),
+              "probes": probe_compare(before, after),
               "before": scores_json(before), "after": scores_json(after),
               "eval": {"limit": eval_limit, "split": "official test"},
               **{k: v for k, v in record.items() if k != "train_log"}}
@@ -305,6 +332,18 @@ def run(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, eval_limit: in
     atomic_write_text(out / "stars_report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     atomic_write_text(out / "stars_report.md", report_markdown(report))
     return report
+
+
+def _unseen_text(u: dict[str, Any] | None) -> str:
+    if u is None:
+        return "-"
+    if not u["units"]:
+        return "none unseen (0 units)"
+
+    def acc(r: dict[str, Any]) -> str:
+        return "-" if r["accuracy"] is None else f"{r['accuracy']:.2f} ({r['correct']}/{r['n']})"
+
+    return f"{acc(u['before'])} -> {acc(u['after'])} ({u['units']} units)"
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -315,12 +354,19 @@ def report_markdown(report: dict[str, Any]) -> str:
     lines = [f"# STARS ({report['variant']}, {report['arch']} architecture)", "",
              f"Checkpoint: `{report['checkpoint']}`; evaluation: official test split, normal mode, one sample "
              "per item, sandbox judge; mapping scored by pair; 95% Wilson intervals; change = after - before "
-             "with Newcombe's paired interval and the exact McNemar p-value.", "",
-             "| task/level | before | after | change [95% CI] | p |", "| --- | --- | --- | --- | --- |"]
+             "with Newcombe's paired interval and the exact McNemar p-value. Judge errors and missing images "
+             "are counted apart, never as wrong. Chance: a uniform guesser's accuracy. Unseen expressions: the "
+             "same test units restricted to those whose expression (math) or rule set (mapping) no training "
+             "item had (pretraining, replay, this round's STARS items; `training.heldout`), with their count.", "",
+             "| task/level | chance | before | after | change [95% CI] | p | errors / missing (after) | "
+             "unseen expressions: before -> after (units) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for key, r in report["normal"].items():
         c = r["change"]
-        lines.append(f"| {key} | {iv(r['before'])} | {iv(r['after'])} | {c['diff']:+.2f} [{c['low']:+.2f}, "
-                     f"{c['high']:+.2f}] | {c['p_mcnemar']:.3g} |")
+        chance = r["after"].get("chance")
+        lines.append(f"| {key} | {'-' if chance is None else f'{chance:.2f}'} | {iv(r['before'])} | {iv(r['after'])} | "
+                     f"{c['diff']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] | {c['p_mcnemar']:.3g} | "
+                     f"{r['after'].get('errors', 0)} / {r['after'].get('missing', 0)} | "
+                     f"{_unseen_text((report.get('unseen') or {}).get(key))} |")
     lines += ["", "Think-mode samples on train items (rejection sampling):", "",
               "| task/level | samples | accepted | rate | judge errors | missing |", "| --- | --- | --- | --- | --- | --- |"]
     for key, a in sorted(report["acceptance"].items()):
