@@ -68,9 +68,12 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise SystemExit(code)
 
 
-def _click_error(e: Any) -> NoReturn:
-    import click
+def _is_click_error(e: BaseException) -> bool:
+    # Typer carries its own copy of click (typer._click), so the check is by shape, not by class.
+    return callable(getattr(e, "format_message", None)) and callable(getattr(e, "show", None))
 
+
+def _click_error(e: Any) -> NoReturn:
     if type(e).__name__ == "NoArgsIsHelpError":
         e.show()
         raise SystemExit(e.exit_code)
@@ -78,24 +81,26 @@ def _click_error(e: Any) -> NoReturn:
     ctx = getattr(e, "ctx", None)
     if ctx is not None:
         where = f" ({ctx.command_path}; see {ctx.command_path} --help)"
-    if isinstance(e, click.ClickException):
-        fail(f"error: {e.format_message()}{where}", e.exit_code if e.exit_code else EXIT_BAD_INPUT)
-    raise e
+    message = e.format_message()
+    param = getattr(e, "param", None)
+    opts = getattr(param, "opts", None) or []
+    hint = " / ".join(f"'{o}'" for o in opts) if opts else None
+    if hint and hint not in message:
+        message = f"Invalid value for {hint}: {message}"
+    fail(f"error: {message}{where}", e.exit_code if e.exit_code else EXIT_BAD_INPUT)
 
 
 def run_app(app: Any, args: list[str] | None = None) -> NoReturn:
     """Run the typer app and exit with the documented code for whatever happened."""
-    import click
-
     try:
         rc = app(args=args, standalone_mode=False)
-    except click.exceptions.Abort:
-        fail(f"\nInterrupted (exit {EXIT_INTERRUPTED}).", EXIT_INTERRUPTED)
-    except click.ClickException as e:
-        _click_error(e)
     except KeyboardInterrupt:
         fail(f"\nInterrupted (exit {EXIT_INTERRUPTED}).", EXIT_INTERRUPTED)
     except Exception as e:  # noqa: BLE001 - the single place that decides how a failure is shown
+        if type(e).__name__ == "Abort":
+            fail(f"\nInterrupted (exit {EXIT_INTERRUPTED}).", EXIT_INTERRUPTED)
+        if _is_click_error(e):
+            _click_error(e)
         known = describe(e)
         if known is None:
             traceback.print_exc()
