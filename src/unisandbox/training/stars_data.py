@@ -126,7 +126,7 @@ class Triple:
 
 # -- 1. fresh items ---------------------------------------------------------------------------------
 
-def test_keys(tasks: Sequence[str]) -> set[tuple[str, Any]]:
+def held_out_keys(tasks: Sequence[str]) -> set[tuple[str, Any]]:
     """Held-out keys of the official test split of `tasks` (every level)."""
     from unisandbox.training.evaluate import official_items
     from unisandbox.training.heldout import expression_key
@@ -160,7 +160,7 @@ def _level_items(task: str, level: int, n: int, seed: int, held: set[tuple[str, 
 
 def fresh_items(cfg: StarsDataConfig) -> list[Item]:
     """The train items, level-major (the curriculum's order), deterministic for cfg.seed."""
-    held = test_keys(cfg.tasks)
+    held = held_out_keys(cfg.tasks)
     out: list[Item] = []
     for level in sorted(cfg.levels):
         for task in (t for t in TASKS if t in cfg.tasks):
@@ -434,7 +434,7 @@ def export(out: Path, cfg: StarsDataConfig, formats: Sequence[str], *, allow_inc
         "seeds": {"items": cfg.seed + cfg.item_seed_offset, "samples": cfg.seed,
                   "sample_seed": "sample_seed(item id, 'think', k, seed)"},
         "held_out": {"rule": "no official test expression (math) or rule set (mapping)",
-                     "test_keys": len(test_keys(cfg.tasks))},
+                     "held_out_keys": len(held_out_keys(cfg.tasks))},
         "items": {"total": len(items), **{f"{t}/{lv}": sum(1 for it in items if (it.task, it.level) == (t, lv))
                                           for t in cfg.tasks for lv in sorted(cfg.levels)}},
         "curriculum": [f"level {lv}" for lv in sorted(cfg.levels)],
