@@ -124,3 +124,43 @@ def unseen_unit_masks(items: Sequence[Item], training: Iterable[Item]) -> dict[s
     return {key: "".join("1" if all(m.id in unseen for m in members) else "0"
                          for members in units_of(its).values())
             for key, its in by_key.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m unisandbox.training.heldout [--checkpoint DIR] [--arch shared|query]`: per task and
+    level of the official split, the units no training item shares an expression / rule set with
+    (pretraining of the checkpoint, then with a full-profile STARS round's replay and items added)."""
+    import argparse
+
+    from unisandbox.metrics.outcomes import units_of
+    from unisandbox.training.common import checkpoint_dir
+    from unisandbox.training.evaluate import official_items
+    from unisandbox.training.study import profile
+
+    ap = argparse.ArgumentParser(prog="python -m unisandbox.training.heldout")
+    ap.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped checkpoint of --arch")
+    ap.add_argument("--arch", default="shared", choices=["shared", "query"])
+    args = ap.parse_args(argv)
+    from unisandbox.training.stars import stars_items
+
+    ckpt = checkpoint_dir(args.checkpoint, args.arch)
+    stars = profile("full").stars
+    pre = pretraining_items(ckpt)
+    tuned = pretraining_items(ckpt, stars.replay) + stars_items(stars)
+    print(f"checkpoint {ckpt}: {len(pre)} pretraining items; with replay and full-profile STARS items {len(tuned)}")
+    print(f"{'task/level':<11} {'units':>6} {'unseen (pretraining)':>21} {'unseen (+ STARS)':>17} "
+          f"{'unseen (facts seen)':>20}")
+    for task in ("math", "mapping"):
+        for level in (1, 2, 3):
+            test = official_items(task, levels=(level,))
+
+            def count(training: list[Item], facts: bool = False, test: list[Item] = test) -> int:
+                return len(units_of(unseen_items(test, training, facts)))
+
+            print(f"{f'{task}/{level}':<11} {len(units_of(test)):>6} {count(pre):>21} {count(tuned):>17} "
+                  f"{count(tuned, True):>20}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -194,12 +194,23 @@ def report_markdown(report: dict[str, Any]) -> str:
              f"turns, text only), {report['config']['steps']} steps mixed with replay of pretraining data "
              f"({report['config']['replay_ratio']:.0%}; "
              f"{'text only' if report['arch'] == 'query' else 'every kind, drawing included'}). Official "
-             "knowledge items, one sample per item, sandbox judge, 95% Wilson intervals.", "",
-             "| test | mode | before | after |", "| --- | --- | --- | --- |"]
+             "knowledge items, one sample per item, sandbox judge, 95% Wilson intervals; judge errors and "
+             "missing images counted apart, never as wrong; chance: a uniform guesser's accuracy.", "",
+             "| test | mode | chance | before | after | errors / missing (after) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+
+    def extra(s: dict[str, Any]) -> str:
+        c = s.get("chance")
+        return "-" if c is None else f"{c:.2f}"
+
     for dname in ("forward", "inverse"):
         for mode in ("normal", "think"):
-            lines.append(f"| {dname} | {mode} | {iv(b['generation'][dname][mode])} | {iv(a['generation'][dname][mode])} |")
-        lines.append(f"| {dname} | understanding probe | {iv(b['probes'][dname])} | {iv(a['probes'][dname])} |")
+            s_a = a["generation"][dname][mode]
+            lines.append(f"| {dname} | {mode} | {extra(s_a)} | {iv(b['generation'][dname][mode])} | {iv(s_a)} | "
+                         f"{s_a.get('errors', 0)} / {s_a.get('missing', 0)} |")
+        p_a = a["probes"][dname]
+        lines.append(f"| {dname} | understanding probe | {extra(p_a)} | {iv(b['probes'][dname])} | {iv(p_a)} | "
+                     f"{p_a.get('errors', 0)} / {p_a.get('missing', 0)} |")
     g = report["generation_pathway"]
     lines += ["", f"Generation pathway: {g['parameters']}; unchanged by injection: {g['untouched']}.",
               f"Loss {report['loss']['first']:.3f} -> {report['loss']['last']:.3f}; training {report['train_seconds']}s.", ""]
