@@ -111,3 +111,25 @@ def register(app: typer.Typer) -> None:
             if manifest is not None:
                 _print_acceptance(manifest, out)
         _guarded(body, f"unisandbox stars-data --out {out} (with the same options)")
+
+    @app.command("inject-data")
+    def inject_data_cmd(
+        out: Path = typer.Option(..., "--out", help="Output folder."),
+        characters: int = typer.Option(10, "--characters", help="Fictional characters to invent (2-60; pairs of two "
+                                       "for the inverse test)."),
+        seed: int = typer.Option(..., "--seed", help="Seed of the new club (one that meets the official test world "
+                                 "is refused)."),
+    ) -> None:
+        """Knowledge-injection data for any model: fresh fictional characters, their profiles, the text-only
+        training corpus (ours and the study's conversation format, per character and per pair with the study's
+        vlm_sft configs), and the matching forward and inverse test items."""
+        def body() -> None:
+            from unisandbox.training.inject_data import write
+
+            m = write(out, characters, seed)
+            c = m["counts"]
+            print(f"inject-data: {m['club']}: {c['characters']} characters, {c['pairs']} pairs, {c['turns']} training "
+                  f"turns, {c['forward_items']} forward and {c['inverse_items']} inverse test items -> {out}")
+            print(f"evaluate: unisandbox run --model SPEC --items {out}/knowledge_forward.jsonl "
+                  f"--items {out}/knowledge_inverse.jsonl")
+        _guarded(body, f"unisandbox inject-data --out {out} --characters {characters} --seed {seed}")
