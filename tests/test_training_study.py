@@ -161,3 +161,15 @@ def test_findings_are_recomputed_from_saved_results(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "'units'" in err and err.count("\n") == 1
     assert not (tmp_path / "findings.json").exists()
+
+
+def test_bounds_of_the_recorded_full_run_under_the_current_rules():
+    """docs/results/study_full/findings.json predates per-unit outcomes: the verdicts its counts allow."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "results" / "study_full" / "findings.json"
+    got = {r["id"]: r["verdicts"] for r in study.bounds(path)}
+    assert got["curriculum"] == ["inconclusive"]            # 99/300 vs 97/300
+    assert got["forward_vs_inverse"] == ["not testable"]    # inverse probe 0/20
+    assert got["query_knowledge"] == ["inconclusive"]       # 0/30 vs 0/30 in normal mode
+    assert all(got[f"stars_mapping_{lv}"] == ["not testable"] for lv in (1, 2, 3))
+    assert got["gap_math"] == got["think_math"] == got["stars_math_1"] == ["agrees"]
+    assert set(got["rejection"]) == {"inconclusive", "agrees"}  # 97/300 vs 92/300: depends on the pairing

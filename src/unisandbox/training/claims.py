@@ -314,3 +314,78 @@ def verdicts(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             row["unseen"] = _unseen(arms)
         out.append(row)
     return out
+
+
+# --- records without per-unit outcomes -----------------------------------------------------------------
+
+def _chance_of(key: str) -> float | None:
+    from unisandbox.metrics.outcomes import unit_chance
+    from unisandbox.training.evaluate import official_items
+
+    if key in ("forward", "inverse"):
+        return unit_chance(official_items(f"knowledge_{key}"))
+    task, _, level = key.partition("/")
+    if task in ("math", "mapping") and level in LEVELS:
+        return unit_chance(official_items(task, levels=(int(level),)))
+    return None
+
+
+def with_marginal_units(node: Any, key: str = "") -> Any:
+    """A copy of old study results in which every accuracy without per-unit outcomes gets synthetic ones
+    (its k correct units first, then its wrong ones) and the chance of its units; see `admitted`."""
+    if isinstance(node, list):
+        return [with_marginal_units(v, key) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if {"k", "n", "value"} <= set(node) and "units" not in node:
+        k, n = int(node["k"]), int(node["n"])
+        chance = node.get("chance", _chance_of(key))
+        return {**node, "units": "1" * k + "0" * (n - k), "chance": chance}
+    return {k: with_marginal_units(v, k if ("/" in k or k in ("forward", "inverse")) else key)
+            for k, v in node.items()}
+
+
+_SUBSET_CLAIMS = {"forward_vs_inverse"}
+"""Claims whose arms pick units out of a recorded accuracy: synthetic outcomes cannot stand in for them."""
+
+
+def admitted(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """For results recorded WITHOUT per-unit outcomes (pass them through `with_marginal_units`): per claim,
+    every verdict that some pairing of the recorded counts allows. Both conditions keep their recorded
+    correct counts k1, k2 out of n; the number of units correct in both runs over every feasible value
+    (max(0, k1 + k2 - n) .. min(k1, k2), pooled over levels, which includes every per-level pairing), so a
+    single verdict in the set is the verdict the real pairing has too."""
+    main = "shared" if "shared" in results else next(iter(results))
+    out = []
+    for c in CLAIMS:
+        arms = BUILDERS[c.id](results, main)
+        row: dict[str, Any] = {"id": c.id, "claim": c.claim}
+        if arms is None:
+            row.update({"verdicts": [NOT_TESTABLE], "first": None, "second": None})
+            out.append(row)
+            continue
+        failed = [p for p in arms.preconditions if not p.holds]
+        if c.id in _SUBSET_CLAIMS and not failed:
+            row.update({"verdicts": ["agrees", "inconclusive", "disagrees"], "first": None, "second": None,
+                        "reason": "its first arm is a subset of the recorded units, whose count is not recorded"})
+            out.append(row)
+            continue
+        n = len(arms.first)
+        k1, k2 = arms.first.count("correct"), arms.second.count("correct")
+        found: list[str] = []
+        widest = ""
+        for both in range(max(0, k1 + k2 - n), min(k1, k2) + 1):
+            first = ["correct"] * both + ["correct"] * (k1 - both) + ["wrong"] * (n - k1)
+            second = ["correct"] * both + ["wrong"] * (k1 - both) + ["correct"] * (k2 - both)
+            second += ["wrong"] * (n - len(second))
+            v = decide(first, second, arms.preconditions)
+            if v.verdict not in found:
+                found.append(v.verdict)
+            widest = widest or v.reason  # the fewest units correct in both: the widest interval
+        if failed:
+            row.update({"verdicts": found, "first": None, "second": None, "reason": widest})
+        else:
+            row.update({"verdicts": found, "first": f"{k1}/{n}", "second": f"{k2}/{n}",
+                        "reason": f"widest pairing: {widest}" if len(found) == 1 else "depends on the pairing"})
+        out.append(row)
+    return out

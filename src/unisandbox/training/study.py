@@ -357,18 +357,40 @@ def recompute(out: Path, arches: list[str] | None = None) -> dict[str, Any]:
     return f
 
 
+def bounds(findings_path: Path) -> list[dict[str, Any]]:
+    """For a findings.json recorded before per-unit outcomes were saved: per claim, the verdicts its
+    recorded counts allow under the current rules (`training.claims.admitted`)."""
+    from unisandbox.tasks.base import InputError
+    from unisandbox.training.claims import admitted, with_marginal_units
+
+    try:
+        f = json.loads(Path(findings_path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{findings_path}: cannot read findings: {e}") from e
+    if not isinstance(f, dict) or not isinstance(f.get("by_arch"), dict):
+        raise InputError(f"{findings_path}: field 'by_arch': missing")
+    return admitted(with_marginal_units(f["by_arch"]))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m unisandbox.training.study recompute OUT`: findings from saved results, no model runs."""
+    """`python -m unisandbox.training.study recompute OUT`: findings from saved results, no model runs;
+    `... bounds FINDINGS.json`: the verdicts an older findings.json (no per-unit outcomes) allows."""
     import argparse
     import sys
 
     from unisandbox.tasks.base import InputError
 
     ap = argparse.ArgumentParser(prog="python -m unisandbox.training.study")
-    ap.add_argument("action", choices=["recompute"])
-    ap.add_argument("out", type=Path, help="the study's output directory (holds <arch>/results.json)")
+    ap.add_argument("action", choices=["recompute", "bounds"])
+    ap.add_argument("out", type=Path, help="recompute: the study's output directory (holds <arch>/results.json); "
+                    "bounds: a findings.json")
     args = ap.parse_args(argv)
     try:
+        if args.action == "bounds":
+            for row in bounds(args.out):
+                print(f"{' or '.join(row['verdicts']):>28}  {row['id']}: {row['first']} vs {row['second']}"
+                      f"{'' if row.get('reason') is None else '  (' + row['reason'] + ')'}")
+            return 0
         f = recompute(args.out)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
