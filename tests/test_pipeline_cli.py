@@ -224,3 +224,18 @@ def test_study_format_items_keep_the_study_names(tmp_path):
         assert rows[0]["Image_A_Path"] == f"test/{mode}/mapping3/1_A.png"
     summary = json.loads((out / "summary.json").read_text())
     assert {(r["task"], r["level"]) for r in summary["rows"]} == {("math", 2), ("mapping", 3)}
+
+
+def test_a_damaged_line_in_the_middle_is_quarantined_and_its_sample_redone(whole, items_file, tmp_path):
+    out_whole, _ = whole
+    out = tmp_path / "damaged"
+    run_cli("run", "--model", FAKE, "--judge", "grid-test", "--items", str(items_file), "--out", str(out))
+    lines = (out / "samples.jsonl").read_text().splitlines(keepends=True)
+    damaged = lines[10][: len(lines[10]) // 2] + "\n"
+    (out / "samples.jsonl").write_text("".join(lines[:10] + [damaged] + lines[11:]))
+    proc = run_cli("run", "--out", str(out))
+    assert "warning: 1 damaged line(s)" in proc.stderr and "samples.jsonl.damaged" in proc.stderr
+    assert "1 images, 0 probes this call" in proc.stderr
+    assert (out / "samples.jsonl.damaged").read_text() == damaged
+    assert json.loads((out / "summary.json").read_text()) == json.loads((out_whole / "summary.json").read_text())
+    assert tree_digest(out) == tree_digest(out_whole)

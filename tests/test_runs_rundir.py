@@ -120,3 +120,26 @@ def test_image_paths_are_unique_per_key(tmp_path):
     assert len(paths) == 6
     assert run.image_relpath(it, "think", 0, "study") == f"test/think/math_2/{it.id}.png"
     assert not Path(run.image_relpath(it, "normal", 0, "ours")).is_absolute()
+
+
+def test_damaged_lines_anywhere_are_quarantined_and_nothing_valid_is_lost(tmp_path):
+    run = RunDir(tmp_path)
+    with run.appender("samples") as out:
+        out.append_many([_sample("a"), _sample("b")])
+    with open(run.record_path("samples"), "a") as f:
+        f.write('{"item_id": "x", "mode": "nor\n')  # bad JSON in the middle
+        f.write(json.dumps({"item_id": "y", "mode": "sideways", "sample_index": 0}) + "\n")  # fails the schema
+    with run.appender("samples") as out:
+        out.append(_sample("c"))
+    with open(run.record_path("samples"), "a") as f:
+        f.write('{"item_id": "d", "mo')  # a torn last line: left for the appender to repair
+    assert set(k[0] for k in run.read_records("samples")) == {"a", "b", "c"}
+    warnings = run.quarantine_damaged()
+    assert len(warnings) == 1 and "2 damaged line(s)" in warnings[0] and "line 3, 4" in warnings[0]
+    side = tmp_path / "samples.jsonl.damaged"
+    assert side.read_text().splitlines() == ['{"item_id": "x", "mode": "nor',
+                                             json.dumps({"item_id": "y", "mode": "sideways", "sample_index": 0})]
+    assert [r["item_id"] for r in iter_jsonl(run.record_path("samples"))] == ["a", "b", "c"]
+    assert run.record_path("samples").read_text().endswith('{"item_id": "d", "mo')
+    assert run.quarantine_damaged() == []  # once moved, no warning again
+    assert not run.shard_paths("samples")  # the side file is not mistaken for a shard
