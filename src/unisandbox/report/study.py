@@ -13,6 +13,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from unisandbox.metrics.outcomes import unit_verdict
 from unisandbox.models.fake import describe_answer
 from unisandbox.runs.io import atomic_write_text
 from unisandbox.runs.rundir import RunDir, study_stem
@@ -24,6 +25,7 @@ MAPPING_COLUMNS = ["ID", "Question_A", "Answer_A", "Image_A_Path", "A_Result", "
                    "Question_B", "Answer_B", "Image_B_Path", "B_Result", "B_Score", "B_Analysis",
                    "Both_Correct", "Final_Score"]
 _RESULT = {"correct": "YES", "wrong": "NO", "error": "ERROR", "missing": "IMAGE_NOT_FOUND"}
+_OUTCOME = {v: k for k, v in _RESULT.items()}
 
 
 def study_answer(item: Item) -> str:
@@ -63,7 +65,7 @@ def _single_row(run: RunDir, item: Item, mode: str, samples: Mapping, verdicts: 
 
 def _pair_row(run: RunDir, members: Sequence[Item], mode: str, samples: Mapping, verdicts: Mapping) -> dict[str, Any]:
     row: dict[str, Any] = {"ID": study_id(members[0])}
-    ok = []
+    outcomes = []
     for item in members:
         side = "B" if item.id.endswith("B") else "A"
         result, _, analysis = _outcome((item.id, mode, 0), samples, verdicts)
@@ -71,8 +73,8 @@ def _pair_row(run: RunDir, members: Sequence[Item], mode: str, samples: Mapping,
                     f"Image_{side}_Path": run.image_relpath(item, mode, 0, "study"),
                     f"{side}_Result": result, f"{side}_Score": 1 if result == "YES" else 0,
                     f"{side}_Analysis": analysis})
-        ok.append(result == "YES")
-    both = len(ok) == 2 and all(ok)
+        outcomes.append(_OUTCOME[result])
+    both = len(outcomes) == 2 and unit_verdict(outcomes) == "correct"  # the one scoring rule (metrics.outcomes)
     row.update({"Both_Correct": both, "Final_Score": 1 if both else 0})
     return row
 

@@ -58,7 +58,9 @@ def official_items(limit: int | None = None, root: Path = OFFICIAL_DIR) -> dict[
 
 
 def _group_key(it: Item) -> str:
-    return it.group or it.id
+    from unisandbox.metrics.outcomes import unit_key
+
+    return unit_key(it)
 
 
 def judge_images(images: Sequence[Any], expected: Sequence[Any]) -> list[str]:
