@@ -68,7 +68,7 @@ def _print_acceptance(manifest: dict[str, Any], out: Path) -> None:
         rate = "-" if r["rate"] is None else f"{r['rate']:.2f} ({r['ci_low']:.2f}-{r['ci_high']:.2f})"
         table.add_row(key, *map(str, (r["samples"], r["judged"], r["accepted"])), rate, str(r["errors"]),
                       str(r["missing"]))
-    Console().print(table)
+    Console(width=max(Console().width, 110)).print(table)
     for fmt, w in manifest["formats"].items():
         print(f"{fmt}: {out / w['path']} ({w['rows']} rows)")
 
