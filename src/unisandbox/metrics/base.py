@@ -28,5 +28,6 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("mcnemar_p", "two-sided exact McNemar p-value, normal vs think", None),
         MetricInfo("errors", "samples whose judging failed (never counted wrong)", None),
         MetricInfo("missing", "expected samples without an image or a verdict (never counted wrong)", None),
+        MetricInfo("chance", "accuracy of a uniform guesser on the same units (metrics.outcomes)", None),
     )
 }
