@@ -1,4 +1,5 @@
 import csv
+import html
 import json
 import re
 import signal
@@ -67,12 +68,44 @@ def test_report_html_is_self_contained(whole):
     page = (out / "report.html").read_text()
     refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
     assert refs and all(r.startswith("data:") for r in refs)
-    assert not re.search(r'(?:src|href)\s*=\s*["\']?\s*https?:', page)
-    assert "<link" not in page and "<script" not in page
+    assert not re.search(r"https?://", page)  # no network resource of any kind
+    assert "<link" not in page and "<script src" not in page and "<iframe" not in page
     assert page.count("data:image/png;base64,") >= (24 + 12) * 2  # every sample image, plus the plot
     assert "verdict:" in page and "caption:" in page and "Prompt:" in page  # think-mode text shown
     md = (out / "report.md").read_text()
     assert "| task |" in md and "McNemar" in md
+
+
+def test_report_html_cards_explain_themselves(whole):
+    from unisandbox.judges.match import answer_caption
+    from unisandbox.tasks.base import read_items
+
+    out, _ = whole
+    page = (out / "report.html").read_text()
+    items = read_items(out / "items.jsonl")
+    cards = re.findall(r'<div class="cell (\w+)" data-task="([\w-]+)" data-level="(\d)" data-mode="(\w+)" '
+                       r'data-verdict="(\w+)">(.*?)</div>(?=<div class="cell|</div></details>)', page, re.S)
+    assert len(cards) == len(items) * 2
+    verdicts = {(r["item_id"], r["mode"]): r for r in iter_jsonl(out / "verdicts.jsonl")}
+    probes = {r["item_id"]: r for r in iter_jsonl(out / "understanding.jsonl")}
+    by_id = {it.id: it for it in items}
+    for cls, task, level, mode, verdict, body in cards:
+        it = by_id[re.search(r"<b>([\w-]+)</b>", body).group(1)]
+        assert cls == verdict == verdicts[(it.id, mode)]["verdict"] and (task, level) == (it.task, str(it.level))
+    for it in items:
+        card = next(c for c in cards if f"<b>{it.id}</b> normal #0" in c[5])
+        body = card[5]
+        v = verdicts[(it.id, "normal")]
+        assert html.escape(it.prompt) in body  # the prompt ...
+        assert f"expected:</span> {html.escape(answer_caption(it.expected))}" in body  # ... the expected answer
+        assert f"caption:</span> {html.escape(v['caption'] or '-')}" in body and f"<b>{v['verdict']}</b>" in body
+        assert html.escape(probes[it.id]["answer"]) in body  # and the probe's answer beside it
+    # Sections follow the table (math before mapping), open, with filters for task, level, mode, verdict.
+    titles = re.findall(r"<details class='section' open><summary>(\w+) level (\d)", page)
+    assert titles == [("math", "1"), ("math", "1"), ("math", "2"), ("math", "2"), ("mapping", "1"), ("mapping", "1")]
+    for name in ("task", "level", "mode", "verdict"):
+        assert f'<select data-f="{name}">' in page
+    assert '<img class="plot"' in page and ".plot{width:100%" in page
 
 
 def test_rerun_redoes_nothing(whole, items_file):

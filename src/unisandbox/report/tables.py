@@ -12,6 +12,14 @@ COLUMNS = ("task", "level", "units", "chance", "understanding", "normal", "think
            "think-normal", "McNemar p", "errors", "missing")
 
 
+def task_label(item: Any) -> str:
+    """An item's task as the tables show it: knowledge splits into its forward and inverse tests (the
+    contrast the study is about), every other task is its own name."""
+    if item.task == "knowledge":
+        return "knowledge-inverse" if str(item.subtask).startswith("inverse") else "knowledge-forward"
+    return item.task
+
+
 def fmt_rate(row: dict[str, Any] | None) -> str:
     """"0.72 (0.63-0.80)": accuracy with its 95% interval; "n=37" alone when withheld or empty; a
     trailing "*" when fewer units were scored than expected."""

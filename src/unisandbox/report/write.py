@@ -88,12 +88,12 @@ def _failures_md(failures: Sequence[dict[str, Any]]) -> list[str]:
 
 def write_reports(run: RunDir, manifest: dict[str, Any], items: Sequence[Item], modes: Sequence[str],
                   samples_per_item: int, summary: dict[str, Any], samples: Mapping, verdicts: Mapping,
-                  layout: str) -> list[str]:
+                  layout: str, understanding: Mapping | None = None) -> list[str]:
     """Write every report file atomically; return the names written (relative to the run)."""
     atomic_write_text(run.root / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     atomic_write_text(run.root / "results.csv", _csv_text(results_rows(summary)))
     atomic_write_text(run.root / "report.md", _markdown(summary, manifest))
-    grids = image_grids(run.root, items, modes, samples_per_item, samples, verdicts)
+    grids = image_grids(run.root, items, modes, samples_per_item, samples, verdicts, understanding, summary)
     atomic_write_text(run.root / "report.html", render_html(summary, manifest, grids, accuracy_plot(summary)))
     written = ["summary.json", "results.csv", "report.md", "report.html"]
     if layout == "study":

@@ -226,7 +226,6 @@ def stage_judge(opened: Opened, judge_obj: Any, *, batch_size: int = DEFAULT_BAT
 
 def stage_report(opened: Opened, *, allow_incomplete: bool = False) -> dict[str, Any]:
     """Aggregate the records into summary.json and write the reports; return the summary."""
-    from unisandbox.metrics.summary import summarize
     from unisandbox.report.write import write_reports
 
     if merge_shards(opened) or samples_complete(opened):
@@ -235,15 +234,54 @@ def stage_report(opened: Opened, *, allow_incomplete: bool = False) -> dict[str,
     samples = run.read_records("samples")
     verdicts = run.read_records("verdicts")
     understanding = run.read_records("understanding")
-    summary = summarize(plan.items, plan.modes, plan.samples_per_item, samples, understanding, verdicts,
-                        probes=cfg.probes, allow_incomplete=allow_incomplete)
+    summary = summarize_split(plan, samples, understanding, verdicts, probes=cfg.probes,
+                              allow_incomplete=allow_incomplete)
     summary["counts"] = {"images": len(plan.sample_keys()), "probes": len(plan.items) if cfg.probes else 0,
                          "images_with_verdict": sum(1 for k in plan.sample_keys() if k in verdicts),
                          "probes_answered": sum(1 for it in plan.items if (it.id,) in understanding)}
     summary["failures"] = failure_reasons(plan, samples, understanding, verdicts)
     write_reports(run, opened.manifest, plan.items, plan.modes, plan.samples_per_item, summary, samples,
-                  verdicts, cfg.layout)
+                  verdicts, cfg.layout, understanding)
     return summary
+
+
+_PART_ORDER = ("", "knowledge-forward", "knowledge-inverse")
+
+
+def summarize_split(plan: Plan, samples: dict, understanding: dict, verdicts: dict, *, probes: bool,
+                    allow_incomplete: bool) -> dict[str, Any]:
+    """metrics.summarize, with knowledge split into forward and inverse rows (task "knowledge-forward",
+    "knowledge-inverse"); whether accuracies are withheld is decided for the whole run."""
+    from unisandbox.metrics.summary import summarize
+    from unisandbox.report.tables import task_label
+
+    parts: dict[str, list] = {}
+    for it in plan.items:
+        parts.setdefault(task_label(it) if it.task == "knowledge" else "", []).append(it)
+    if set(parts) <= {""}:
+        return summarize(plan.items, plan.modes, plan.samples_per_item, samples, understanding, verdicts,
+                         probes=probes, allow_incomplete=allow_incomplete)
+    pieces = []
+    for label in sorted(parts, key=lambda x: _PART_ORDER.index(x) if x in _PART_ORDER else len(_PART_ORDER)):
+        piece = summarize(parts[label], plan.modes, plan.samples_per_item, samples, understanding, verdicts,
+                          probes=probes, allow_incomplete=True)
+        for block in ("rows", "understanding", "comparisons"):
+            for row in piece[block]:
+                row["task"] = label or row["task"]
+        pieces.append(piece)
+    merged = {**pieces[0], **{b: [r for p in pieces for r in p[b]] for b in ("rows", "understanding", "comparisons")}}
+    merged["totals"] = {k: sum(p["totals"][k] for p in pieces) for k in pieces[0]["totals"]}
+    merged["complete"] = all(p["complete"] for p in pieces)
+    merged["allow_incomplete"] = allow_incomplete
+    merged["withheld"] = not merged["complete"] and not allow_incomplete
+    if merged["withheld"]:  # as metrics.summarize does for a run that is not complete
+        for r in merged["rows"] + merged["understanding"]:
+            r.update({"accuracy": None, "ci_low": None, "ci_high": None})
+        for comp in merged["comparisons"]:
+            for key in list(comp):
+                if key not in ("task", "level"):
+                    comp[key] = None
+    return merged
 
 
 def _reason(text: str) -> str:
