@@ -272,3 +272,16 @@ def test_a_damaged_line_in_the_middle_is_quarantined_and_its_sample_redone(whole
     assert (out / "samples.jsonl.damaged").read_text() == damaged
     assert json.loads((out / "summary.json").read_text()) == json.loads((out_whole / "summary.json").read_text())
     assert tree_digest(out) == tree_digest(out_whole)
+
+
+def test_knowledge_rows_split_forward_and_inverse(tmp_path):
+    out = tmp_path / "knowledge"
+    run_cli("run", "--model", FAKE, "--tasks", "knowledge", "--out", str(out))
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {(r["task"], r["mode"]): r["expected"] for r in summary["rows"]}
+    # The official split: 10 characters x 3 forward items, 5 pairs x 4 inverse items.
+    assert rows == {("knowledge-forward", "normal"): 30, ("knowledge-forward", "think"): 30,
+                    ("knowledge-inverse", "normal"): 20, ("knowledge-inverse", "think"): 20}
+    assert [c["task"] for c in summary["comparisons"]] == ["knowledge-forward", "knowledge-inverse"]
+    assert "| knowledge-forward | 1 |" in (out / "report.md").read_text()
+    assert {r["task"] for r in csv.DictReader(open(out / "results.csv"))} == {"knowledge-forward", "knowledge-inverse"}
