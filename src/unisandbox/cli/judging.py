@@ -51,9 +51,19 @@ def judge_calibrate(
             typer.echo(f"    [{r['category']}] {r['reason']}  x{r['count']}")
 
 
+def _verdicts_file(path: Path) -> Path:
+    """A verdict file, or a run directory's verdicts.jsonl."""
+    if path.is_dir():
+        inner = path / "verdicts.jsonl"
+        if not inner.is_file():
+            _fail(f"no verdicts.jsonl in this run directory; judge it first ({path})")
+        return inner
+    return path
+
+
 def judge_agreement(
-    a: Annotated[Path, typer.Argument(help="First verdict JSONL file.")],
-    b: Annotated[Path, typer.Argument(help="Second verdict JSONL file.")],
+    a: Annotated[Path, typer.Argument(help="First verdict JSONL file, or a run directory.")],
+    b: Annotated[Path, typer.Argument(help="Second verdict JSONL file, or a run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Agreement and Cohen's kappa between two verdict files (two judges, or one judge twice)."""
@@ -61,7 +71,7 @@ def judge_agreement(
     from unisandbox.tasks.base import InputError
 
     try:
-        va, vb = read_verdicts(a), read_verdicts(b)
+        va, vb = read_verdicts(_verdicts_file(a)), read_verdicts(_verdicts_file(b))
     except InputError as e:
         _fail(str(e))
     res = agreement(va, vb)
@@ -83,9 +93,13 @@ def judge_caption(
     api_key: Annotated[str | None, typer.Option(help="VLM key (prefer UNISANDBOX_JUDGE_API_KEY).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="VLM caption cache directory.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="VLM requests in flight.")] = 16,
-    timeout: Annotated[float, typer.Option(help="VLM request timeout, seconds.")] = 60.0,
+    timeout: Annotated[float, typer.Option(help="VLM request timeout, seconds.")] = 30.0,
 ) -> None:
-    """Caption images blind with a judge and print one JSON line per image."""
+    """Caption images blind with a judge and print one JSON line per image.
+
+    "caption" is what the judge saw, in the caption grammar: "Error" there is the judge's reading (no
+    valid scene in the image), not a failure. "error" is set only when no caption could be had (the
+    call failed), and then "caption" is null."""
     from unisandbox.registry import SpecError, load_judge
 
     datas = []
@@ -103,7 +117,10 @@ def judge_caption(
     except (SpecError, ValueError) as e:
         _fail(str(e))
     for p, cap in zip(images, j.caption(datas), strict=True):
-        typer.echo(json.dumps({"image": str(p), "caption": cap.text, "error": cap.error, "cached": cap.cached}))
+        line = {"image": str(p), "caption": cap.text, "error": cap.error, "cached": cap.cached}
+        if cap.text == "Error":
+            line["seen"] = "no valid scene (the caption grammar's 'Error'; not a judge failure)"
+        typer.echo(json.dumps(line))
 
 
 def register(app: typer.Typer) -> None:

@@ -80,6 +80,10 @@ def eval_cmd(
         _fail(f"--arch must be one of {', '.join(ARCHES)}, got {arch!r}")
     from unisandbox.models.sandbox import evaluate
 
+    where = checkpoint or f"the shipped {arch} checkpoint"
+    typer.echo(f"sandbox eval: loading {where}, then generating and judging the official test split"
+               f"{f' (first {limit} per task and level)' if limit else ''}; this takes a while on a CPU ...",
+               err=True)
     try:
         report = evaluate.run_eval(arch=arch, checkpoint=checkpoint, limit=limit, device=device,
                                    batch_size=batch_size, base_seed=seed, temperature=temperature,
