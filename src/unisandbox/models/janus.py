@@ -5,7 +5,9 @@
 The directory must hold a checkpoint in the transformers format (e.g. a download of
 `deepseek-community/Janus-Pro-7B`; DeepSeek's original `deepseek-ai/Janus-Pro-7B` layout needs
 transformers' conversion script first). Nothing is downloaded: loading uses `from_pretrained(path,
-local_files_only=True)`.
+local_files_only=True)`. transformers 4.52.1 (the first release with Janus) through 5.x are supported;
+the two differences between them are handled in `dtype_kwarg` and `_image_config`
+(`bench/bench_version_matrix.py` runs the adapter tests at both ends).
 
 - understanding: text generation (greedy) from our versioned template, answer parsed from `Answer:`.
 - normal mode: the item's prompt, then 576 image tokens (for Janus-Pro) with classifier-free guidance.
