@@ -151,7 +151,10 @@ def test_findings_are_recomputed_from_saved_results(tmp_path, capsys):
     assert study.main(["recompute", str(tmp_path)]) == 0
     f = json.loads((tmp_path / "findings.json").read_text())
     assert {c["id"]: c["verdict"] for c in f["claims"]}["query_knowledge"] == "inconclusive"
-    assert "| claim | study figure |" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "| claim | study figure |" in report
+    # every STARS and pretraining table again on the unseen units (the first half, all correct here)
+    assert "units unseen by pretraining" in report and "| math/1 | 50 | 1.00 (50/50) |" in report
     # An older record without per-unit outcomes: one error line, exit 2, nothing written.
     (tmp_path / "findings.json").unlink()
     bad = json.loads((tmp_path / "shared" / "results.json").read_text())

@@ -278,6 +278,39 @@ def _unseen_count(r: dict[str, Any], which: str, key: str) -> str:
     return "-" if mask is None else str(mask.count("1"))
 
 
+def _unseen_table(r: dict[str, Any]) -> list[str]:
+    """The per-arch table again on the unseen units only: baseline columns against pretraining, STARS
+    columns against pretraining + replay + STARS items (`training.heldout`)."""
+    held = r.get("heldout") or {}
+    if not held.get("pretraining"):
+        return []
+    b = r["baseline"]
+
+    def cell(score: dict[str, Any], which: str, key: str) -> str:
+        u = _unseen_rate(score, held.get(which, {}).get(key))
+        if u is None:
+            return "-"
+        if not u["units"]:
+            return "n = 0"
+        value = "-" if u["value"] is None else f"{u['value']:.2f}"
+        return f"{value} ({u['k']}/{u['n']})"
+
+    lines = ["", "The same on the units whose expression (math) or rule set (mapping) no training item had "
+             "(`training.heldout`; facts are not counted as seen):", "",
+             "| task/level | units unseen by pretraining | probe | normal | think | units unseen by pretraining "
+             "+ STARS | " + " | ".join(f"STARS {v}" for v in r["stars"]) + " |",
+             "| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in r["stars"]) + " |"]
+    for key in b["generation"]["normal"]:
+        pre, tuned = held["pretraining"].get(key), held.get("stars", {}).get(key)
+        row = [key, "-" if pre is None else str(pre.count("1")), cell(b["probes"][key], "pretraining", key),
+               cell(b["generation"]["normal"][key], "pretraining", key),
+               cell(b["generation"]["think"][key], "pretraining", key),
+               "-" if tuned is None else str(tuned.count("1"))]
+        row += [cell(v["normal"][key]["after"], "stars", key) for v in r["stars"].values()]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
 def report_markdown(f: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
     """The study report: claims with verdicts, then the numbers per architecture."""
     from unisandbox.metrics.claims import PROBE_FLOOR, REJECTED_FLOOR
@@ -307,6 +340,7 @@ def report_markdown(f: dict[str, Any], results: dict[str, dict[str, Any]]) -> st
             row += [_iv(v["normal"][key]["after"]) for v in r["stars"].values()]
             row.append(f"{_unseen_count(r, 'pretraining', key)} / {_unseen_count(r, 'stars', key)}")
             lines.append("| " + " | ".join(row) + " |")
+        lines += _unseen_table(r)
         lines += ["", "Forgetting check (probes after curriculum STARS): " + ", ".join(
             f"{k} {v['before']['value']:.2f} -> {v['after']['value']:.2f}"
             for k, v in r["stars"]["curriculum"]["probes"].items()), ""]
