@@ -64,36 +64,68 @@ GOOD_MATH = {"Question": "Generate as many cups as the result of 8 / 4.", "Answe
 GOOD_OURS = json.loads(dump_items(math_items(1, 1, 1)).splitlines()[0])
 
 
-@pytest.mark.parametrize(
-    ("lines", "field"),
-    [
-        (['{"Question": "x", "Answer": '], "malformed JSON"),
-        ([{"Question": "Draw 2 cups.", "id": "a1"}], "field 'Answer': missing"),
-        ([{**GOOD_MATH, "Extra": 1}], "field 'Extra': unknown field"),
-        ([GOOD_MATH, GOOD_MATH], "field 'id': duplicate id"),
-        ([{**GOOD_MATH, "id": "../evil"}], "field 'id'"),
-        ([{**GOOD_MATH, "id": "a/b"}], "field 'id'"),
-        ([{**GOOD_MATH, "id": "bad\u0001id"}], "field 'id'"),
-        ([{"ID": "p1", "Question_A": "The symbol A represents cups. Draw what A represents.", "Answer": "cup"}],
-         "field 'ID': pair"),
-        ([{**GOOD_OURS, "id": "x/../y"}], "field 'id'"),
-        ([{**GOOD_OURS, "bogus": 1}], "field 'bogus'"),
-        ([GOOD_OURS, GOOD_OURS], "field 'id': duplicate id"),
-    ],
-)
-@pytest.mark.parametrize("command", ["audit", "import", "stats"])
-def test_bad_input_is_refused(tmp_path, lines, field, command):
+BAD_ROWS = [
+    (['{"Question": "x", "Answer": '], "malformed JSON"),
+    ([{"Question": "Draw 2 cups.", "id": "a1"}], "field 'Answer': missing"),
+    ([{**GOOD_MATH, "Extra": 1}], "field 'Extra': unknown field"),
+    ([GOOD_MATH, GOOD_MATH], "duplicate id"),
+    ([{**GOOD_MATH, "id": "../evil"}], "field 'id'"),
+    ([{**GOOD_MATH, "id": "a/b"}], "field 'id'"),
+    ([{**GOOD_MATH, "id": "bad\u0001id"}], "field 'id'"),
+]
+OURS_BAD_ROWS = [
+    ([{**GOOD_OURS, "id": "x/../y"}], "field 'id'"),
+    ([{**GOOD_OURS, "bogus": 1}], "field 'bogus'"),
+    ([GOOD_OURS, GOOD_OURS], "duplicate id"),
+]
+
+
+def _src(tmp_path, lines):
     src = tmp_path / "in.jsonl"
     src.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines), encoding="utf-8")
-    out = tmp_path / "out"
-    args = ["data", command, str(src)] + (["--out", str(out)] if command == "import" else [])
-    res = runner.invoke(app, args)
+    return src
+
+
+@pytest.mark.parametrize(("lines", "field"), BAD_ROWS + OURS_BAD_ROWS)
+def test_stats_refuses_bad_input(tmp_path, lines, field):
+    src = _src(tmp_path, lines)
+    res = runner.invoke(app, ["data", "stats", str(src)])
     assert res.exit_code == 2, res.output
     message = res.stderr if hasattr(res, "stderr") else res.output
-    assert f"{src}:" in message and field in message
     line = len(lines) if "duplicate" in field or len(lines) == 1 else 1
-    assert f"{src}:{line}:" in message
-    assert not out.exists()
+    assert f"{src}:{line}:" in message and field.replace("duplicate id", "field 'id': duplicate id") in message
+
+
+@pytest.mark.parametrize(("lines", "field"), BAD_ROWS + OURS_BAD_ROWS)
+def test_audit_reports_a_bad_row_and_audits_the_rest(tmp_path, lines, field):
+    ours = isinstance(lines[0], dict) and "task" in lines[0]
+    other = {**(GOOD_OURS if ours else GOOD_MATH), "id": "z9"}  # a good row in the same format
+    src = _src(tmp_path, [*lines, other])
+    res = runner.invoke(app, ["data", "audit", str(src)])
+    assert res.exit_code == 1, res.output
+    assert f"{src}:{len(lines)}: malformed" in res.output and field in res.output
+    assert "1 problems" in res.output
+
+
+@pytest.mark.parametrize(("lines", "field"), BAD_ROWS)
+def test_import_skips_a_bad_row_and_keeps_the_rest(tmp_path, lines, field):
+    src = _src(tmp_path, [*lines, {**GOOD_MATH, "id": "z9"}])
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["data", "import", str(src), "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    message = res.stderr if hasattr(res, "stderr") else res.output
+    assert f"{src}:{len(lines)}: skipped row" in message and field in message
+    kept = read_items(out / "in.jsonl")
+    assert "z9" in [it.id for it in kept]
+
+
+def test_import_of_an_unusable_file_exits_2_and_writes_nothing(tmp_path):
+    for lines in (['{"Question": "x", "Answer": '], [{"Question": "Draw 2 cups.", "id": "a1"}]):
+        src = _src(tmp_path, lines)
+        out = tmp_path / "out"
+        res = runner.invoke(app, ["data", "import", str(src), "--out", str(out)])
+        assert res.exit_code == 2, res.output
+        assert not out.exists()
 
 
 def test_generate_refuses_bad_options_and_writes_nothing(tmp_path):

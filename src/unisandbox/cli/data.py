@@ -114,9 +114,19 @@ def audit(
     files: Annotated[list[Path], typer.Argument(help="Item files (ours or the study's three test formats).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary.")] = False,
     max_count: Annotated[int, typer.Option(help="Largest count a math answer may have.")] = 9,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write a Markdown report (table per file, every derivation).")
+    ] = None,
+    findings_out: Annotated[
+        Path | None, typer.Option("--findings", help="Also write every finding, one JSON object a line.")
+    ] = None,
 ) -> None:
-    """Re-derive every answer from the prompt text alone. Exit 1 if any problem is found, 2 on bad input."""
-    from unisandbox.tasks.audit import audit_file, summarize
+    """Re-derive every answer from the prompt text alone, item by item (a malformed row is one problem).
+
+    Exit 0 if every item is ok, 1 if any problem is found, 2 if a file is unusable as a whole.
+    """
+    from unisandbox.runs.io import atomic_write_text
+    from unisandbox.tasks.audit import audit_file, findings_jsonl, render_report, summarize
     from unisandbox.tasks.base import InputError
 
     try:
@@ -124,12 +134,20 @@ def audit(
     except InputError as e:
         _fail(str(e))
     summary = summarize(findings)
+    if report is not None:
+        command = "unisandbox data audit " + " ".join(str(f) for f in files) + f" --report {report}"
+        atomic_write_text(report, render_report(findings, command))
+    if findings_out is not None:
+        atomic_write_text(findings_out, findings_jsonl(findings))
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
-        for p in summary["problems_list"]:  # type: ignore[union-attr]
-            typer.echo(f"{p['kind']}\t{p['id']}\t{p['detail']}")
-        by_kind = ", ".join(f"{k} {v}" for k, v in summary["by_kind"].items())  # type: ignore[union-attr]
+        for f in findings:
+            if f.kind != "ok":
+                where = f"{f.file}:{f.line}" if f.line else f"{f.file}"
+                extra = f"  [{f.derivation}]" if f.derivation else ""
+                typer.echo(f"{where}: {f.kind}\t{f.id}\t{f.detail}{extra}")
+        by_kind = ", ".join(f"{k} {v}" for k, v in summary["by_kind"].items() if v)  # type: ignore[union-attr]
         typer.echo(f"{summary['items']} items, {summary['problems']} problems ({by_kind})")
     raise typer.Exit(1 if summary["problems"] else 0)
 
@@ -155,17 +173,39 @@ def export(
 
 @data_app.command("import")
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="Study-format test files.")],
+    files: Annotated[list[Path], typer.Argument(help="Study-format test files (or our own, validated).")],
     out: Annotated[Path, typer.Option(help="Directory for our item files (same file names).")],
     level: Annotated[int, typer.Option(help="Level for ids that do not carry one.")] = 1,
 ) -> None:
-    """Read the study's JSONL test formats (or our own, validated) into our item format."""
-    from unisandbox.tasks.base import InputError, write_items
+    """Read the study's JSONL test files into our item format, keeping every readable item.
 
+    Each item keeps the file's stated answer and, beside it, the audit's derived answer and verdict
+    (`meta.answers`, `meta.audit`). A malformed row is reported and skipped, the rest is imported.
+    Exit 0 when every row was imported, 1 when some rows were skipped, 2 when a file is unusable (nothing
+    is written then).
+    """
+    from unisandbox.tasks.base import InputError, read_items, write_items
+    from unisandbox.tasks.study_format import OURS, sniff_format
+    from unisandbox.tasks.study_import import import_study_file
+
+    loaded = {}
+    skipped = []
     try:
-        loaded = {out / f.name: _load_any(f, level) for f in files}
+        for f in files:
+            if sniff_format(f) == OURS:
+                loaded[out / f.name] = (read_items(f), 0)
+                continue
+            result = import_study_file(f, level)
+            if not result.items:
+                raise InputError(f"{f}: no row could be imported ({len(result.skipped)} malformed)")
+            skipped += result.skipped
+            flagged = sum(1 for x in result.findings if x.kind != "ok")
+            loaded[out / f.name] = (result.items, flagged)
     except InputError as e:
         _fail(str(e))
-    for path, items in loaded.items():
+    for path, (items, flagged) in loaded.items():
         write_items(path, items)
-        typer.echo(f"{path}: {len(items)} items")
+        typer.echo(f"{path}: {len(items)} items ({flagged} flagged by the audit; see meta.audit)")
+    for f in skipped:
+        typer.echo(f"{f.file}:{f.line}: skipped row {f.id}: {f.detail}", err=True)
+    raise typer.Exit(1 if skipped else 0)

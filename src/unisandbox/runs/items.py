@@ -15,21 +15,30 @@ def is_study_format(path: Path) -> bool:
     """True if `path` holds one of the study's formats (InputError if it holds no known format)."""
     from unisandbox.tasks import study_format
 
-    return study_format.file_format(path) != study_format.OURS
+    return study_format.sniff_format(path) != study_format.OURS
 
 
 def read_study_items(path: Path) -> list[Item]:
     """Import one of the study's test files through the tasks package's importer.
 
+    Every readable item is kept with its stated and audited answers (`tasks.study_import`); a malformed
+    row is skipped with a note on stderr naming file and line, never silently, and never rejects the file.
     The study numbers items per file (math_1 and math_2 both hold id "1"), so ids are prefixed with the
     file stem ("math_2-1", pair "mapping1-7"); the original id stays in meta for the study's layout.
     """
-    from unisandbox.tasks import study_format
+    import sys
+
+    from unisandbox.tasks.study_import import import_study_file
 
     m = re.search(r"(\d)$", path.stem)
     level = int(m.group(1)) if m and m.group(1) in "123" else None
+    result = import_study_file(path, level=level)
+    for f in result.skipped:
+        print(f"note: {path}:{f.line}: row {f.id} skipped: {f.detail}", file=sys.stderr)
+    if not result.items:
+        raise InputError(f"{path}: no row could be imported ({len(result.skipped)} malformed)")
     out = []
-    for it in study_format.read_study_file(path, level=level):
+    for it in result.items:
         meta = {**it.meta, "source_file": path.stem, "study_name": it.id,
                 "study_id": it.group if it.group is not None else it.id}
         update: dict = {"id": f"{path.stem}-{it.id}", "meta": meta}

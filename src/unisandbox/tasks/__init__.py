@@ -36,10 +36,14 @@ Shared (`unisandbox.tasks.common`)
     split_of(key, test_fraction) -> "train" | "test"   (seed-independent pools)
     rng_for(seed, *parts) -> numpy Generator
 
-Suite, audit, formats (`unisandbox.tasks.suite`, `.audit`, `.parse`, `.study_format`, `.stats`)
+Suite, audit, formats (`unisandbox.tasks.suite`, `.audit`, `.parse`, `.mapping_lang`, `.english`,
+`.study_format`, `.study_import`, `.stats`)
     generate_suite(seed, tasks, split, size, ...) -> {file name: text}; write_suite(out, files).
-    audit_file(path) / audit_item(item) -> Finding(id, kind, detail, derived); summarize(findings).
-    find_arithmetic(text), parse_mapping(text), resolve(mapping): independent prompt-text readers.
-    read_study_file(path, level=None) -> list[Item]; study_jsonl(items) -> str (export);
+    audit_file(path) / audit_item(item) -> Finding(id, kind, detail, derived, derivation, ...), per item;
+    summarize(findings); render_report(findings, command) (Markdown).
+    find_arithmetic(text), mapping_lang.read_mapping(text) + resolve(m): independent prompt-text readers;
+    english.same_noun(a, b): plural/compound/"pairs of"/synonym-aware noun comparison.
+    read_study_file(path, level=None) -> list[Item] (strict); study_import.import_study_file(path) ->
+    ImportResult(items with stated + audited answers, findings, skipped rows); study_jsonl(items) (export);
     read_conversations(path) / conversations_jsonl(conversations) (training conversation format).
 """

@@ -20,6 +20,10 @@ class ParseError(ValueError):
     """The text could not be read."""
 
 
+class Ambiguous(ParseError):
+    """The text can be read more than one way (operator words outside the one expression, ...)."""
+
+
 class IllPosed(ValueError):
     """The text reads fine but asks for something undefined (undefined symbol, irrational root, ...)."""
 
@@ -37,10 +41,15 @@ _NUMBER_WORDS = {
 # Longest alternatives first; each maps to a normalised token.
 _TOKEN_SPECS: list[tuple[str, str]] = [
     (
-        r"(?:,\s*)?(?:and\s+)?(?:then\s+)?(?:rounded|round(?:ed)?\s+it)\s+down(?:\s+to\s+(?:the\s+nearest\s+)?(?:whole\s+number|integer))?",
+        r"(?:,\s*)?(?:(?:equals|is|gives)\s+)?(?:and\s+)?(?:then\s+)?(?:rounded|round(?:ed)?\s+it)\s+down"
+        r"(?:\s+to\s+(?:the\s+nearest\s+)?(?:whole\s+number|integer))?",
         "floor",
     ),
-    (r"(?:the\s+)?square\s+root\s+of", "sqrt"),
+    (r"(?:,\s*)?(?:and\s+)?then\s+add", "then+"),
+    (r"(?:,\s*)?(?:and\s+)?then\s+(?:subtract|take\s+away)", "then-"),
+    (r"(?:,\s*)?(?:and\s+)?then\s+multiply(?:\s+it)?\s+by", "then*"),
+    (r"(?:,\s*)?(?:and\s+)?then\s+divide(?:\s+it)?\s+by", "then/"),
+    (r"(?:the\s+)?square\s+root(?:\s+of)?", "sqrt"),
     (r"(?:the\s+)?remainder\s+(?:of|when)", "rem"),
     (r"divided\s+by", "/"),
     (r"multiplied\s+by", "*"),
@@ -212,6 +221,26 @@ def _sqrt(x: Fraction) -> Fraction:
     return Fraction(n, d)
 
 
+_THEN_OPS = {"then+": "+", "then-": "-", "then*": "*", "then/": "/"}
+
+
+def _fold(op: str, a: Fraction, b: Fraction) -> Fraction:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    return _binary(op, a, b)
+
+
+def _eval_tokens(toks: list[Token], ops: list[str]) -> Fraction:
+    p = _Parser(toks)
+    value = p.expr()
+    if p.i != len(toks):
+        raise ParseError(f"unexpected {toks[p.i].kind!r} after the expression")
+    ops += p.ops
+    return value
+
+
 def _parse_run(text: str, run: list[Token]) -> Arithmetic:
     toks = list(run)
     floor = bool(toks) and toks[-1].kind == "floor"
@@ -219,28 +248,60 @@ def _parse_run(text: str, run: list[Token]) -> Arithmetic:
         toks = toks[:-1]
     if any(t.kind == "floor" for t in toks):
         raise ParseError("'rounded down' in the middle of an expression")
-    p = _Parser(toks)
-    value = p.expr()
-    if p.i != len(toks):
-        raise ParseError(f"unexpected {toks[p.i].kind!r} after the expression")
+    # "..., then add 2" applies to everything before it: split there and fold left to right.
+    ops: list[str] = []
+    value: Fraction | None = None
+    pending: str | None = None
+    segment: list[Token] = []
+    for tok in [*toks, Token("end", None, 0, 0)]:
+        if tok.kind in _THEN_OPS or tok.kind == "end":
+            if not segment:
+                raise ParseError(f"'{tok.kind}' without a number before it")
+            v = _eval_tokens(segment, ops)
+            value = v if pending is None else _fold(_THEN_OPS[pending], value, v)  # type: ignore[arg-type]
+            if pending is not None:
+                ops.append(_THEN_OPS[pending])
+            pending, segment = (tok.kind if tok.kind != "end" else None), []
+        else:
+            segment.append(tok)
+    assert value is not None
     if floor:
         value = Fraction(math.floor(value))
-        p.ops.append("floor")
-    return Arithmetic(text[run[0].start : run[-1].end], value, tuple(p.ops))
+        ops.append("floor")
+    return Arithmetic(text[run[0].start : run[-1].end], value, tuple(ops))
+
+
+_WHERE = re.compile(r"[,;]?\s*where\s+([A-Za-z])\s*=\s*(\d+(?:\.\d+)?)")
+
+
+def _substitute(text: str) -> str:
+    """"√(M² + 9) where M = 1" -> "√(1² + 9)": a single-letter variable given a value in the text."""
+    m = _WHERE.search(text)
+    if not m:
+        return text
+    var, value = m.group(1), m.group(2)
+    head = re.sub(rf"(?<![A-Za-z]){re.escape(var)}(?![A-Za-z])", value, text[: m.start()])
+    return head + text[m.end():]
 
 
 def find_arithmetic(text: str) -> Arithmetic:
     """The one arithmetic expression a prompt asks about, evaluated exactly.
 
-    Raises ParseError when there is none or several different ones, IllPosed when the one found has no
-    rational value (division by zero, irrational root).
+    Raises Ambiguous when operator words stand outside the one expression (it never guesses which
+    reading is meant), ParseError when there is no expression or several different ones, IllPosed when
+    the one found has no rational value (division by zero, irrational root).
 
     >>> find_arithmetic("Generate as many cups as the result of 17 / 5, then rounded down.").value
     Fraction(3, 1)
     >>> find_arithmetic("Draw the square root of (9 minus 5) times 3 apples.").value
     Fraction(6, 1)
+    >>> find_arithmetic("Generate the outcome of the square root of 16 minus 3, then add 2.").value
+    Fraction(3, 1)
     """
-    runs = [r for r in _runs(text, _tokens(text)) if any(t.kind == "num" for t in r)]
+    text = _substitute(text)
+    all_runs = _runs(text, _tokens(text))
+    runs = [r for r in all_runs if any(t.kind == "num" for t in r)]
+    stray = [r for r in all_runs if r not in runs and any(t.kind not in ("(", ")") for t in r)]
     if not runs:
         raise ParseError("no arithmetic expression in the text")
     found: list[Arithmetic] = []
@@ -254,6 +315,9 @@ def find_arithmetic(text: str) -> Arithmetic:
     chosen = with_ops or found
     if len(chosen) > 1:
         raise ParseError(f"several expressions: {', '.join(repr(a.text) for a in chosen)}")
+    if stray and chosen:
+        words = ", ".join(repr(text[r[0].start : r[-1].end].strip(" ,")) for r in stray)
+        raise Ambiguous(f"operator words {words} stand outside the expression {chosen[0].text!r}")
     if not chosen:
         ill = [e for e in errors if isinstance(e, IllPosed)]
         raise ill[0] if ill else errors[0]
@@ -299,100 +363,3 @@ def parse_count_answer(text: str) -> tuple[int, str | None, str]:
     if not re.search(r"[A-Za-z]", word):
         raise ParseError(f"answer {text!r} names no object")
     return int(m.group(1)), canonical(word), word
-
-
-# ------------------------------------------------------------------------------------------- mapping
-
-_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
-_TYPED_SYMBOL = re.compile(
-    r"\b(?:symbol|letter|digit|sign|character|glyph|number|mark)\s+(\S)(?=$|[\s.,;:!?'\"])", re.IGNORECASE
-)
-_BARE_SYMBOL = re.compile(r"(?<![\w'])([A-Z0-9]|[#@$%&*+=~^<>|/\\])(?![\w'])")
-_KIND_WORDS = re.compile(r"\b(?:symbol|letter|digit|sign|character|glyph|number|mark)\b", re.IGNORECASE)
-_PASSIVE = re.compile(
-    r"\b(?:represented|denoted|meant|signified|symbolized|symbolised|indicated)\s+by\b", re.I
-)
-_QUERY = re.compile(
-    r"\b(?:draw|generate|create|show|paint|depict|picture|render|produce|make|illustrate|sketch)\b", re.I
-)
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """Rules and the queried symbol read from a mapping prompt."""
-
-    rules: tuple[tuple[str, str], ...]
-    """(source symbol, target) in text order; a target is a symbol or "obj:<singular key>"."""
-    query: str
-
-
-def _symbols_in(sentence: str) -> list[tuple[int, str]]:
-    typed = [(m.start(1), m.group(1)) for m in _TYPED_SYMBOL.finditer(sentence)]
-    if typed:
-        return typed
-    out = []
-    for m in _BARE_SYMBOL.finditer(sentence):
-        sym = m.group(1)
-        rest = sentence[m.end() :].split()
-        # "A chair ..." is an article, not the symbol A.
-        if sym in ("A", "I") and rest and canonical(rest[0].strip(".,;:!?")) is not None:
-            continue
-        out.append((m.start(1), sym))
-    return out
-
-
-def parse_mapping(text: str) -> Mapping:
-    """Read rule sentences and the query sentence of a mapping prompt.
-
-    >>> m = parse_mapping("The symbol A represents chairs. The letter B means symbol A. Draw what B represents.")
-    >>> m.rules, m.query
-    ((('A', 'obj:chair'), ('B', 'A')), 'B')
-    """
-    rules: list[tuple[str, str]] = []
-    queries: list[str] = []
-    for sentence in _SENTENCE_RE.split(text.strip()):
-        if not sentence:
-            continue
-        syms = _symbols_in(sentence)
-        # Nouns outside the symbol mentions, so "the symbol ~" neither hides a noun nor creates one.
-        nouns = find_nouns(_KIND_WORDS.sub(" ", sentence))
-        if _QUERY.search(sentence) and len(syms) == 1 and not nouns:
-            queries.append(syms[0][1])
-        elif len(syms) == 1 and len(nouns) == 1:
-            rules.append((syms[0][1], f"obj:{nouns[0]}"))
-        elif len(syms) == 2 and not nouns:
-            first, second = syms[0][1], syms[1][1]
-            passive = _PASSIVE.search(sentence)
-            if passive and syms[0][0] < passive.start() < syms[1][0]:
-                first, second = second, first
-            rules.append((first, second))
-        elif syms or nouns:
-            raise ParseError(f"cannot read sentence {sentence!r}")
-    if not queries:
-        raise ParseError("no query sentence (e.g. 'Draw what B represents.')")
-    if len(set(queries)) > 1:
-        raise ParseError(f"several queried symbols: {sorted(set(queries))}")
-    return Mapping(tuple(rules), queries[0])
-
-
-def resolve(m: Mapping) -> tuple[str, list[str]]:
-    """Follow the rules from the queried symbol to an object: (object key, chain of hops).
-
-    Raises IllPosed on a conflicting rule, an undefined symbol or a cycle.
-    """
-    table: dict[str, str] = {}
-    for src, dst in m.rules:
-        if src in table and table[src] != dst:
-            a, b = table[src].removeprefix("obj:"), dst.removeprefix("obj:")
-            raise IllPosed(f"conflicting rules for symbol {src!r}: {a} and {b}")
-        table[src] = dst
-    cur, seen, hops = m.query, set(), []
-    while not cur.startswith("obj:"):
-        if cur in seen:
-            raise IllPosed(f"cycle through symbol {cur!r}")
-        seen.add(cur)
-        if cur not in table:
-            raise IllPosed(f"undefined symbol {cur!r}")
-        hops.append(f"{cur} -> {table[cur].removeprefix('obj:')}")
-        cur = table[cur]
-    return cur.removeprefix("obj:"), hops

@@ -205,6 +205,137 @@ def read_records(path: str | Path) -> tuple[str, list[StudyRecord]]:
     return fmt, records
 
 
+# ------------------------------------------------------------------------------- tolerant reading
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One line of a study-format test file, read tolerantly: a bad line is a row with a `problem`."""
+
+    line: int
+    id: str
+    """Item id as in `StudyRecord`, or "line N" when the line gives none that can be used."""
+    group: str | None
+    question: str | None
+    answer: str | None
+    problem: str | None = None
+    """Why this row cannot be used (malformed JSON, missing or extra field, duplicate id, ...)."""
+
+
+def read_lines(path: str | Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line number, object or None, problem or None) for each non-blank line; InputError only when the
+    file cannot be read at all or holds no line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read: {e}") from e
+    out: list[tuple[int, dict[str, Any] | None, str | None]] = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as e:
+            out.append((lineno, None, f"malformed JSON: {e.msg} (column {e.colno})"))
+            continue
+        if not isinstance(raw, dict):
+            out.append((lineno, None, f"expected a JSON object, got {type(raw).__name__}"))
+            continue
+        out.append((lineno, raw, None))
+    if not out:
+        raise InputError(f"{path}: no records")
+    return out
+
+
+def sniff_format(path: str | Path) -> str:
+    """The format most readable lines of a file are in (ties: the first seen); InputError when no line
+    is in any known format, so the file is unusable as a whole."""
+    path = Path(path)
+    counts: dict[str, int] = {}
+    for _, raw, _ in read_lines(path):
+        fmt = detect_format(raw) if raw is not None else None
+        if fmt is not None:
+            counts[fmt] = counts.get(fmt, 0) + 1
+    if not counts:
+        raise InputError(
+            f"{path}:1: field '<record>': no line is in a known format (expected our items or the study's "
+            "Question/Answer/id, ID/Question_A|B/Answer, ID/Question/Answer or id/conversations)"
+        )
+    return max(counts, key=lambda k: counts[k])
+
+
+def _row_problem(fmt: str, raw: dict[str, Any]) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """(problem or "", id, group, question, answer) of one record in a study test format."""
+    this = detect_format(raw)
+    if this != fmt:
+        return f"a {this or 'unknown'} record in a {fmt} file (fields {sorted(raw)})", None, None, None, None
+    if fmt == STUDY_MAPPING:
+        sides = [k for k in ("Question_A", "Question_B") if k in raw]
+        allowed: tuple[str, ...] = ("ID", *sides, "Answer")
+        id_field = "ID"
+    else:
+        sides = []
+        allowed = _FIELDS[fmt]
+        id_field = "id" if fmt == STUDY_MATH else "ID"
+    raw_id = raw.get(id_field)
+    rid = str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    missing = [n for n in allowed if n not in raw]
+    extra = [n for n in raw if n not in allowed]
+    texts = {n: raw.get(n) for n in (*sides, "Question", "Answer") if n in raw}
+    if fmt == STUDY_MAPPING and len(sides) != 1:
+        what = "neither Question_A nor Question_B" if not sides else "both Question_A and Question_B"
+        return f"field 'Question_A': the row has {what} (one per row)", rid, rid, None, None
+    if missing:
+        return f"field '{missing[0]}': missing", rid, None, None, None
+    if extra:
+        return f"field '{extra[0]}': unknown field (expected {', '.join(allowed)})", rid, None, None, None
+    bad = [n for n, v in texts.items() if not isinstance(v, str) or not v.strip()]
+    if bad:
+        return f"field '{bad[0]}': expected a non-empty string, got {texts[bad[0]]!r}", rid, None, None, None
+    if rid is None or not rid.strip():
+        return f"field '{id_field}': expected a non-empty string, got {raw_id!r}", None, None, None, None
+    try:
+        check_safe_id(rid)
+    except ValueError as e:
+        return f"field '{id_field}': {e}", None, None, None, None
+    if fmt == STUDY_MAPPING:
+        return "", f"{rid}_{sides[0][-1]}", rid, raw[sides[0]], raw["Answer"]
+    return "", rid, None, raw["Question"], raw["Answer"]
+
+
+def read_rows(path: str | Path) -> tuple[str, list[StudyRow]]:
+    """Read a study-format test file row by row, never rejecting the file for a bad row.
+
+    Every non-blank line gives one StudyRow; a row that cannot be used carries its `problem` (and the
+    rest of the file is still read). Duplicate ids: the first row keeps the id, later ones are problems.
+    InputError (exit 2) only when the file as a whole is unusable: unreadable, empty, in no known
+    format, or in our format or a training format.
+    """
+    path = Path(path)
+    fmt = sniff_format(path)
+    if fmt == OURS:
+        raise InputError(f"{path}: this is our item format, not a study format (use read_items)")
+    if fmt in TRAINING_FORMATS:
+        raise InputError(f"{path}: this is a training corpus ({fmt}), not a test file")
+    rows: list[StudyRow] = []
+    seen: dict[str, int] = {}
+    for lineno, raw, problem in read_lines(path):
+        if raw is None:
+            rows.append(StudyRow(lineno, f"line {lineno}", None, None, None, problem))
+            continue
+        problem, rid, group, question, answer = _row_problem(fmt, raw)
+        shown = rid or f"line {lineno}"
+        if not problem and rid in seen:
+            problem = f"duplicate id {rid!r} (first on line {seen[rid]})"
+        if problem:
+            rows.append(StudyRow(lineno, shown, group, None, None, problem))
+            continue
+        seen[rid] = lineno  # type: ignore[index]
+        rows.append(StudyRow(lineno, rid, group, question, answer))  # type: ignore[arg-type]
+    return fmt, rows
+
+
 def read_conversations(path: str | Path) -> list[Conversation]:
     """Read and validate a training file in the study's conversation format."""
     path = Path(path)
