@@ -226,7 +226,7 @@ def test_a_killed_run_resumes_to_the_same_output(tmp_path):
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "sd"
-    for extra in (["--model", "nosuch"], ["--format", "xml"], ["--tasks", "knowledge"], ["--levels", "4"],
+    for extra in (["--model", "nosuch"], ["--judge", "nosuch"], ["--judge", "vlm"], ["--format", "xml"], ["--tasks", "knowledge"], ["--levels", "4"],
                   ["--samples", "0"]):
         proc = subprocess.run(cli_command("stars-data", "--model", "fake", "--out", str(out), *extra[-2:]),
                               capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})

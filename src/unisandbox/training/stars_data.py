@@ -206,8 +206,11 @@ def sample_and_judge(out: Path, cfg: StarsDataConfig, *, batch_size: int = 64, j
     """Generate and judge every pending think-mode sample (every torchrun rank generates its share; rank 0
     judges). Returns True on the process that should write the outputs (rank 0)."""
     from unisandbox.runs.pipeline import (
+        bind_judge,
+        bind_model,
+        build_judge,
+        build_model,
         distributed_group,
-        load_judge,
         load_model,
         merge_shards,
         open_run,
@@ -218,11 +221,14 @@ def sample_and_judge(out: Path, cfg: StarsDataConfig, *, batch_size: int = 64, j
     given = run_options(out, cfg)
     group = distributed_group()
     try:
-        opened, model, error = None, None, None
+        opened, model, judge_obj, error = None, None, None, None
         if group.is_main:
-            try:
+            try:  # model and judge are built and checked before the first sample (a bad judge costs nothing)
                 opened = open_run(out / "run", given, create=True)
-                model = load_model(opened, bind=True)
+                model = build_model(opened)
+                judge_obj = build_judge(opened, **dict(judge_options or {}))
+                bind_model(opened, model)
+                bind_judge(opened, judge_obj)
             except BaseException as e:  # rank 0 tells the others to stop before re-raising
                 error = e
         if not group.broadcast_ok(error is None):
@@ -237,7 +243,7 @@ def sample_and_judge(out: Path, cfg: StarsDataConfig, *, batch_size: int = 64, j
         if not group.is_main:
             return False
         merge_shards(opened, force=group.world > 1)
-        stage_judge(opened, load_judge(opened, **dict(judge_options or {})), batch_size=batch_size, progress=progress)
+        stage_judge(opened, judge_obj, batch_size=batch_size, progress=progress)
         return True
     finally:
         group.close()
@@ -464,6 +470,10 @@ def main(out: Path, cfg: StarsDataConfig, formats: Sequence[str] = FORMATS, *, b
     cfg = cfg.validate()
     out = Path(out)
     main_rank = int(os.environ.get("RANK", "0")) == 0
+    if main_rank:
+        from unisandbox.runs.pipeline import check_out_dir
+
+        check_out_dir(out)
     fresh = main_rank and not _state_path(out).exists() and not (out.exists() and any(out.iterdir()))
     try:
         if main_rank:
