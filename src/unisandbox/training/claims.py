@@ -231,8 +231,9 @@ def _injected(r: dict[str, Any], d: str, mode: str, arch: str) -> list[str]:
 
 def _inj_probe(r: dict[str, Any], d: str, arch: str) -> Precondition:
     s = r["injection"]["after"]["probes"][d]
+    chance = s.get("chance") if s.get("chance") is not None else _chance_of(d)
     return probe_precondition(f"{d} understanding probe after injection ({arch})",
-                              units(s, f"{arch}.injection.after.probes.{d}"), s.get("chance"))
+                              units(s, f"{arch}.injection.after.probes.{d}"), chance)
 
 
 def _cot_forward(results: dict[str, dict[str, Any]], arch: str) -> Arms | None:

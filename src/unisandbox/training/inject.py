@@ -128,6 +128,7 @@ KNOWLEDGE_TASKS = ("knowledge_forward", "knowledge_inverse")
 
 def measure_knowledge(model, judge, base_seed: int = 0) -> dict[str, Any]:
     """Forward / inverse generation accuracy in both modes and probe accuracy (official knowledge items)."""
+    from unisandbox.metrics.outcomes import unit_chance
     from unisandbox.training.evaluate import (
         Score,
         generate_all,
@@ -145,7 +146,8 @@ def measure_knowledge(model, judge, base_seed: int = 0) -> dict[str, Any]:
         for mode in ("normal", "think"):
             gens = generate_all(model, items, mode, 0, base_seed)
             verdicts = judge_arrays(judge, [image_array(g) for g in gens], items)
-            out["generation"].setdefault(direction, {})[mode] = Score.of(unit_outcomes(items, verdicts))
+            out["generation"].setdefault(direction, {})[mode] = Score.of(unit_outcomes(items, verdicts),
+                                                                         unit_chance(items))
         out["probes"][direction] = probe_scores(model, items, key=lambda it: "all")["all"]
     return out
 
