@@ -233,4 +233,17 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
         assert proc.returncode == 2, (extra, proc.stderr)
         assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
         assert not out.exists()
-    assert sys.executable
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_write_the_same_data_as_one_process(tmp_path):
+    args = ["stars-data", "--model", "fake:p_think=0.6", "--items-per-level", "3", "--samples", "2", "--levels", "1,2",
+            "--format", "jsonl,parquet,bagel"]
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    run_cli(*args, "--out", str(single))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "unisandbox",
+           *args, "--out", str(multi)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not list((multi / "run").glob("*.rank*.jsonl"))  # rank 0 merged the rank files
+    assert _digest(multi) == _digest(single)
