@@ -33,14 +33,20 @@ PERSON = PersonAnswer(gender="female", age="kid", hair="red", skin="dark")
     ("error.", Parsed("error")),
     ("Person: dark; red; kid; female", Parsed("person", person=("dark", "red", "kid", "female"))),
     ("person: Light; Blond; elderly; man", Parsed("person", person=("light", "blonde", "old", "male"))),
+    # Objects outside the vocabulary are kept as English, in the singular.
+    ("three unicorns", Parsed("count", 3, "unicorn")),
+    ("2 Teddy Bears.", Parsed("count", 2, "teddy bear")),
+    ("4 pairs of socks", Parsed("count", 4, "pair of socks")),
+    ("3 mice", Parsed("count", 3, "mouse")),
 ])
 def test_parse_golden(text, parsed):
     assert parse_caption(text) == parsed
 
 
 @pytest.mark.parametrize("text", [
-    "", "apples", "3", "three unicorns", "Fruit: rose", "Flower: banana", "Person: dark; red; kid",
+    "", "apples", "3", "Fruit: rose", "Flower: banana", "Person: dark; red; kid",
     "Person: dark; purple; kid; female", "I see 3 apples", "Fruit:", "3 apples and 2 cups",
+    "3 unicorns and 2 dragons", "one of them is red", "2 bears with hats", "3 red, blue and green balls",
 ])
 def test_parse_rejects(text):
     with pytest.raises(CaptionSyntaxError):
@@ -119,3 +125,22 @@ def test_answer_caption_matches_its_answer():
     for a in (CountAnswer(count=4, object="hat"), ObjectAnswer(object="kite"), PERSON,
               FruitAnswer(fruit="pear"), FlowerAnswer(flower="violet")):
         assert match(answer_caption(a), a) == "correct"
+
+
+def test_objects_outside_the_vocabulary_follow_english():
+    pair = CountAnswer(count=4, object="pair of socks")
+    assert match("4 pairs of socks", pair) == "correct"
+    assert match("8 socks", pair) == "wrong"  # a pair is what is counted
+    assert match("4 socks", pair) == "wrong"
+    bear = CountAnswer(count=2, object="teddy bear")
+    assert match("2 teddy bears", bear) == match("two teddy bears.", bear) == "correct"
+    assert match("2 bears", bear) == "wrong" and match("3 teddy bears", bear) == "wrong"
+    assert match("3 mice", CountAnswer(count=3, object="mouse")) == "correct"
+    phone = ObjectAnswer(object="phone")
+    assert match("1 telephone", phone) == match("2 smartphones", phone) == "correct"  # listed synonyms
+    assert match("1 camera", phone) == "wrong" and match("1 cup", phone) == "wrong"
+    # Vocabulary objects keep their exact keys: a listed word never matches another listed object.
+    assert match("2 mugs", CountAnswer(count=2, object="cup")) == "correct"
+    assert match("2 coins", CountAnswer(count=2, object="cup")) == "wrong"
+    assert count_caption(2, "teddy bear") == "2 teddy bears" and count_caption(1, "pair of socks") == "1 pair of socks"
+    assert answer_caption(pair) == "4 pairs of socks" and match(answer_caption(bear), bear) == "correct"

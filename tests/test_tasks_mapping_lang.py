@@ -54,6 +54,13 @@ WELL_POSED = [
     ("Let the symbol S denote hats. Read the letter K as the symbol S. Whenever you see the digit 4, think of the "
      "letter K. Depict whatever the digit 4 represents.", "hats", "4 -> K -> S -> hats"),
     ("The symbol A represents chairs. The letter B means symbol A. Draw what B represents.", "chairs", None),
+    # lower-case letters named as symbols, and "?" / "|" as symbols at the end of the query
+    ("Rule 1: The symbol q represents kettles. Rule 2: The symbol r represents jugs. Please generate the object "
+     "represented by the symbol r.", "jugs", None),
+    ("Rule 1: The symbol ? represents limes. Rule 2: The symbol | represents figs. Please generate the fruit "
+     "represented by the symbol ?.", "limes", None),
+    ("Rule 1: The symbol ? represents limes. Rule 2: The symbol | represents figs. Please generate the fruit "
+     "represented by the symbol |.", "figs", None),
 ]
 
 

@@ -8,8 +8,11 @@ Grammar (case-insensitive, surrounding spaces and a final period ignored):
     Flower: <flower>                           "Flower: rose"
     Error                                      blank, noise, mixed types, distortion, unreadable
 
-Nouns go through `world.vocab.canonical` (plural, singular and listed synonyms); portrait attributes
-through `ATTRIBUTE_SYNONYMS`. `match` is pure code: the judge never sees the expected answer.
+Nouns go through `world.vocab.canonical` (plural, singular and listed synonyms); a noun outside the
+vocabulary ("3 teddy bears", "4 pairs of socks") is kept as English text and compared by
+`tasks.english.same_noun` (plurals, irregular plurals, compounds, "pairs of", articles, and synonyms only
+from its tested list), so items whose objects the sandbox cannot draw are still judged in code. Portrait
+attributes go through `ATTRIBUTE_SYNONYMS`. `match` is pure code: the judge never sees the expected answer.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from unisandbox.judges.base import Caption, Verdict
+from unisandbox.tasks import english
 from unisandbox.world import vocab
 
 if TYPE_CHECKING:
@@ -63,7 +67,8 @@ class Parsed:
     count: int | None = None
     """Number of objects (kind "count"; 1 for "fruit"/"flower")."""
     object: str | None = None
-    """Singular vocabulary key (kinds "count", "fruit", "flower")."""
+    """Singular vocabulary key (kinds "count", "fruit", "flower"); for a noun outside the vocabulary, the
+    noun phrase in the singular as written ("teddy bear", "pair of socks")."""
     person: tuple[str, str, str, str] | None = None
     """(skin, hair, age, gender) for kind "person"."""
 
@@ -84,6 +89,8 @@ def _attr(kind: str, word: str, text: str) -> str:
 
 
 _COUNT = re.compile(r"^(\d+|[a-z]+)\s+(.+)$")
+_PLAIN_NOUN = re.compile(r"^[a-z][a-z'-]*(?: [a-z][a-z'-]*){0,3}$")
+_NOT_A_NOUN = {"and", "or", "with", "plus", "but", "then", "is", "are", "of"}
 _LABELLED = re.compile(r"^(person|fruit|flower)\s*:\s*(.+)$")
 
 
@@ -120,7 +127,18 @@ def parse_caption(text: str) -> Parsed:
         key = vocab.canonical(noun)
         if count is not None and key is not None:
             return Parsed("count", count=count, object=key)
+        if count is not None and _is_plain_noun(noun):
+            return Parsed("count", count=count, object=english.singular_phrase(noun))
     raise CaptionSyntaxError(f"caption not in the grammar: {text!r}")
+
+
+def _is_plain_noun(noun: str) -> bool:
+    """One noun phrase of plain words ("teddy bears", "pairs of socks"), not a list or a sentence."""
+    words = noun.split()
+    unit = len(words) >= 3 and words[1] == "of"
+    rest = words[2:] if unit else words
+    return bool(_PLAIN_NOUN.match(noun)) and not any(w in _NOT_A_NOUN for w in rest) and not (
+        "of" in words and not unit)
 
 
 def is_valid_caption(text: str) -> bool:
@@ -133,8 +151,11 @@ def is_valid_caption(text: str) -> bool:
 
 
 def count_caption(count: int, obj: str) -> str:
-    """`count_caption(3, "cherry") == "3 cherries"`."""
-    return f"{count} {vocab.NOUNS_BY_NAME[obj].form(count)}"
+    """`count_caption(3, "cherry") == "3 cherries"`; objects outside the vocabulary follow English
+    (`count_caption(2, "teddy bear") == "2 teddy bears"`)."""
+    if obj in vocab.NOUNS_BY_NAME:
+        return f"{count} {vocab.NOUNS_BY_NAME[obj].form(count)}"
+    return f"{count} {obj if count == 1 else english.plural_phrase(obj)}"
 
 
 def person_caption(skin: str, hair: str, age: str, gender: str) -> str:
@@ -178,11 +199,20 @@ def _matches(p: Parsed, expected: Answer) -> bool:
     if p.kind == "person" or p.object is None or p.count is None:
         return False
     if kind == "count":
-        return p.object == expected.object and p.count == expected.count  # type: ignore[union-attr]
+        return _same_object(p.object, expected.object) and p.count == expected.count  # type: ignore[union-attr]
     # Mapping and knowledge ask for the identity of the thing: any positive number of it is right
     # ("3 cherries" shows the favourite fruit cherry), and "Fruit: x" / "1 x" are the same picture.
     target = {"object": "object", "fruit": "fruit", "flower": "flower"}[kind]
-    return p.count >= 1 and p.object == getattr(expected, target)
+    return p.count >= 1 and _same_object(p.object, getattr(expected, target))
+
+
+def _same_object(said: str, expected: str) -> bool:
+    """Vocabulary keys must be equal; anything else is compared as English."""
+    if said == expected:
+        return True
+    if said in vocab.NOUNS_BY_NAME and expected in vocab.NOUNS_BY_NAME:
+        return False
+    return english.same_noun(said, expected)
 
 
 def match(caption: str | None, expected: Answer) -> Verdict:

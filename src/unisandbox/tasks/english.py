@@ -148,6 +148,33 @@ def singular_phrase(text: str) -> str:
     return " ".join(words[:-1] + [singular(words[-1])]) if words else ""
 
 
+_PLURAL_OF = {v: k for k, v in IRREGULAR_PLURALS.items()}
+
+
+def plural(word: str) -> str:
+    """The plural of one English word: `plural("cherry") == "cherries"`, `plural("mouse") == "mice"`."""
+    w = word.lower()
+    if w in _PLURAL_OF:
+        return _PLURAL_OF[w]
+    if w in INVARIANT and not w.endswith(("ss", "us", "as", "is")):
+        return w
+    if w.endswith("y") and len(w) > 1 and w[-2] not in "aeiou":
+        return w[:-1] + "ies"
+    if w.endswith(("s", "x", "z", "ch", "sh")):
+        return w + "es"
+    return w + "s"
+
+
+def plural_phrase(text: str) -> str:
+    """A noun phrase in the plural: "teddy bear" -> "teddy bears", "pair of socks" -> "pairs of socks"."""
+    phrase = strip_determiners(text)
+    m = _UNIT_RE.match(phrase)
+    if m:
+        return f"{plural_phrase(m.group(1))} of {m.group(2)}"
+    words = phrase.split()
+    return " ".join(words[:-1] + [plural(words[-1])]) if words else ""
+
+
 def _head_sets(text: str) -> tuple[tuple[str, ...], set[str]] | None:
     phrase = strip_determiners(text)
     if _UNIT_RE.match(phrase):

@@ -38,7 +38,9 @@ _QUOTED = re.compile(r"""(?<![A-Za-z])(?:'([^'\s]{1,3})'|"([^"\s]{1,3})"|‘([^�
 _TYPE = r"(?:letter|symbol|number|numeral|digit|character|char|sign|glyph|mark|hashtag|icon)"
 # A token: a masked quoted token, an integer, one capital letter, or a run of 1-3 symbol characters.
 _TOKEN = r"(?:[\ue000-\uf8ff]|\d+|[A-Z](?![A-Za-z])|[^\w\s'\"‘’“”,]{1,3})"
-_ENTITY = rf"(?:(?i:the)\s+)?(?:(?i:{_TYPE})\s+)?(?P<tok>{_TOKEN})(?:\s+(?i:{_TYPE}))?"
+# After a type word a lower-case letter is a symbol too ("the symbol a"); alone it would be a word.
+_TYPED_TOKEN = rf"(?:{_TOKEN}|[a-z](?![A-Za-z]))"
+_ENTITY = (rf"(?:(?i:the)\s+)?(?:(?i:{_TYPE})\s+(?P<tok>{_TYPED_TOKEN})|(?P<bare>{_TOKEN})(?:\s+(?i:{_TYPE}))?)")
 _ENTITY_FULL = re.compile(rf"^{_ENTITY}$")
 _ENTITY_START = re.compile(rf"^{_ENTITY}(?=\s|,|$)")
 _ENTITY_END = re.compile(rf"(?:^|(?<=\s)){_ENTITY}$")
@@ -49,7 +51,7 @@ _QUERY = re.compile(
     r"render|produce|make|illustrate|sketch|output|display)\b",
     re.IGNORECASE,
 )
-_TYPED_MENTION = re.compile(rf"(?i:{_TYPE})s?\s+(?P<tok>{_TOKEN})(?=$|[\s.,;:!?])")
+_TYPED_MENTION = re.compile(rf"(?i:{_TYPE})s?\s+(?P<tok>{_TYPED_TOKEN})(?=$|[\s.,;:!?])")
 _PUA_MENTION = re.compile(r"[\ue000-\uf8ff]")
 _BARE_MENTION = re.compile(r"(?<![\w'])(?P<tok>\d+|[A-Z](?![\w'])|[#@$%&*+=~^<>|\\\]\[]{1,3}(?=$|[\s.,;:!?]))")
 _PASSIVE = re.compile(
@@ -147,9 +149,13 @@ def _unmask(tok: str, tokens: list[str]) -> str:
     return tok
 
 
+def _tok(m: re.Match[str]) -> str:
+    return m.group("tok") or m.group("bare")
+
+
 def _entity(text: str, tokens: list[str]) -> str | None:
     m = _ENTITY_FULL.match(text.strip())
-    return _unmask(m.group("tok"), tokens) if m else None
+    return _unmask(_tok(m), tokens) if m else None
 
 
 def _object(text: str) -> Target | None:
@@ -171,7 +177,7 @@ def _split_link(rest: str, tokens: list[str]) -> Target | None:
     """`rest` = linking phrase + target; the target, or None if the two cannot be told apart."""
     end = _ENTITY_END.search(rest)
     if end and end.start() > 0 and re.search(r"[A-Za-z=:>→]", rest[: end.start()]):
-        return Target("symbol", _unmask(end.group("tok"), tokens))
+        return Target("symbol", _unmask(_tok(end), tokens))
     low = rest.lower()
     for link in _FIXED_LINKS:
         if low.startswith(link + " ") or (not link[0].isalpha() and low.startswith(link)):
@@ -196,7 +202,7 @@ def _read_rule(sentence: str, tokens: list[str]) -> list[tuple[str, Target]] | N
     start = _ENTITY_START.match(parts[0])
     if not start:
         return None
-    src: str | None = _unmask(start.group("tok"), tokens)
+    src: str | None = _unmask(_tok(start), tokens)
     out: list[tuple[str, Target]] = []
     rest = parts[0][start.end():].strip().lstrip(",").strip()
     for i, piece in enumerate([rest, *parts[1:]]):
