@@ -108,7 +108,7 @@ def study_cmd(
         _fail(str(e))
         return
     for c in f["claims"]:
-        typer.echo(f"- {c['claim']}\n    sandbox: {c['sandbox']}\n    agrees: {c['agrees']}")
+        typer.echo(f"- {c['claim']}\n    sandbox: {c['sandbox']}\n    verdict: {c['verdict']} ({c['reason']})")
 
 
 def register(app: typer.Typer) -> None:
