@@ -42,7 +42,7 @@ from typing import Any
 
 from unisandbox.judges.base import Caption, Verdict
 from unisandbox.judges.match import is_valid_caption
-from unisandbox.runs.io import JsonlAppender, iter_jsonl
+from unisandbox.runs.io import JsonlAppender
 from unisandbox.world import vocab
 
 REPLY_FORMAT = 1
@@ -200,8 +200,13 @@ class _Cache:
     def __init__(self, directory: Path | None):
         self.path = None if directory is None else Path(directory) / CACHE_FILE
         self.entries: dict[str, str] = {}
-        if self.path is not None:
-            for rec in iter_jsonl(self.path):
+        if self.path is not None and self.path.exists():
+            # A damaged line costs one call again, never the run: the cache is only a shortcut.
+            for line in self.path.read_bytes().split(b"\n"):
+                try:
+                    rec = json.loads(line) if line.strip() else None
+                except ValueError:
+                    continue
                 if isinstance(rec, dict) and isinstance(rec.get("key"), str) and isinstance(rec.get("caption"), str):
                     self.entries[rec["key"]] = rec["caption"]
         self._out: JsonlAppender | None = None
