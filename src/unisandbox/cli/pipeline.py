@@ -153,16 +153,18 @@ _ALLOW = typer.Option(False, "--allow-incomplete", help="Show accuracies even wi
 _SHARD = typer.Option(None, "--shard", help="Generate only share i of n (e.g. 0/4), for schedulers such as Slurm.")
 _MODEL_OPT = typer.Option(None, "--model-option", help="KEY=VALUE passed to the model adapter (repeatable); "
                           "recorded in the run's configuration. E.g. --model-option batch_size=4.")
+_ANSWERS = typer.Option(None, "--answers", help="Study-format --items: score the file's stated answers or "
+                       "the audit's derived ones: stated|audited (default audited; see `unisandbox data audit`).")
 _JUDGE_OPT = typer.Option(None, "--judge-option", help="KEY=VALUE passed to the judge (repeatable), e.g. "
                           "--judge-option concurrency=32. Not stored: the judge's identity is recorded instead.")
 
 
 def _config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout, seed, probes,
-                   judge=None, model_option=None) -> dict[str, Any]:
+                   judge=None, model_option=None, answers=None) -> dict[str, Any]:
     return _given(model=model, judge=judge, tasks=_split(tasks, "tasks"), levels=_split(levels, "levels", int),
                   modes=_split(modes, "modes"), samples_per_item=samples_per_item, limit=limit,
                   items_files=items, layout=layout, seed=seed, probes=probes,
-                  model_options=_options(model_option, "--model-option"))
+                  model_options=_options(model_option, "--model-option"), answers=answers)
 
 
 def _preflight(out_dir: Path, given: dict[str, Any], judge_options: dict[str, Any] | None) -> tuple[Any, Any, Any]:
@@ -267,13 +269,13 @@ def register(app: typer.Typer) -> None:
                      samples_per_item: int = _SAMPLES, limit: int = _LIMIT, items: list[Path] = _ITEMS,
                      out: Path = _OUT, layout: str = _LAYOUT, seed: int = _SEED, probes: bool = _NO_PROBES,
                      batch_size: int = _BATCH, retry_errors: bool = _RETRY, shard: str = _SHARD,
-                     model_option: list[str] = _MODEL_OPT) -> None:
+                     model_option: list[str] = _MODEL_OPT, answers: str = _ANSWERS) -> None:
         """Generate images (normal and think mode) and ask the understanding probes. Resumable;
         works under `torchrun --nproc-per-node N -m unisandbox generate ...` and with --shard i/n.
         Exit 3 if any image or probe failed (a rerun retries them)."""
         def body() -> None:
             given = _config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout, seed, probes,
-                                   model_option=model_option)
+                                   model_option=model_option, answers=answers)
             _generate(given, out, batch_size, retry_errors, shard)
         _guard(body, f"unisandbox generate --out {out or '<the same options>'}")
 
@@ -326,7 +328,7 @@ def register(app: typer.Typer) -> None:
                 items: list[Path] = _ITEMS, out: Path = _OUT, layout: str = _LAYOUT, seed: int = _SEED,
                 probes: bool = _NO_PROBES, batch_size: int = _BATCH, retry_errors: bool = _RETRY,
                 allow_incomplete: bool = _ALLOW, model_option: list[str] = _MODEL_OPT,
-                judge_option: list[str] = _JUDGE_OPT) -> None:
+                judge_option: list[str] = _JUDGE_OPT, answers: str = _ANSWERS) -> None:
         """The main job: generate, judge and report. With no options: the shipped sandbox model and judge
         on the official math and mapping test split, levels 1-3, both modes, with understanding probes.
         Model, judge, items and output directory are all checked before the first image. Exit 0 when
@@ -341,7 +343,7 @@ def register(app: typer.Typer) -> None:
 
         def body() -> None:
             given.update(_config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout,
-                                        seed, probes, judge=judge, model_option=model_option))
+                                        seed, probes, judge=judge, model_option=model_option, answers=answers))
             _generate(given, out, batch_size, retry_errors, None, then=finish,
                       judge_options=_options(judge_option, "--judge-option") or {})
 
@@ -349,7 +351,7 @@ def register(app: typer.Typer) -> None:
         try:
             resume_out = out or _out_dir(None, _config_values(model, tasks, levels, modes, samples_per_item,
                                                               limit, items, layout, seed, probes, judge=judge,
-                                                              model_option=model_option))
+                                                              model_option=model_option, answers=answers))
         except Exception:  # a bad option is reported when body() meets it
             pass
         _guard(body, f"unisandbox run --out {resume_out}")

@@ -49,6 +49,9 @@ class RunConfig:
     """Ask the understanding probes."""
     model_options: dict[str, Any] = field(default_factory=dict)
     """Keyword options for the model's from_spec."""
+    answers: str | None = None
+    """Study-format --items files: score the file's stated answers ("stated") or the audit's derived
+    ones ("audited"); None means audited. Items the chosen source leaves without an answer are not run."""
 
     def validate(self) -> RunConfig:
         """Raise ConfigError for settings that cannot run; return self."""
@@ -70,6 +73,8 @@ class RunConfig:
         for task in self.tasks or ():
             if task not in KNOWN_TASKS:
                 raise ConfigError(f"--tasks: unknown task {task!r} (known: {', '.join(KNOWN_TASKS)})")
+        if self.answers not in (None, "stated", "audited"):
+            raise ConfigError(f"--answers must be 'stated' or 'audited', got {self.answers!r}")
         for level in self.levels or ():
             if level not in DEFAULT_LEVELS:
                 raise ConfigError(f"--levels: level {level} does not exist (levels are 1, 2, 3)")
@@ -79,6 +84,8 @@ class RunConfig:
         """The JSON form stored in the manifest and compared on resume (judge excluded: see manifest)."""
         d = asdict(self)
         d.pop("judge")
+        if d.get("answers") is None:
+            d.pop("answers")  # unset: identical to configurations written before the option existed
         return json.loads(json.dumps(d))
 
     def short_hash(self) -> str:

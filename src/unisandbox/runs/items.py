@@ -55,6 +55,74 @@ def read_any_items(path: Path) -> list[Item]:
     return read_study_items(path) if is_study_format(path) else read_items(path)
 
 
+def _note(message: str) -> None:
+    import sys
+
+    print(f"note: {message}", file=sys.stderr)
+
+
+def _ids(items: Sequence[Item] | Sequence[str], n: int = 8) -> str:
+    ids = [it if isinstance(it, str) else it.id for it in items]
+    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
+def choose_answers(items: Sequence[Item], source: str) -> list[Item]:
+    """Score study-format items against their `source` answers ("stated" or "audited").
+
+    Items the source leaves without a drawable answer (e.g. an undefined mapping under "audited", or a
+    stated "N/A") are not run, and a note on stderr names them and says how many imported items have
+    different stated and audited answers; items of our own format are kept as they are.
+    """
+    from unisandbox.tasks.study_import import with_answers
+
+    kept: list[Item] = []
+    unscored: list[Item] = []
+    imported = differ = 0
+    for it in items:
+        answers = it.meta.get("answers")
+        if isinstance(answers, dict):
+            imported += 1
+            differ += answers.get("stated") != answers.get("audited")
+        chosen = with_answers(it, source)
+        if chosen is None:
+            unscored.append(it)
+        else:
+            kept.append(chosen)
+    # A mapping pair is scored only as a whole: one side without an answer takes its pair out.
+    gone = {unit_of(it) for it in unscored}
+    unscored += [it for it in kept if it.group is not None and unit_of(it) in gone]
+    kept = [it for it in kept if unit_of(it) not in gone]
+    if imported:
+        _note(f"scoring the {source} answers of {imported} study-format items; the stated and audited "
+              f"answers differ on {differ} of them (`unisandbox data audit FILE` shows why)")
+    if unscored:
+        _note(f"{len(unscored)} items have no {source} answer and are not run: {_ids(unscored)}")
+    return kept
+
+
+def _sandbox_can_draw(item: Item) -> bool:
+    from unisandbox.world.vocab import NOUNS_BY_NAME
+
+    obj = getattr(item.expected, "object", None)
+    return obj is None or obj in NOUNS_BY_NAME
+
+
+def decline_unsupported(items: Sequence[Item], model: str, judge: str) -> list[Item]:
+    """The sandbox model and judge know only their vocabulary: items whose objects lie outside it are
+    declined item by item ("not supported by this model/judge"), named in a note on stderr, and never
+    scored as wrong. Other models and judges take every item."""
+    who = [name for name, spec in (("model", model), ("judge", judge)) if spec.split(":", 1)[0].startswith("sandbox")]
+    if not who:
+        return list(items)
+    units = {unit_of(it) for it in items if not _sandbox_can_draw(it)}  # a pair is declined whole
+    declined = [it for it in items if unit_of(it) in units]
+    if declined:
+        objects = sorted({str(getattr(it.expected, "object", "")) for it in declined})
+        _note(f"{len(declined)} items not supported by this {' and '.join(who)} (objects outside the sandbox "
+              f"vocabulary: {', '.join(objects[:10])}{' ...' if len(objects) > 10 else ''}): {_ids(declined)}")
+    return [it for it in items if unit_of(it) not in units]
+
+
 def official_files() -> list[Path]:
     """The official split's JSONL files, sorted by name."""
     return sorted(OFFICIAL_DIR.glob("*.jsonl"))
@@ -98,6 +166,8 @@ def select_items(config: RunConfig) -> list[Item]:
         if it.id in ids:
             raise InputError(f"item id {it.id!r} appears in more than one items file")
         ids[it.id] = 1
+    items = choose_answers(items, config.answers or "audited")
+    items = decline_unsupported(items, config.model, config.judge)
     items = [it for it in items
              if (tasks is None or it.task in tasks)
              and (config.levels is None or it.level in config.levels)
