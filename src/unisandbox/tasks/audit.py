@@ -484,12 +484,15 @@ def render_report(findings: list[Finding], command: str) -> str:
         "<!-- generated; do not edit by hand -->",
         f"Produced by `{command}`.",
         "",
-        "| file | items | ok | flagged | " + " | ".join(used) + " |",
-        "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in used) + " |",
+        "| file | items | ok | flagged | flagged pairs | " + " | ".join(used) + " |",
+        "| --- | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in used) + " |",
     ]
     for name, fs in files.items():
         counts = Counter(f.kind for f in fs)
-        cells = [Path(name).name, str(len(fs)), str(counts.get("ok", 0)), str(len(fs) - counts.get("ok", 0))]
+        pairs = {f.id.rsplit("_", 1)[0] for f in fs if f.kind != "ok" and re.search(r"_[AB]$|^\d+$", f.id)}
+        paired = any(re.search(r"_[AB]$", f.id) for f in fs)
+        cells = [Path(name).name, str(len(fs)), str(counts.get("ok", 0)), str(len(fs) - counts.get("ok", 0)),
+                 str(len(pairs)) if paired else "-"]
         lines.append("| " + " | ".join(cells + [str(counts.get(k, 0)) for k in used]) + " |")
     for name, fs in files.items():
         flagged = [f for f in fs if f.kind != "ok"]
