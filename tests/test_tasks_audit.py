@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from unisandbox.cli import app
-from unisandbox.tasks.audit import KINDS, audit_file, audit_item
+from unisandbox.tasks.audit import KINDS, audit_file, audit_item, audit_math
 from unisandbox.tasks.base import CountAnswer, ObjectAnswer, write_items
 from unisandbox.tasks.knowledge import knowledge_world
 from unisandbox.tasks.mapping import mapping_items
@@ -229,3 +229,19 @@ def test_cli_audit_json_and_exit_codes(tmp_path):
     assert out["items"] == len(STUDY_MATH) + 10 and out["problems"] == len(EXPECTED_MATH)
     assert {p["id"]: p["kind"] for p in out["problems_list"]} == EXPECTED_MATH
     assert set(out["problems_list"][0]) == {"id", "kind", "detail", "file", "line", "stated", "derived", "derivation"}
+
+
+@pytest.mark.parametrize("question,answer,kind", [
+    ("Show a quantity of toy cars equal to 6 / 2.", "3 toy cars", "ok"),
+    ("Show a quantity of toy cars equal to 6 / 2.", "3 cars", "wrong_answer"),  # a compound names one thing
+    ("Create as many pairs of shoes as 2 * 2.", "8 shoes", "wrong_answer"),
+    ("Generate as many geese as the result of 9 / 3.", "3 goose", "ok"),
+    ("Produce a number of kittens equal to 5 - 3.", "two kittens", "ok"),
+    ("Make as many candles as 7 / 2 then round it down.", "3 candles", "ok"),
+    ("Draw 3 + 1 balloons.", "4 balloons", "ok"),
+    ("Draw as many butterflies as the square root of 9.", "3 moths", "wrong_answer"),
+    ("Generate the number of stars equal to 10 / 0.", "1 star", "undefined"),
+    ("Generate as many pencils as 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1.", "10 pencils", "out_of_range"),
+])
+def test_math_paraphrases(question, answer, kind):
+    assert audit_math("x", question, answer).kind == kind

@@ -54,6 +54,16 @@ WELL_POSED = [
     ("Let the symbol S denote hats. Read the letter K as the symbol S. Whenever you see the digit 4, think of the "
      "letter K. Depict whatever the digit 4 represents.", "hats", "4 -> K -> S -> hats"),
     ("The symbol A represents chairs. The letter B means symbol A. Draw what B represents.", "chairs", None),
+    # numbered lines, arrows and semicolons, a noun inside the link, "corresponds with", "is equivalent to"
+    ("1. The symbol # stands for a violin.\n2. The letter K maps to #.\nGenerate the instrument that K stands for.",
+     "violin", "K -> # -> violin"),
+    ("Rules: A -> 3; 3 -> kite. Draw what A represents.", "kite", "A -> 3 -> kite"),
+    ("Rule 1: 5 is the code for a drum. Rule 2: 'Z' maps to 5. Please generate the instrument represented by the "
+     "letter 'Z'.", "drum", None),
+    ("Rule 1: The letter 'Q' corresponds with the symbol '&'. Rule 2: The symbol '&' is equivalent to a hammer. "
+     "Please draw the object that the letter 'Q' represents.", "hammer", None),
+    ("Rule 1: A teapot is represented by the number 2. Rule 2: The letter 'R' represents the number 2. Please "
+     "generate the item represented by the letter 'R'.", "teapot", None),
     # lower-case letters named as symbols, and "?" / "|" as symbols at the end of the query
     ("Rule 1: The symbol q represents kettles. Rule 2: The symbol r represents jugs. Please generate the object "
      "represented by the symbol r.", "jugs", None),

@@ -225,8 +225,13 @@ def audit_math(
     stated_noun = stated[1] if stated else None
     if stated is None:
         problems.append(("no_object", f"the answer {answer_text!r} is not '<count> <object>'"))
-    in_prompt = named_in(prompt, stated_noun) if stated_noun else None
-    obj = in_prompt or prompt_object(prompt)
+    framed = prompt_object(prompt)
+    if stated_noun and framed:
+        # The prompt's own object phrase decides: "3 cars" is not "toy cars", "8 socks" not "pairs of socks".
+        in_prompt = framed if same_noun(framed, stated_noun) else None
+    else:
+        in_prompt = named_in(prompt, stated_noun) if stated_noun else None
+    obj = in_prompt or framed
     if stated_noun and in_prompt is None:
         if obj is None:
             problems.append(("no_object", f"the prompt names no object to draw (the answer says {stated_noun!r})"))

@@ -44,7 +44,8 @@ _ENTITY = (rf"(?:(?i:the)\s+)?(?:(?i:{_TYPE})\s+(?P<tok>{_TYPED_TOKEN})|(?P<bare
 _ENTITY_FULL = re.compile(rf"^{_ENTITY}$")
 _ENTITY_START = re.compile(rf"^{_ENTITY}(?=\s|,|$)")
 _ENTITY_END = re.compile(rf"(?:^|(?<=\s)){_ENTITY}$")
-_RULE_MARK = re.compile(r"\b(?:rule|step)\s*\d+\s*[:.)-]\s*", re.IGNORECASE)
+_RULE_MARK = re.compile(
+    r"\b(?:rule|step)\s*\d+\s*[:.)-]\s*|\brules?\s*:\s*|(?:^|\n)\s*\d+\s*[.)]\s+|\n+|;\s+", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?:\.|(?<=[A-Za-z0-9\ue000-\uf8ff])[!?])(?=\s|$)")
 _QUERY = re.compile(
     r"^(?:(?:please|now|then|finally|next)[,]?\s+)*(?:draw|generate|create|show|paint|depict|picture|"
@@ -63,9 +64,13 @@ _WHENEVER = re.compile(r"^whenever\s+you\s+see\s+(?P<source>.+?),\s*think\s+of\s
 _LEAD = re.compile(r"^(?:let|read|note\s+that|remember\s+that|assume(?:\s+that)?|suppose(?:\s+that)?)\s+", re.I)
 # Linking phrases that a generic verb pattern would cut short.
 _FIXED_LINKS = (
-    "is a symbol for", "is the symbol for", "is a sign for", "is short for", "is equal to", "is the same as",
-    "is equivalent to", "think of", "denote", "as", "=", "->", "→", ":",
+    "is short for", "is equal to", "is the same as", "is equivalent to", "think of", "denote", "as", "=",
+    "->", "→", ":",
 )
+# "is a symbol for", "is the code for", "is shorthand for": the noun belongs to the link, not the object.
+_NOUN_LINK = re.compile(
+    r"^(?:is|are)\s+(?:(?:a|an|the)\s+)?(?:symbol|sign|code|name|word|token|label|shorthand|stand-in|"
+    r"placeholder|abbreviation|key)\s+(?:for|of)\s+", re.IGNORECASE)
 _GENERIC_LINK = re.compile(
     r"^(?:(?:is|are)(?:\s+[a-z]+ed)?|[a-z]+s|mean|represent|stand|refer|map|link|point|correspond)"
     r"(?:\s+(?:to|with|for|onto|into|as|by|of|on|at))?(?=\s|$)",
@@ -178,6 +183,9 @@ def _split_link(rest: str, tokens: list[str]) -> Target | None:
     end = _ENTITY_END.search(rest)
     if end and end.start() > 0 and re.search(r"[A-Za-z=:>→]", rest[: end.start()]):
         return Target("symbol", _unmask(_tok(end), tokens))
+    m = _NOUN_LINK.match(rest)
+    if m:
+        return _object(rest[m.end():])
     low = rest.lower()
     for link in _FIXED_LINKS:
         if low.startswith(link + " ") or (not link[0].isalpha() and low.startswith(link)):
