@@ -134,3 +134,42 @@ def test_generate_refuses_bad_options_and_writes_nothing(tmp_path):
         res = runner.invoke(app, ["data", "generate", "--out", str(out), "--size", "3", *bad])
         assert res.exit_code == 2, (bad, res.output)
         assert not out.exists()
+
+
+STUDY_STYLE_MAPPING = [
+    {"ID": "1", "Question_A": "Rule 1: 'K' maps to 7. Rule 2: 7 means a teddy bear. Rule 3: 'L' maps to 8. Rule 4: 8 "
+     "means a kite. Please generate the toy represented by the letter 'K'.", "Answer": "teddy bear"},
+    {"ID": "1", "Question_B": "Rule 1: 'K' maps to 7. Rule 2: 7 means a teddy bear. Rule 3: 'L' maps to 8. Rule 4: 8 "
+     "means a kite. Please generate the toy represented by the letter 'L'.", "Answer": "kites"},
+    {"ID": "2", "Question_A": "Rule 1: % stands for radio. Rule 2: Letter F maps to !. Please generate the object "
+     "represented by the letter 'F'.", "Answer": "N/A"},
+    {"ID": "2", "Question_B": "Rule 1: % stands for radio. Rule 2: Letter F maps to !. Please generate the object "
+     "represented by the symbol '%'.", "Answer": "radio"},
+]
+
+
+def test_import_keeps_every_item_with_stated_and_audited_answers(tmp_path):
+    from unisandbox.tasks.study_import import import_study_file, with_answers
+
+    src = tmp_path / "mapping3.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in STUDY_STYLE_MAPPING) + "{broken\n", encoding="utf-8")
+    result = import_study_file(src, level=3)
+    items = {it.id: it for it in result.items}
+    assert list(items) == ["1_A", "1_B", "2_A", "2_B"] and [f.line for f in result.skipped] == [5]
+    a = items["1_A"]
+    assert a.expected.object == "teddy bear" and a.group == "1" and a.level == 3  # kept as text
+    assert a.meta["answers"] == {"stated": {"kind": "object", "object": "teddy bear"},
+                                 "audited": {"kind": "object", "object": "teddy bear"}}
+    assert a.meta["audit"]["derivation"] == "K -> 7 -> teddy bear" and a.meta["stated_answer"] == "teddy bear"
+    undefined = items["2_A"]
+    assert undefined.meta["audit"]["kind"] == "undefined"
+    assert undefined.meta["answers"] == {"stated": None, "audited": None}
+    assert with_answers(undefined, "audited") is None and with_answers(undefined, "stated") is None
+    assert with_answers(items["1_B"], "stated").expected.object == "kite"
+    # The CLI writes the same items, names the skipped row and exits 1.
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["data", "import", str(src), "--out", str(out)])
+    assert res.exit_code == 1
+    back = read_items(out / "mapping3.jsonl")
+    assert [it.id for it in back] == ["1_A", "1_B", "2_A", "2_B"]
+    assert back[2].meta["audit"]["derivation"] == "F -> ! -> ? (no rule says what ! stands for)"

@@ -175,7 +175,10 @@ def export(
 def import_(
     files: Annotated[list[Path], typer.Argument(help="Study-format test files (or our own, validated).")],
     out: Annotated[Path, typer.Option(help="Directory for our item files (same file names).")],
-    level: Annotated[int, typer.Option(help="Level for ids that do not carry one.")] = 1,
+    level: Annotated[
+        int | None, typer.Option(help="Level for ids that do not carry one (default: the file name's final "
+                                      "digit, as in mapping3.jsonl, else 1).")
+    ] = None,
 ) -> None:
     """Read the study's JSONL test files into our item format, keeping every readable item.
 
@@ -195,7 +198,8 @@ def import_(
             if sniff_format(f) == OURS:
                 loaded[out / f.name] = (read_items(f), 0)
                 continue
-            result = import_study_file(f, level)
+            digit = f.stem[-1:] if f.stem[-1:] in ("1", "2", "3") else None
+            result = import_study_file(f, level or (int(digit) if digit else 1))
             if not result.items:
                 raise InputError(f"{f}: no row could be imported ({len(result.skipped)} malformed)")
             skipped += result.skipped
