@@ -52,7 +52,9 @@ def test_vlm_judged_run_on_study_files_with_stated_or_audited_answers(tmp_path):
     math = _write(tmp_path / "math_2.jsonl", MATH, extra='{"Question": "broken\n')
     mapping = _write(tmp_path / "mapping3.jsonl", MAPPING)
     with FakeVLM() as server:
-        vlm = ("--judge", "vlm", "--judge-option", "model=fake-vlm", "--judge-option", f"base_url={server.base_url}")
+        prompt = Path(__file__).resolve().parent.parent / "docs" / "prompts" / "caption_open_v1.txt"
+        vlm = ("--judge", f"vlm:{prompt}", "--judge-option", "model=fake-vlm", "--judge-option",
+               f"base_url={server.base_url}")
         audited = _run(tmp_path / "audited", [math, mapping], *vlm)
         stated = _run(tmp_path / "stated", [math, mapping], *vlm, "--answers", "stated")
     assert audited.returncode == 0, audited.stderr
@@ -86,3 +88,12 @@ def test_sandbox_judge_declines_objects_outside_its_vocabulary(tmp_path):
     assert ("1 items not supported by this judge (objects outside the sandbox vocabulary: teddy bear): math_2-2"
             in proc.stderr)
     assert list(_items(tmp_path / "run")) == ["math_2-1"]
+
+
+def test_open_caption_prompt_for_objects_outside_the_vocabulary_renders():
+    from unisandbox.judges.vlm import load_prompt, render_caption_prompt
+
+    root = Path(__file__).resolve().parent.parent
+    name, template = load_prompt(str(root / "docs" / "prompts" / "caption_open_v1.txt"))
+    text = render_caption_prompt(template)
+    assert name == "caption_open_v1" and "2 teddy bears" in text and "apple" in text and "{" not in text
