@@ -13,7 +13,6 @@ with an InputError naming file, line and field, and returns nothing in that case
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from unisandbox.tasks.base import (
     Item,
     ObjectAnswer,
     PersonAnswer,
-    Probe,
     check_safe_id,
     read_json_records,
 )
@@ -39,7 +37,6 @@ from unisandbox.world.vocab import (
     NOUNS_BY_NAME,
     OBJECTS,
     SKIN_TONES,
-    canonical,
 )
 
 OURS = "ours"
@@ -419,16 +416,6 @@ def study_jsonl(items: list[Item]) -> str:
 
 # ------------------------------------------------------------------------------------------- import
 
-_LEVEL_RE = re.compile(r"-l([123])-")
-_SPLIT_RE = re.compile(r"-(train|test)-")
-
-
-def _level_split(rid: str, level: int | None) -> tuple[int, str]:
-    m = _LEVEL_RE.search(rid)
-    s = _SPLIT_RE.search(rid)
-    return (int(m.group(1)) if m else (level or 1)), (s.group(1) if s else "test")
-
-
 def parse_person(text: str) -> PersonAnswer | None:
     """Read "female, kid, red hair, dark skin" (any order); None when an attribute is missing."""
     found: dict[str, str] = {}
@@ -449,82 +436,16 @@ def parse_person(text: str) -> PersonAnswer | None:
     return PersonAnswer(**found)
 
 
-def _item_from_record(path: Path, fmt: str, rec: StudyRecord, level: int | None) -> Item:
-    from unisandbox.tasks.parse import ParseError, find_arithmetic, parse_count_answer
-
-    where = f"{path}:{rec.line}: field 'Answer'"
-    lvl, split = _level_split(rec.id, level)
-    if fmt == STUDY_MATH:
-        try:
-            count, obj, _ = parse_count_answer(rec.answer)
-        except ParseError as e:
-            raise InputError(f"{where}: {e}") from e
-        if obj not in _OBJECT_KEYS or not 1 <= count <= 9:
-            raise InputError(f"{where}: {rec.answer!r} is not 1-9 of a vocabulary object")
-        try:
-            question = f"What is {find_arithmetic(rec.question).text}? Answer with a number."
-        except ValueError:
-            question = f"{rec.question} How many objects should the image show? Answer with a number."
-        return Item(
-            id=rec.id,
-            task="math",
-            subtask="math",
-            level=lvl,
-            split=split,  # type: ignore[arg-type]
-            prompt=rec.question,
-            expected=CountAnswer(count=count, object=obj),
-            probe=Probe(question=question, answer=str(count)),
-            meta={"imported_from": str(path.name)},
-        )
-    if fmt == STUDY_MAPPING:
-        obj = canonical(rec.answer.strip().rstrip("."))
-        if obj not in _OBJECT_KEYS:
-            raise InputError(f"{where}: {rec.answer!r} is not a vocabulary object")
-        return Item(
-            id=rec.id,
-            task="mapping",
-            subtask="mapping",
-            level=lvl,
-            split=split,  # type: ignore[arg-type]
-            prompt=rec.question,
-            expected=ObjectAnswer(object=obj),
-            group=rec.group,
-            probe=Probe(question=f"{rec.question} Which object is meant? Answer with one word.", answer=obj),
-            meta={"imported_from": str(path.name)},
-        )
-    person = parse_person(rec.answer)
-    key = canonical(rec.answer.strip().rstrip("."))
-    expected: PersonAnswer | FruitAnswer | FlowerAnswer
-    if person is not None:
-        expected = person
-        subtask = "inverse" if "-inv-" in rec.id or rec.id.startswith("inv") else "forward_portrait"
-        probe_answer = person_text(person)
-    elif key in _FRUIT_KEYS:
-        expected, subtask, probe_answer = FruitAnswer(fruit=key), "forward_fruit", key
-    elif key in _FLOWER_KEYS:
-        expected, subtask, probe_answer = FlowerAnswer(flower=key), "forward_flower", key
-    else:
-        raise InputError(f"{where}: {rec.answer!r} is neither a fruit, a flower nor a person description")
-    return Item(
-        id=rec.id,
-        task="knowledge",
-        subtask=subtask,
-        level=1,
-        split=split,  # type: ignore[arg-type]
-        prompt=rec.question,
-        expected=expected,
-        probe=Probe(
-            question=f"{rec.question} What should the image show? Answer briefly.", answer=probe_answer
-        ),
-        meta={"imported_from": str(path.name)},
-    )
-
-
 def read_study_file(path: str | Path, level: int | None = None) -> list[Item]:
-    """Import a study-format test file as our items (level from our id pattern, else `level`, else 1).
+    """Import a study-format test file as our items (level from our id pattern, else `level`, else 1),
+    strictly: the first malformed row raises InputError naming file, line and field. Each item keeps
+    the stated and the audited answer (`tasks.study_import`); objects outside our vocabulary are text.
+    For a tolerant import that skips bad rows use `study_import.import_study_file`.
 
     Steps are left empty: the study's files carry no worked solutions.
     """
+    from unisandbox.tasks.study_import import import_study_file
+
     path = Path(path)
-    fmt, records = read_records(path)
-    return [_item_from_record(path, fmt, rec, level) for rec in records]
+    read_records(path)  # strict validation first: a bad row rejects the file here
+    return import_study_file(path, level).items

@@ -169,9 +169,13 @@ def import_study_file(path: str | Path, level: int | None = None,
                       max_count: int = DEFAULT_MAX_COUNT) -> ImportResult:
     """Import every readable item of a study-format test file, with its audit (see the module docstring).
 
+    Levels come from our id pattern ("-l2-"), else `level`, else the file name's final digit, else 1.
+
     Raises InputError only when the file as a whole is unusable (`study_format.read_rows`).
     """
     path = Path(path)
+    if level is None and path.stem[-1:] in ("1", "2", "3"):
+        level = int(path.stem[-1])  # the study names its files math_2.jsonl, mapping3.jsonl
     fmt, rows = read_rows(path)
     findings: list[Finding] = []
     skipped: list[Finding] = []
