@@ -64,6 +64,8 @@ WELL_POSED = [
      "Please draw the object that the letter 'Q' represents.", "hammer", None),
     ("Rule 1: A teapot is represented by the number 2. Rule 2: The letter 'R' represents the number 2. Please "
      "generate the item represented by the letter 'R'.", "teapot", None),
+    ("Rule 1: 'B' maps to 6. Rule 2: 6 means a lantern. What does the letter 'B' represent? Draw it.", "lantern",
+     None),
     # lower-case letters named as symbols, and "?" / "|" as symbols at the end of the query
     ("Rule 1: The symbol q represents kettles. Rule 2: The symbol r represents jugs. Please generate the object "
      "represented by the symbol r.", "jugs", None),

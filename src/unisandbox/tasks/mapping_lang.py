@@ -49,7 +49,8 @@ _RULE_MARK = re.compile(
 _SENTENCE_END = re.compile(r"(?:\.|(?<=[A-Za-z0-9\ue000-\uf8ff])[!?])(?=\s|$)")
 _QUERY = re.compile(
     r"^(?:(?:please|now|then|finally|next)[,]?\s+)*(?:draw|generate|create|show|paint|depict|picture|"
-    r"render|produce|make|illustrate|sketch|output|display)\b",
+    r"render|produce|make|illustrate|sketch|output|display)\b"
+    r"|^(?:what|which\s+\w+)\s+(?:does|do|is|would)\b",  # "What does B represent? Draw it."
     re.IGNORECASE,
 )
 _TYPED_MENTION = re.compile(rf"(?i:{_TYPE})s?\s+(?P<tok>{_TYPED_TOKEN})(?=$|[\s.,;:!?])")
