@@ -66,6 +66,16 @@ WELL_POSED = [
      "generate the item represented by the letter 'R'.", "teapot", None),
     ("Rule 1: 'B' maps to 6. Rule 2: 6 means a lantern. What does the letter 'B' represent? Draw it.", "lantern",
      None),
+    # a rule that starts like a query, a colon link, quoted object words, arrows, other symbols
+    ("Picture frames are represented by the symbol #. The letter B maps to #. Draw what B represents.",
+     "picture frames", "B -> # -> picture frames"),
+    ("Rule 1: 9: drum. Rule 2: 'Z' maps to 9. Generate the thing that is represented by the letter 'Z'.", "drum",
+     None),
+    ("Rule 1: 3 is linked to 'sofa'. Rule 2: 'Q' is 3. Please generate the object that corresponds to the letter "
+     "'Q'.", "sofa", None),
+    ("Rule 1: 'C' → 9. Rule 2: 9 = drum. Please generate the image for 'C'.", "drum", None),
+    ("Rule 1: The symbol '€' stands for a pair of shoes. Rule 2: 'Q' maps to '€'. Please generate the item "
+     "represented by 'Q'.", "pair of shoes", None),
     # lower-case letters named as symbols, and "?" / "|" as symbols at the end of the query
     ("Rule 1: The symbol q represents kettles. Rule 2: The symbol r represents jugs. Please generate the object "
      "represented by the symbol r.", "jugs", None),

@@ -42,7 +42,7 @@ _TOKEN = r"(?:[\ue000-\uf8ff]|\d+|[A-Z](?![A-Za-z])|[^\w\s'\"‘’“”,]{1,3}
 _TYPED_TOKEN = rf"(?:{_TOKEN}|[a-z](?![A-Za-z]))"
 _ENTITY = (rf"(?:(?i:the)\s+)?(?:(?i:{_TYPE})\s+(?P<tok>{_TYPED_TOKEN})|(?P<bare>{_TOKEN})(?:\s+(?i:{_TYPE}))?)")
 _ENTITY_FULL = re.compile(rf"^{_ENTITY}$")
-_ENTITY_START = re.compile(rf"^{_ENTITY}(?=\s|,|$)")
+_ENTITY_START = re.compile(rf"^{_ENTITY}(?=\s|,|:|$)")
 _ENTITY_END = re.compile(rf"(?:^|(?<=\s)){_ENTITY}$")
 _RULE_MARK = re.compile(
     r"\b(?:rule|step)\s*\d+\s*[:.)-]\s*|\brules?\s*:\s*|(?:^|\n)\s*\d+\s*[.)]\s+|\n+|;\s+", re.IGNORECASE)
@@ -241,6 +241,17 @@ def _mentions(sentence: str, tokens: list[str]) -> list[str]:
     return out
 
 
+_RELATIVE = re.compile(r"\b(?:that|what|which|whatever|whichever|please|the\s+(?:thing|object|item))\b", re.I)
+
+
+def _is_query(sentence: str) -> bool:
+    """A sentence asking for a picture; "Picture frames are represented by #." is a rule, not a query."""
+    if not _QUERY.match(sentence):
+        return False
+    m = _PASSIVE.match(sentence)
+    return not (m and not _RELATIVE.search(m.group("target")))
+
+
 def read_mapping(text: str) -> MappingText:
     """Read the rules and the query of a mapping prompt (see the module docstring)."""
     masked, tokens = _mask(text)
@@ -250,7 +261,7 @@ def read_mapping(text: str) -> MappingText:
     query_problem: str | None = None
     for sentence in _sentences(masked):
         shown = "".join(_unmask(c, tokens) if _PUA <= ord(c) < _PUA + len(tokens) else c for c in sentence)
-        if _QUERY.match(sentence):
+        if _is_query(sentence):
             mentions = _mentions(sentence, tokens)
             if len(mentions) == 1:
                 queries.append(mentions[0])
