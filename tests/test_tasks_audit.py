@@ -242,6 +242,10 @@ def test_cli_audit_json_and_exit_codes(tmp_path):
     ("Draw as many butterflies as the square root of 9.", "3 moths", "wrong_answer"),
     ("Generate the number of stars equal to 10 / 0.", "1 star", "undefined"),
     ("Generate as many pencils as 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1.", "10 pencils", "out_of_range"),
+    ("Create as many bowls as the remainder when 9 is divided by 4.", "1 bowl", "ok"),
+    ("Produce a number of mugs equal to 2 to the power of 3 divided by 4.", "2 mugs", "ok"),
+    ("Generate as many spoons as the result of 15 / 4, rounded down.", "3 spoons", "ok"),
+    ("Produce a number of ducks equal to 2³ - 5.", "3 ducks", "ok"),
 ])
 def test_math_paraphrases(question, answer, kind):
     assert audit_math("x", question, answer).kind == kind

@@ -51,7 +51,7 @@ _TOKEN_SPECS: list[tuple[str, str]] = [
     (r"(?:,\s*)?(?:and\s+)?then\s+divide(?:\s+it)?\s+by", "then/"),
     (r"(?:the\s+)?square\s+root(?:\s+of)?", "sqrt"),
     (r"(?:the\s+)?remainder\s+(?:of|when)", "rem"),
-    (r"divided\s+by", "/"),
+    (r"(?:(?:is|are)\s+)?divided\s+by", "/"),
     (r"multiplied\s+by", "*"),
     (r"to\s+the\s+power\s+of", "^"),
     (r"squared", "^2"),
