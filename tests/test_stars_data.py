@@ -247,3 +247,21 @@ def test_torchrun_two_ranks_write_the_same_data_as_one_process(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not list((multi / "run").glob("*.rank*.jsonl"))  # rank 0 merged the rank files
     assert _digest(multi) == _digest(single)
+
+
+def test_missing_images_stop_with_exit_3_unless_allowed(tmp_path):
+    out = tmp_path / "sd"
+    args = ["stars-data", "--model", "fake:p_think=0.8,p_no_image=0.3", "--items-per-level", "4", "--samples", "2",
+            "--levels", "1", "--tasks", "math", "--out", str(out)]
+    proc = run_cli(*args, check=False)
+    assert proc.returncode == 3 and proc.stderr.startswith("stopped: "), proc.stderr
+    assert not (out / "manifest.json").exists()
+    run_cli(*args, "--allow-incomplete")
+    manifest = json.loads((out / "manifest.json").read_text())
+    rate = manifest["acceptance"]["math/1"]
+    assert not manifest["complete"] and rate["errors"] + rate["missing"] > 0  # a model failure is an error
+    assert rate["judged"] + rate["missing"] + rate["errors"] == rate["samples"] == 8
+    samples, verdicts = _records(out / "run")
+    correct = {(v["item_id"], v["sample_index"]) for v in verdicts if v["verdict"] == "correct"}
+    rows = [json.loads(x) for x in (out / "jsonl" / "triples.jsonl").read_text().splitlines()]
+    assert {(r["item_id"], r["sample_index"]) for r in rows} == correct and len(rows) == rate["accepted"]

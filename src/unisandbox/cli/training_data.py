@@ -11,11 +11,13 @@ import typer
 
 
 def _guarded(fn: Callable[[], None], resume: str) -> None:
-    """Bad input exits 2 with one line, writing nothing; Ctrl-C exits 130 saying how to resume."""
+    """Bad input exits 2 with one line, writing nothing; samples left without an image or a verdict exit 3
+    (a rerun retries them); Ctrl-C exits 130 saying how to resume."""
     from unisandbox.models.base import CapabilityError
     from unisandbox.registry import SpecError
     from unisandbox.runs.config import ConfigError
     from unisandbox.tasks.base import InputError
+    from unisandbox.training.stars_data import IncompleteData
 
     try:
         fn()
@@ -25,6 +27,9 @@ def _guarded(fn: Callable[[], None], resume: str) -> None:
     except (ConfigError, InputError, SpecError, CapabilityError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise typer.Exit(2) from None
+    except IncompleteData as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        raise typer.Exit(IncompleteData.exit_code) from None
 
 
 def _list(value: str, what: str, cast: Callable[[str], Any] = str) -> tuple:

@@ -51,6 +51,12 @@ _MAX_OVERSAMPLE = 64
 """At most this many times `items_per_level` items are drawn to find enough that are not held out."""
 
 
+class IncompleteData(RuntimeError):
+    """Sampling and judging finished, but some samples have no image or no verdict (a rerun retries them)."""
+
+    exit_code = 3
+
+
 @dataclass(frozen=True)
 class StarsDataConfig:
     """What `stars-data` produces; the same configuration resumes the same output folder."""
@@ -238,12 +244,12 @@ def sample_and_judge(out: Path, cfg: StarsDataConfig, *, batch_size: int = 64, j
         if opened is None:
             opened = open_run(out / "run", {}, create=False)
             model = load_model(opened, bind=False)
-        stage_generate(opened, model, shard=group.shard, batch_size=batch_size, progress=progress)
+        stage_generate(opened, model, shard=group.shard, batch_size=batch_size, retry_errors=True, progress=progress)
         group.barrier()
         if not group.is_main:
             return False
         merge_shards(opened, force=group.world > 1)
-        stage_judge(opened, judge_obj, batch_size=batch_size, progress=progress)
+        stage_judge(opened, judge_obj, batch_size=batch_size, retry_errors=True, progress=progress)
         return True
     finally:
         group.close()
@@ -428,7 +434,7 @@ def export(out: Path, cfg: StarsDataConfig, formats: Sequence[str], *, allow_inc
     rates = acceptance(items, cfg.samples, samples, verdicts)
     unfinished = sum(r["errors"] + r["missing"] for k, r in rates.items() if k.startswith("level "))
     if unfinished and not allow_incomplete:
-        raise ConfigError(f"{unfinished} think-mode samples have no verdict, a judge error or no image; rerun the "
+        raise IncompleteData(f"{unfinished} think-mode samples have no verdict, a judge error or no image; rerun the "
                           "same command to retry them, or pass --allow-incomplete to write what was accepted")
     triples = accepted(items, cfg.samples, samples, verdicts)
     written = {f: WRITERS[f](out, run.root, triples) for f in formats}
