@@ -124,7 +124,7 @@ def test_study_mapping_fixture_flags_exactly_the_planted_items(tmp_path):
     assert found["6_A"].derivation == "C -> B -> % -> owl" and "both resolve to owl" in found["6_A"].detail
     assert "swapped" in found["7_A"].detail
     assert found["8_A"].answer == {"kind": "object", "object": "teddy bear"}
-    assert found["3_A"].derivation == "@ -> K -> ? (no rule says what K stands for)"
+    assert found["3_A"].derivation == ("@ -> K -> ? (no rule says what K stands for); rules read: # -> keys, @ -> K")
 
 
 def test_a_malformed_row_is_one_problem_and_the_rest_is_audited(tmp_path):

@@ -172,4 +172,5 @@ def test_import_keeps_every_item_with_stated_and_audited_answers(tmp_path):
     assert res.exit_code == 1
     back = read_items(out / "mapping3.jsonl")
     assert [it.id for it in back] == ["1_A", "1_B", "2_A", "2_B"]
-    assert back[2].meta["audit"]["derivation"] == "F -> ! -> ? (no rule says what ! stands for)"
+    assert back[2].meta["audit"]["derivation"] == ("F -> ! -> ? (no rule says what ! stands for); rules read: "
+                                                   "% -> radio, F -> !")

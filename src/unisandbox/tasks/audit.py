@@ -272,7 +272,12 @@ def audit_mapping(
     item_id: str, prompt: str, answer_text: str, claims: dict[str, str] | None = None
 ) -> Finding:
     """Audit one mapping question: the stated answer must be the object the queried symbol resolves to."""
-    res = resolve(read_mapping(prompt))
+    read = read_mapping(prompt)
+    res = resolve(read)
+    derivation = res.derivation()
+    if res.status != "ok" and read.rules:
+        # Show every rule read, so an undefined or conflicting chain can be checked by eye.
+        derivation += "; rules read: " + ", ".join(f"{r.source} -> {r.target.text}" for r in read.rules)
     problems: list[tuple[str, str]] = []
     if res.status != "ok":
         problems.append((res.status, f"{res.detail} (stated {answer_text!r})"))
@@ -286,7 +291,7 @@ def audit_mapping(
             if not same_noun(obj, value.removeprefix("answer: ")):
                 problems.append(("wrong_answer", f"derived {obj}, {name} says {value!r}"))
     answer = {"kind": "object", "object": object_key(res.object)} if res.object else None
-    return _finding(item_id, problems, derived=res.object, stated=answer_text, derivation=res.derivation(),
+    return _finding(item_id, problems, derived=res.object, stated=answer_text, derivation=derivation,
                     answer=answer)
 
 
