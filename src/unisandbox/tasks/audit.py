@@ -173,20 +173,6 @@ def _ill_kind(e: IllPosed) -> str:
     return "non_integer" if "rational" in msg or "non-integer" in msg else "undefined"
 
 
-def derive_math(prompt: str, max_count: int = DEFAULT_MAX_COUNT) -> tuple[int, str | None]:
-    """(count, object key or None) asked for by a math prompt; raises ParseError or IllPosed."""
-    arith = find_arithmetic(prompt)
-    v = arith.value
-    if v.denominator != 1:
-        raise IllPosed(f"non-integer result {v} of {arith.text!r}")
-    if not 1 <= v <= max_count:
-        raise IllPosed(f"result {v} of {arith.text!r} is out of range 1..{max_count}")
-    nouns = find_nouns(prompt)
-    if len(nouns) > 1:
-        raise ParseError(f"several objects named: {', '.join(nouns)}")
-    return int(v), (nouns[0] if nouns else None)
-
-
 def _arithmetic(prompt: str, max_count: int, problems: list[tuple[str, str]]) -> tuple[int | None, str]:
     try:
         arith = find_arithmetic(prompt)
@@ -479,7 +465,7 @@ def findings_jsonl(findings: list[Finding]) -> str:
 
 __all__ = [
     "DEFAULT_MAX_COUNT", "KINDS", "Finding", "audit_file", "audit_item", "audit_mapping", "audit_math",
-    "check_pairs", "derive_math", "named_in", "prompt_object", "summarize",
+    "check_pairs", "named_in", "object_key", "prompt_object", "render_report", "summarize",
 ]
 
 

@@ -346,20 +346,3 @@ def find_nouns(text: str) -> list[str]:
         else:
             i += 1
     return out
-
-
-_COUNT_RE = re.compile(r"^\s*(\d+)\s+(.*?)\s*\.?\s*$")
-
-
-def parse_count_answer(text: str) -> tuple[int, str | None, str]:
-    """Read "2 cups" -> (2, "cup", "cups"); the object is None when the words are not in the vocabulary.
-
-    Raises ParseError when there is no leading count or no noun at all.
-    """
-    m = _COUNT_RE.match(text)
-    if not m:
-        raise ParseError(f"answer {text!r} is not '<count> <object>'")
-    word = m.group(2)
-    if not re.search(r"[A-Za-z]", word):
-        raise ParseError(f"answer {text!r} names no object")
-    return int(m.group(1)), canonical(word), word
