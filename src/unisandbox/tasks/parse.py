@@ -1,9 +1,10 @@
-"""Independent readers of prompt text: arithmetic (symbols or words) and symbol-mapping rules.
+"""Independent reader of arithmetic in prompt text (symbols or words), and of vocabulary nouns.
 
-These parsers know nothing about the generators: they read what a prompt says, in our phrasings and in
-the study's ("Generate as many cups as the result of 8 / 4.", "..., then rounded down", "The symbol A
-represents chairs. The letter B means symbol A. Draw what B represents."), so that the audit can re-derive
-every answer from the text alone.
+It knows nothing about the generators: it reads what a prompt says, in our phrasings and in the study's
+("Generate as many cups as the result of 8 / 4.", "11 / 4 equals then rounded down", "the square root of
+16 minus 3, then add 2", "√(M² + 9) where M = 1"), so that the audit can re-derive every answer from the
+text alone. Symbol-mapping rules are read by `tasks.mapping_lang`, English nouns compared by
+`tasks.english`.
 """
 
 from __future__ import annotations
