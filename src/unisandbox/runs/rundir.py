@@ -203,21 +203,20 @@ class RunDir:
         return len(stale)
 
     # -- records -------------------------------------------------------------------------------
-    def _valid(self, kind: str, line: bytes) -> dict[str, Any] | None:
+    def _valid(self, kind: str, line: bytes) -> tuple[tuple, Any] | None:
+        """(key, parsed record) of one line, or None if it is not a valid record of this kind."""
         try:
             raw = json.loads(line)
-            _key_of(kind, raw)
-            _PARSERS[kind](raw)
+            return _key_of(kind, raw), _PARSERS[kind](raw)
         except (ValueError, KeyError, TypeError):
             return None
-        return raw
 
-    def _records(self, kind: str, path: Path) -> list[dict[str, Any]]:
+    def _records(self, kind: str, path: Path) -> list[tuple[tuple, Any]]:
         # Complete lines only: a last line without its newline is a torn append (the appender repairs it).
         if not path.exists():
             return []
         lines = path.read_bytes().split(b"\n")[:-1]
-        return [raw for line in lines if line.strip() and (raw := self._valid(kind, line)) is not None]
+        return [rec for line in lines if line.strip() and (rec := self._valid(kind, line)) is not None]
 
     def quarantine_damaged(self) -> list[str]:
         """Move unreadable record lines to `<file>.damaged`; return one warning per file touched.
@@ -252,16 +251,13 @@ class RunDir:
         The first record of a key wins, unless it records a failure (no image, no answer, judge
         error or missing image) and a later record (a retry) does not.
         """
-        parse = _PARSERS[kind]
         failed = _FAILED[kind]
         out: dict[tuple, Any] = {}
         for path in [self.record_path(kind), *self.shard_paths(kind)]:
-            for raw in self._records(kind, path):
-                key = _key_of(kind, raw)
+            for key, rec in self._records(kind, path):
                 old = out.get(key)
                 if old is not None and not failed(old):
                     continue
-                rec = parse(raw)
                 if old is None or not failed(rec):
                     out[key] = rec
         return out
