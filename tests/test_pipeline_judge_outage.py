@@ -56,6 +56,7 @@ def test_dead_endpoint_stops_with_exit_3_then_rerun_completes(tmp_path):
         assert last.startswith("stopped: the judge endpoint failed") and "rerun the same command" in last
         assert server.base_url in last
         assert "Traceback" not in stderr
+        assert "INCOMPLETE" in (out / "report.md").read_text()  # the report says what the run holds
 
         server.start()  # back on the same port
         proc = subprocess.run(_cmd(server.base_url, out), capture_output=True, text=True,

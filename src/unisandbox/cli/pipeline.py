@@ -338,7 +338,12 @@ def register(app: typer.Typer) -> None:
         def finish(opened: Any, judge_obj: Any) -> None:
             from unisandbox.runs.pipeline import stage_report
 
-            _judge_stage(opened, judge_obj, batch_size, retry_errors)
+            try:
+                _judge_stage(opened, judge_obj, batch_size, retry_errors)
+            except Exception as e:
+                if getattr(e, "stops_run", False):  # the judge stopped: still write what the run holds
+                    stage_report(opened, allow_incomplete=allow_incomplete)
+                raise
             _print_summary(stage_report(opened, allow_incomplete=allow_incomplete), opened)
 
         def body() -> None:
