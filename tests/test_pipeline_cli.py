@@ -54,6 +54,11 @@ def test_run_prints_table_and_writes_every_output(whole):
     assert len(keys) == len(set(keys)) == (24 + 12) * 2
     mapping_row = next(r for r in summary["rows"] if r["task"] == "mapping" and r["mode"] == "normal")
     assert mapping_row["expected"] == 6  # counted per pair
+    # results.csv carries each accuracy row's chance level: a mapping pair guessed between its two
+    # objects is right 1 time in 4.
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    chance = {(r["task"], r["metric"]): r["chance"] for r in rows if r["metric"] == "accuracy"}
+    assert float(chance[("mapping", "accuracy")]) == pytest.approx(mapping_row["chance"]) == pytest.approx(0.25)
 
 
 def test_judge_agrees_with_what_the_fake_meant_to_draw(whole):

@@ -74,6 +74,14 @@ def test_vlm_judged_run_on_study_files_with_stated_or_audited_answers(tmp_path):
     assert s["math_2-4"]["meta"]["audit"]["derivation"] == "9 / 4 equals then rounded down = 2"
     summary = json.loads((tmp_path / "audited" / "summary.json").read_text())
     assert {(r["task"], r["level"]) for r in summary["rows"]} == {("math", 2), ("mapping", 3)}
+    # The reports say the same as stderr: which answers were scored, how many differ, what was not run.
+    assert summary["selection"]["answers"] == "audited"
+    assert summary["selection"]["answers_differ"] == 3 and summary["selection"]["no_answer"] == 3
+    report = (tmp_path / "audited" / "report.md").read_text()
+    assert "stated and audited answers differ on 3 of them" in report
+    assert "3 items have no audited answer and were not run: math_2-3, mapping3-2_B, mapping3-2_A" in report
+    assert "differ on 3 of them" in (tmp_path / "audited" / "report.html").read_text()
+    assert json.loads((tmp_path / "stated" / "summary.json").read_text())["selection"]["answers"] == "stated"
     # The fake model draws every expected answer right, so every audited item the judge saw is correct.
     verdicts = [json.loads(x)["verdict"] for x in (tmp_path / "audited" / "verdicts.jsonl").read_text().splitlines()]
     assert verdicts and set(verdicts) == {"correct"}
@@ -88,6 +96,10 @@ def test_sandbox_judge_declines_objects_outside_its_vocabulary(tmp_path):
     assert ("1 items not supported by this judge (objects outside the sandbox vocabulary: teddy bear): math_2-2"
             in proc.stderr)
     assert list(_items(tmp_path / "run")) == ["math_2-1"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["selection"]["not_supported"] == 1 and summary["selection"]["not_supported_ids"] == ["math_2-2"]
+    assert ("1 items not supported by this judge (objects outside the sandbox vocabulary; not run, not counted "
+            "as wrong): math_2-2." in (tmp_path / "run" / "report.md").read_text())
 
 
 def test_open_caption_prompt_for_objects_outside_the_vocabulary_renders():

@@ -175,6 +175,13 @@ def _filters(items: Sequence[Item], modes: Sequence[str]) -> str:
             + "<span id='shown'></span></div>")
 
 
+def _selection_html(notes: dict[str, Any] | None) -> str:
+    from unisandbox.runs.items import selection_lines
+
+    lines = selection_lines(notes)
+    return ("<h2>Items</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>") if lines else ""
+
+
 def _failures_html(failures: Sequence[dict[str, Any]]) -> str:
     if not failures:
         return ""
@@ -201,6 +208,7 @@ unisandbox {html.escape(str(manifest.get("unisandbox_version")))}, commit {html.
 <p class="{'' if summary['complete'] else 'warn'}">{status}</p>
 <table><tr>{head}</tr>{body}</table>
 <p>{html.escape(CELL_LEGEND)}</p>
+{_selection_html(summary.get("selection"))}
 {_failures_html(summary.get("failures") or [])}
 <p>Intervals: Wilson 95% for accuracies; paired differences use Newcombe's hybrid score interval
 (one sample per item) or a cluster bootstrap over items. McNemar: exact two-sided test on the pairs

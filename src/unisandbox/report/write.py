@@ -15,7 +15,7 @@ from unisandbox.runs.rundir import RunDir
 from unisandbox.tasks.base import Item
 
 RESULTS_COLUMNS = ["task", "level", "metric", "mode", "n", "correct", "value", "ci_low", "ci_high",
-                   "errors", "missing", "expected"]
+                   "errors", "missing", "expected", "chance"]
 
 
 def results_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -24,11 +24,11 @@ def results_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     for r in summary["understanding"]:
         out.append({"task": r["task"], "level": r["level"], "metric": "understanding_accuracy", "mode": "",
                     "value": r["accuracy"], **{k: r[k] for k in ("n", "correct", "ci_low", "ci_high", "errors",
-                                                                 "missing", "expected")}})
+                                                                 "missing", "expected", "chance") if k in r}})
     for r in summary["rows"]:
         out.append({"task": r["task"], "level": r["level"], "metric": "accuracy", "mode": r["mode"],
                     "value": r["accuracy"], **{k: r[k] for k in ("n", "correct", "ci_low", "ci_high", "errors",
-                                                                 "missing", "expected")}})
+                                                                 "missing", "expected", "chance") if k in r}})
     for c in summary["comparisons"]:
         for key, metric, mode in [*[(f"gap_{m}", "gap", m) for m in summary["modes"]],
                                   *[(f"p_gen_given_und_{m}", "p_gen_given_und", m) for m in summary["modes"]],
@@ -66,6 +66,7 @@ def _markdown(summary: dict[str, Any], manifest: dict[str, Any]) -> str:
         f"- configuration: `{json.dumps(manifest.get('config'), sort_keys=True)}`", "",
         f"**{status_line(summary)}**", "",
         markdown_table(summary), "",
+        *_selection_md(summary.get("selection")),
         CELL_LEGEND + " Gap = understanding accuracy minus "
         "normal-mode accuracy on the same units; think - normal on the same units; both with a paired "
         "95% interval (Newcombe's hybrid score, or a cluster bootstrap over items when there are several "
@@ -75,6 +76,13 @@ def _markdown(summary: dict[str, Any], manifest: dict[str, Any]) -> str:
         *_failures_md(summary.get("failures") or []),
         "Files: summary.json (machine-readable), results.csv, report.html (images, model text, captions, "
         "verdicts), samples.jsonl, understanding.jsonl, verdicts.jsonl.", ""])
+
+
+def _selection_md(notes: dict[str, Any] | None) -> list[str]:
+    from unisandbox.runs.items import selection_lines
+
+    lines = selection_lines(notes)
+    return ["## Items", "", *[f"- {line}" for line in lines], ""] if lines else []
 
 
 def _failures_md(failures: Sequence[dict[str, Any]]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from unisandbox.runs.config import DEFAULT_TASKS, ConfigError, RunConfig
 from unisandbox.tasks.base import InputError, Item, read_items
@@ -66,12 +67,13 @@ def _ids(items: Sequence[Item] | Sequence[str], n: int = 8) -> str:
     return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
 
 
-def choose_answers(items: Sequence[Item], source: str) -> list[Item]:
+def choose_answers(items: Sequence[Item], source: str, notes: dict[str, Any] | None = None) -> list[Item]:
     """Score study-format items against their `source` answers ("stated" or "audited").
 
     Items the source leaves without a drawable answer (e.g. an undefined mapping under "audited", or a
     stated "N/A") are not run, and a note on stderr names them and says how many imported items have
-    different stated and audited answers; items of our own format are kept as they are.
+    different stated and audited answers; items of our own format are kept as they are. The same
+    counts go into `notes` (the run's manifest and reports show them).
     """
     from unisandbox.tasks.study_import import with_answers
 
@@ -92,6 +94,9 @@ def choose_answers(items: Sequence[Item], source: str) -> list[Item]:
     gone = {unit_of(it) for it in unscored}
     unscored += [it for it in kept if it.group is not None and unit_of(it) in gone]
     kept = [it for it in kept if unit_of(it) not in gone]
+    if imported and notes is not None:
+        notes.update(answers=source, study_items=imported, answers_differ=differ,
+                     no_answer=len(unscored), no_answer_ids=[it.id for it in unscored])
     if imported:
         _note(f"scoring the {source} answers of {imported} study-format items; the stated and audited "
               f"answers differ on {differ} of them (`unisandbox data audit FILE` shows why)")
@@ -107,10 +112,11 @@ def _sandbox_can_draw(item: Item) -> bool:
     return obj is None or obj in NOUNS_BY_NAME
 
 
-def decline_unsupported(items: Sequence[Item], model: str, judge: str) -> list[Item]:
+def decline_unsupported(items: Sequence[Item], model: str, judge: str,
+                        notes: dict[str, Any] | None = None) -> list[Item]:
     """The sandbox model and judge know only their vocabulary: items whose objects lie outside it are
-    declined item by item ("not supported by this model/judge"), named in a note on stderr, and never
-    scored as wrong. Other models and judges take every item."""
+    declined item by item ("not supported by this model/judge"), named in a note on stderr and counted
+    in `notes`, and never scored as wrong. Other models and judges take every item."""
     who = [name for name, spec in (("model", model), ("judge", judge)) if spec.split(":", 1)[0].startswith("sandbox")]
     if not who:
         return list(items)
@@ -118,6 +124,9 @@ def decline_unsupported(items: Sequence[Item], model: str, judge: str) -> list[I
     declined = [it for it in items if unit_of(it) in units]
     if declined:
         objects = sorted({str(getattr(it.expected, "object", "")) for it in declined})
+        if notes is not None:
+            notes.update(not_supported=len(declined), not_supported_by=" and ".join(who),
+                         not_supported_ids=[it.id for it in declined])
         _note(f"{len(declined)} items not supported by this {' and '.join(who)} (objects outside the sandbox "
               f"vocabulary: {', '.join(objects[:10])}{' ...' if len(objects) > 10 else ''}): {_ids(declined)}")
     return [it for it in items if unit_of(it) not in units]
@@ -147,8 +156,11 @@ def _limit_units(items: Sequence[Item], limit: int) -> list[Item]:
     return kept
 
 
-def select_items(config: RunConfig) -> list[Item]:
-    """The items a run plans, in a fixed order: file order, filtered by task and level, then --limit."""
+def select_items(config: RunConfig, notes: dict[str, Any] | None = None) -> list[Item]:
+    """The items a run plans, in a fixed order: file order, filtered by task and level, then --limit.
+
+    `notes` (if given) receives what the selection left out and why (`selection_lines` words it).
+    """
     if config.items_files:
         items = [it for f in config.items_files for it in read_any_items(Path(f))]
         tasks = config.tasks
@@ -166,8 +178,8 @@ def select_items(config: RunConfig) -> list[Item]:
         if it.id in ids:
             raise InputError(f"item id {it.id!r} appears in more than one items file")
         ids[it.id] = 1
-    items = choose_answers(items, config.answers or "audited")
-    items = decline_unsupported(items, config.model, config.judge)
+    items = choose_answers(items, config.answers or "audited", notes)
+    items = decline_unsupported(items, config.model, config.judge, notes)
     items = [it for it in items
              if (tasks is None or it.task in tasks)
              and (config.levels is None or it.level in config.levels)
@@ -177,3 +189,22 @@ def select_items(config: RunConfig) -> list[Item]:
     if not items:
         raise ConfigError("no items left after --tasks/--levels/--limit; nothing to run")
     return items
+
+
+def selection_lines(notes: dict[str, Any] | None) -> list[str]:
+    """The selection notes of a run's manifest as report sentences (none for the official split)."""
+    if not notes:
+        return []
+    lines = []
+    if "study_items" in notes:
+        lines.append(f"Scored against the {notes['answers']} answers of {notes['study_items']} study-format "
+                     f"items; stated and audited answers differ on {notes['answers_differ']} of them "
+                     "(`unisandbox data audit FILE` shows why).")
+        if notes.get("no_answer"):
+            lines.append(f"{notes['no_answer']} items have no {notes['answers']} answer and were not run: "
+                         f"{_ids(notes.get('no_answer_ids') or [])}.")
+    if notes.get("not_supported"):
+        lines.append(f"{notes['not_supported']} items not supported by this {notes['not_supported_by']} "
+                     f"(objects outside the sandbox vocabulary; not run, not counted as wrong): "
+                     f"{_ids(notes.get('not_supported_ids') or [])}.")
+    return lines

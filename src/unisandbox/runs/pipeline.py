@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,13 @@ class Opened:
     plan: Plan
     new: bool = False
     """True until a new run's directory is written (deferred until its model has loaded)."""
+    selection: dict[str, Any] = field(default_factory=dict)
+    """What the item selection left out and why (items.select_items); kept in the manifest."""
 
     def materialize(self) -> None:
         """Write a new run's items.jsonl and manifest (no-op for an existing run)."""
         if self.new:
-            self.manifest = self.run.create(self.config, self.plan.items)
+            self.manifest = self.run.create(self.config, self.plan.items, self.selection)
             self.new = False
 
 
@@ -75,10 +77,11 @@ def open_run(out: Path, given: dict[str, Any], *, create: bool) -> Opened:
             raise ConfigError(f"{out}: no run here (no manifest.json); run `unisandbox generate` or "
                               "`unisandbox run` first")
         config = RunConfig(**given).validate()
-        items = select_items(config)
+        selection: dict[str, Any] = {}
+        items = select_items(config, selection)
         plan = Plan(tuple(items), tuple(config.modes), config.samples_per_item)
         # Nothing is written yet: a model that fails to load must leave no half-made run behind.
-        return Opened(run, {}, config, plan, new=True)
+        return Opened(run, {}, config, plan, new=True, selection=selection)
     plan = Plan(tuple(items), tuple(config.modes), config.samples_per_item)
     return Opened(run, manifest, config, plan)
 
@@ -240,6 +243,7 @@ def stage_report(opened: Opened, *, allow_incomplete: bool = False) -> dict[str,
                          "images_with_verdict": sum(1 for k in plan.sample_keys() if k in verdicts),
                          "probes_answered": sum(1 for it in plan.items if (it.id,) in understanding)}
     summary["failures"] = failure_reasons(plan, samples, understanding, verdicts)
+    summary["selection"] = opened.manifest.get("selection") or {}
     write_reports(run, opened.manifest, plan.items, plan.modes, plan.samples_per_item, summary, samples,
                   verdicts, cfg.layout, understanding)
     return summary

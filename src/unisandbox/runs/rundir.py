@@ -145,8 +145,11 @@ class RunDir:
         """The planned items."""
         return read_items(self.items_path)
 
-    def create(self, config: RunConfig, items: Sequence[Item]) -> dict[str, Any]:
-        """Write items.jsonl and a fresh manifest (model and judge blocks are filled by their stages)."""
+    def create(self, config: RunConfig, items: Sequence[Item],
+               selection: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write items.jsonl and a fresh manifest (model and judge blocks are filled by their stages).
+
+        `selection` records what the item selection left out and why (items.select_items)."""
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.items_path, dump_items(items))
         manifest = {
@@ -159,6 +162,7 @@ class RunDir:
             "config": config.identity(),
             "items_sha256": items_hash(items),
             "n_items": len(items),
+            "selection": dict(selection or {}),
             "model": None,
             "judge": None,
         }
