@@ -4,8 +4,14 @@ It answers from the sandbox judge (so captions are right for sandbox images) and
 demand: random HTTP 500s, 429 with Retry-After, slow replies, empty and malformed replies, and being
 killed (in-flight requests dropped, new connections refused) and restarted on the same port.
 
->>> with FakeVLM() as server:  # doctest: +SKIP
-...     judge = VLMJudge(model="fake", base_url=server.base_url, cache_dir=None, use_cache=False)
+>>> import numpy as np
+>>> from unisandbox.judges.vlm import VLMJudge
+>>> from unisandbox.world.render import encode_png, render_scene
+>>> png = encode_png(render_scene("cup", 3, np.random.default_rng(0)))
+>>> with FakeVLM() as server:
+...     judge = VLMJudge(model="fake", base_url=server.base_url, use_cache=False)
+...     judge.caption([png])[0].text
+'3 cups'
 """
 
 from __future__ import annotations

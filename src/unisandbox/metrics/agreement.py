@@ -33,7 +33,12 @@ def _key(rec: dict[str, Any], path: Path, lineno: int) -> Hashable:
 def read_verdicts(path: str | Path) -> dict[Hashable, str]:
     """Key -> verdict from a verdict JSONL file; InputError names the file, line and field.
 
-    >>> read_verdicts("runs/r1/verdicts.jsonl")  # doctest: +SKIP
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "verdicts.jsonl"
+    ...     _ = path.write_text('{"id": "m1", "verdict": "correct"}\\n{"id": "m2", "verdict": "error"}\\n')
+    ...     read_verdicts(path)
+    {'m1': 'correct', 'm2': 'error'}
     """
     path = Path(path)
     try:

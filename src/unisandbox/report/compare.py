@@ -4,9 +4,16 @@ The runs must hold the same items (same ids, same content); `intersect=True` kee
 units every run holds instead. Scoring units are those of the run report: an item, or an A/B pair for
 mapping (correct only if both images are); errors and missing samples are counted, never scored.
 
->>> cmp = compare([load_run("runs/a"), load_run("runs/b")])  # doctest: +SKIP
->>> cmp["rows"][0]["cells"][0]["accuracy"]  # doctest: +SKIP
-0.42
+>>> import tempfile
+>>> from typer.testing import CliRunner
+>>> from unisandbox.cli import app
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     for p in ("0.2", "0.9"):  # two runs of the fake model: right with probability p in normal mode
+...         _ = CliRunner().invoke(app, ["run", "--model", f"fake:p_normal={p}", "--tasks", "math", "--levels", "1",
+...                                     "--modes", "normal", "--limit", "20", "--no-probes", "--out", f"{tmp}/{p}"])
+...     cmp = compare(load_runs([f"{tmp}/0.2", f"{tmp}/0.9"]))
+>>> [cell["accuracy"] for cell in cmp["rows"][0]["cells"]]
+[0.15, 0.95]
 """
 
 from __future__ import annotations

@@ -170,7 +170,10 @@ def read_json_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
 def read_items(path: str | Path) -> list[Item]:
     """Read and validate an items JSONL file; raise InputError naming file, line and field.
 
-    >>> items = read_items("data/official/math_l1.jsonl")  # doctest: +SKIP
+    >>> import unisandbox
+    >>> items = read_items(Path(unisandbox.__file__).parent / "data" / "official" / "math_l1.jsonl")
+    >>> len(items), items[0].task
+    (100, 'math')
     """
     path = Path(path)
     items: list[Item] = []

@@ -5,8 +5,11 @@ from a generator seeded by each sample's own seed, so the image for (item, mode,
 any batch or shard. Also the hooks that STARS and knowledge injection need: sequence builders,
 `finetune`, `save`.
 
->>> model = SandboxModel.from_spec(None)  # doctest: +SKIP
->>> model.generate(items, "think", seeds)  # doctest: +SKIP
+>>> from unisandbox.tasks.math import math_items
+>>> model = SandboxModel.from_spec(None)  # the shipped shared-backbone checkpoint
+>>> out = model.generate(math_items(0, 1, 2), "think", seeds=[0, 1])
+>>> [(g.image is not None, g.rewritten_prompt is not None) for g in out]
+[(True, True), (True, True)]
 """
 
 from __future__ import annotations
