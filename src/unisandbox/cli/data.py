@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from unisandbox.tasks.base import Item
 
 data_app = typer.Typer(help="Generate, inspect, audit, import and export task data.", no_args_is_help=True)
 
@@ -58,13 +61,16 @@ def generate(
     phr = _csv(holdout_phrasings)
     try:
         lv = [int(x) for x in _csv(levels)]
-        if split_key not in ("expression_object", "expression"):
-            raise ValueError(f"--split-key must be expression_object or expression, got {split_key!r}")
+        match split_key:
+            case "expression_object" | "expression":
+                pass
+            case _:
+                raise ValueError(f"--split-key must be expression_object or expression, got {split_key!r}")
         objs = tuple(_csv(holdout_objects))
         mcfg = MathConfig(
             max_operand=max_operand,
             test_fraction=test_fraction,
-            split_key=split_key,  # type: ignore[arg-type]
+            split_key=split_key,
             holdout_objects=objs,
             holdout_phrasings=tuple(p for p in phr if p in PHRASINGS),
         )
@@ -81,7 +87,7 @@ def generate(
         typer.echo(f"{out / name}: {text.count(chr(10))} lines")
 
 
-def _load_any(path: Path, level: int | None = None):
+def _load_any(path: Path, level: int | None = None) -> list[Item]:
     """Items from our format, or imported from a study format."""
     from unisandbox.tasks.base import read_items
     from unisandbox.tasks.study_format import OURS, file_format, read_study_file
@@ -147,7 +153,8 @@ def audit(
                 where = f"{f.file}:{f.line}" if f.line else f"{f.file}"
                 extra = f"  [{f.derivation}]" if f.derivation else ""
                 typer.echo(f"{where}: {f.kind}\t{f.id}\t{f.detail}{extra}")
-        by_kind = ", ".join(f"{k} {v}" for k, v in summary["by_kind"].items() if v)  # type: ignore[union-attr]
+        counts = summary["by_kind"]
+        by_kind = ", ".join(f"{k} {v}" for k, v in counts.items() if v) if isinstance(counts, dict) else ""
         typer.echo(f"{summary['items']} items, {summary['problems']} problems ({by_kind})")
     raise typer.Exit(1 if summary["problems"] else 0)
 
@@ -210,6 +217,6 @@ def import_(
     for path, (items, flagged) in loaded.items():
         write_items(path, items)
         typer.echo(f"{path}: {len(items)} items ({flagged} flagged by the audit; see meta.audit)")
-    for f in skipped:
-        typer.echo(f"{f.file}:{f.line}: skipped row {f.id}: {f.detail}", err=True)
+    for row in skipped:
+        typer.echo(f"{row.file}:{row.line}: skipped row {row.id}: {row.detail}", err=True)
     raise typer.Exit(1 if skipped else 0)

@@ -178,31 +178,30 @@ def answer_caption(expected: Answer) -> str:
     An ObjectAnswer has no fixed count; its canonical caption uses 1.
     """
     if expected.kind == "count":
-        return count_caption(expected.count, expected.object)  # type: ignore[union-attr]
+        return count_caption(expected.count, expected.object)
     if expected.kind == "object":
-        return count_caption(1, expected.object)  # type: ignore[union-attr]
+        return count_caption(1, expected.object)
     if expected.kind == "person":
         e = expected
-        return person_caption(e.skin, e.hair, e.age, e.gender)  # type: ignore[union-attr]
+        return person_caption(e.skin, e.hair, e.age, e.gender)
     if expected.kind == "fruit":
-        return f"Fruit: {expected.fruit}"  # type: ignore[union-attr]
-    return f"Flower: {expected.flower}"  # type: ignore[union-attr]
+        return f"Fruit: {expected.fruit}"
+    return f"Flower: {expected.flower}"
 
 
 def _matches(p: Parsed, expected: Answer) -> bool:
     if p.kind == "error":
         return False
-    kind = expected.kind
-    if kind == "person":
+    if expected.kind == "person":
         e = expected
-        return p.kind == "person" and p.person == (e.skin, e.hair, e.age, e.gender)  # type: ignore[union-attr]
+        return p.kind == "person" and p.person == (e.skin, e.hair, e.age, e.gender)
     if p.kind == "person" or p.object is None or p.count is None:
         return False
-    if kind == "count":
-        return _same_object(p.object, expected.object) and p.count == expected.count  # type: ignore[union-attr]
+    if expected.kind == "count":
+        return _same_object(p.object, expected.object) and p.count == expected.count
     # Mapping and knowledge ask for the identity of the thing: any positive number of it is right
     # ("3 cherries" shows the favourite fruit cherry), and "Fruit: x" / "1 x" are the same picture.
-    target = {"object": "object", "fruit": "fruit", "flower": "flower"}[kind]
+    target = {"object": "object", "fruit": "fruit", "flower": "flower"}[expected.kind]
     return p.count >= 1 and _same_object(p.object, getattr(expected, target))
 
 

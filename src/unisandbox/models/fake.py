@@ -45,36 +45,35 @@ def _other(options: Sequence[str], current: str, u: float) -> str:
 
 def near_miss(expected: Answer, u: float) -> Answer:
     """A wrong answer close to `expected`, chosen by `u` in [0, 1)."""
-    kind = expected.kind
-    if kind == "count":
+    if expected.kind == "count":
         if u < 0.5:
-            count = expected.count + 1 if expected.count < 5 else expected.count - 1  # type: ignore[union-attr]
+            count = expected.count + 1 if expected.count < 5 else expected.count - 1
             return expected.model_copy(update={"count": count})
         objects = [n.singular for n in vocab.OBJECTS]
-        return expected.model_copy(update={"object": _other(objects, expected.object, u * 2 - 1)})  # type: ignore[union-attr]
-    if kind == "object":
+        return expected.model_copy(update={"object": _other(objects, expected.object, u * 2 - 1)})
+    if expected.kind == "object":
         objects = [n.singular for n in vocab.OBJECTS]
-        return expected.model_copy(update={"object": _other(objects, expected.object, u)})  # type: ignore[union-attr]
-    if kind == "person":
+        return expected.model_copy(update={"object": _other(objects, expected.object, u)})
+    if expected.kind == "person":
         attr, choices = [("hair", vocab.HAIR_COLOURS), ("skin", vocab.SKIN_TONES),
                          ("age", vocab.AGE_GROUPS), ("gender", vocab.GENDERS)][int(u * 4)]
         return expected.model_copy(update={attr: _other(choices, getattr(expected, attr), u * 4 % 1)})
-    if kind == "fruit":
+    if expected.kind == "fruit":
         names = [n.singular for n in vocab.FRUITS]
-        return expected.model_copy(update={"fruit": _other(names, expected.fruit, u)})  # type: ignore[union-attr]
+        return expected.model_copy(update={"fruit": _other(names, expected.fruit, u)})
     names = [n.singular for n in vocab.FLOWERS]
-    return expected.model_copy(update={"flower": _other(names, expected.flower, u)})  # type: ignore[union-attr]
+    return expected.model_copy(update={"flower": _other(names, expected.flower, u)})
 
 
 def describe_answer(answer: Answer) -> str:
     """A plain description ("3 cups", "a rose") used as the fake's rewritten prompt."""
     if answer.kind == "count":
-        return f"{answer.count} {vocab.NOUNS_BY_NAME[answer.object].form(answer.count)}"  # type: ignore[union-attr]
+        return f"{answer.count} {vocab.NOUNS_BY_NAME[answer.object].form(answer.count)}"
     if answer.kind == "object":
-        return vocab.NOUNS_BY_NAME[answer.object].plural  # type: ignore[union-attr]
+        return vocab.NOUNS_BY_NAME[answer.object].plural
     if answer.kind == "person":
         a = answer
-        return f"a {a.age} {a.gender} with {a.hair} hair and {a.skin} skin"  # type: ignore[union-attr]
+        return f"a {a.age} {a.gender} with {a.hair} hair and {a.skin} skin"
     return f"a {getattr(answer, answer.kind)}"
 
 

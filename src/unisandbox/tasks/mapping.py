@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unisandbox.tasks.base import Item, ObjectAnswer, Probe
+from unisandbox.tasks.base import Item, ObjectAnswer, Probe, Split
 from unisandbox.tasks.common import ExhaustedError, capitalize_first, pick, rng_for, shuffled, split_of
 from unisandbox.world.vocab import NOUNS_BY_NAME, OBJECTS
 
@@ -124,8 +124,11 @@ def mapping_items(
     cfg.validate()
     if level not in (1, 2, 3):
         raise ValueError(f"mapping level must be 1, 2 or 3, got {level}")
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    match split:
+        case "train" | "test":
+            pass
+        case _:
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     rng = rng_for(seed, "mapping", level, split)
     objects = list(cfg.objects or [o.singular for o in OBJECTS])
     rule_pids, query_pids = list(RULE_PHRASINGS), list(QUERY_PHRASINGS)
@@ -148,7 +151,7 @@ def _one_pair(
     rng: np.random.Generator,
     seed: int,
     level: int,
-    split: str,
+    split: Split,
     index: int,
     objects: list[str],
     rule_pids: list[str],
@@ -200,7 +203,7 @@ def _one_pair(
                     task="mapping",
                     subtask="mapping",
                     level=level,
-                    split=split,  # type: ignore[arg-type]
+                    split=split,
                     prompt=prompt,
                     expected=ObjectAnswer(object=obj),
                     probe=Probe(question=PROBE_TEMPLATE.format(rules=rules_text, Q=q), answer=obj),

@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from unisandbox.tasks.base import CountAnswer, Item, Probe
+from unisandbox.tasks.base import CountAnswer, Item, Probe, Split
 from unisandbox.tasks.common import ExhaustedError, balanced_targets, pick, rng_for, split_of
 from unisandbox.tasks.expr import (
     BASIC_OPS,
@@ -31,6 +31,7 @@ from unisandbox.tasks.expr import (
     Num,
     Pow,
     Sqrt,
+    Style,
     evaluate,
     operators,
     render,
@@ -83,7 +84,7 @@ class MathConfig:
     """Phrasing ids (keys of PHRASINGS) that never appear in train items."""
     objects: tuple[str, ...] | None = None
     """Objects to draw from (singular vocabulary keys); None means every object in the vocabulary."""
-    styles: tuple[str, ...] = STYLES
+    styles: tuple[Style, ...] = STYLES
     """Expression styles to draw from: "symbols" (`8 / 4`) and/or "words" (`8 divided by 4`)."""
 
     def answer_range(self, level: int) -> tuple[int, int]:
@@ -259,8 +260,11 @@ def math_items(
     """
     cfg = config or MathConfig()
     cfg.validate()
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    match split:
+        case "train" | "test":
+            pass
+        case _:
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     level_ops(level)
     lo, hi = cfg.answer_range(level)
     rng = rng_for(seed, "math", level, split)
@@ -283,7 +287,7 @@ def _one_item(
     rng: np.random.Generator,
     seed: int,
     level: int,
-    split: str,
+    split: Split,
     index: int,
     target: int,
     objects: list[str],
@@ -300,7 +304,7 @@ def _one_item(
             continue
         pid = pick(rng, phrasings)
         style = pick(rng, cfg.styles)
-        text = render(expr, style)  # type: ignore[arg-type]
+        text = render(expr, style)
         noun = NOUNS_BY_NAME[obj]
         prompt = PHRASINGS[pid].format(P=noun.plural, E=text)
         if prompt in seen:
@@ -314,7 +318,7 @@ def _one_item(
             task="math",
             subtask="math",
             level=level,
-            split=split,  # type: ignore[arg-type]
+            split=split,
             prompt=prompt,
             expected=CountAnswer(count=target, object=obj),
             probe=Probe(question=PROBE_TEMPLATE.format(E=text), answer=str(target)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from unisandbox.tasks.base import CountAnswer, FlowerAnswer, FruitAnswer, Item, ObjectAnswer, PersonAnswer
 
@@ -43,7 +44,7 @@ def _phrasings(item: Item) -> list[str]:
     return out or ["<unknown>"]
 
 
-def _sorted(counter: Counter) -> dict[str, int]:
+def _sorted(counter: Counter[Any]) -> dict[str, int]:
     return {str(k): v for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))}
 
 
@@ -72,13 +73,14 @@ def item_stats(items: Sequence[Item]) -> dict[str, object]:
 def render_stats(name: str, stats: dict[str, object]) -> str:
     """Plain-text report of `item_stats` output, one section per histogram."""
     lines = [f"== {name}: {stats['items']} items"]
-    total = max(int(stats["items"]), 1)  # type: ignore[call-overload]
+    n = stats["items"]
+    total = max(n if isinstance(n, int) else 0, 1)
     for section in ("tasks", "levels", "splits", "answers", "operators", "objects", "phrasings", "styles"):
         hist = stats[section]
-        if not hist:
+        if not hist or not isinstance(hist, dict):
             continue
         lines.append(f"{section}:")
-        for k, v in hist.items():  # type: ignore[union-attr]
+        for k, v in hist.items():
             share = f"{100 * v / total:5.1f}%" if section in ("answers", "levels", "tasks", "splits") else ""
             lines.append(f"  {k:<24} {v:>7} {share}")
     return "\n".join(lines)

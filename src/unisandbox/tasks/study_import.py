@@ -40,6 +40,7 @@ from unisandbox.tasks.base import (
     ObjectAnswer,
     PersonAnswer,
     Probe,
+    Split,
 )
 from unisandbox.tasks.english import split_count
 from unisandbox.tasks.parse import find_arithmetic
@@ -73,10 +74,11 @@ class ImportResult:
     """The rows that could not be imported (malformed: bad JSON, missing field, duplicate id, ...)."""
 
 
-def _level_split(rid: str, level: int | None) -> tuple[int, str]:
+def _level_split(rid: str, level: int | None) -> tuple[int, Split]:
     m = _LEVEL_RE.search(rid)
     s = _SPLIT_RE.search(rid)
-    return (int(m.group(1)) if m else (level or 1)), (s.group(1) if s else "test")
+    split: Split = "train" if s and s.group(1) == "train" else "test"
+    return (int(m.group(1)) if m else (level or 1)), split
 
 
 def _stated_count(text: str) -> dict[str, Any] | None:
@@ -99,12 +101,13 @@ def _record(d: dict[str, Any]) -> CountAnswer | ObjectAnswer:
 
 def answer_record(d: dict[str, Any]) -> CountAnswer | ObjectAnswer | PersonAnswer | FruitAnswer | FlowerAnswer:
     """An answer record from its stored fields (`meta["answers"][source]`)."""
-    kinds = {"count": CountAnswer, "object": ObjectAnswer, "person": PersonAnswer, "fruit": FruitAnswer,
-             "flower": FlowerAnswer}
-    return kinds[d["kind"]](**d)  # type: ignore[return-value]
+    kinds: dict[str, type[CountAnswer | ObjectAnswer | PersonAnswer | FruitAnswer | FlowerAnswer]] = {
+        "count": CountAnswer, "object": ObjectAnswer, "person": PersonAnswer, "fruit": FruitAnswer,
+        "flower": FlowerAnswer}
+    return kinds[d["kind"]](**d)
 
 
-def _meta(path: Path, row: StudyRow, f: Finding, stated: dict | None, audited: dict | None) -> dict[str, Any]:
+def _meta(path: Path, row: StudyRow, f: Finding, stated: dict[str, Any] | None, audited: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "imported_from": path.name,
         "stated_answer": row.answer,
@@ -124,7 +127,7 @@ def _math_item(path: Path, row: StudyRow, f: Finding, level: int | None) -> Item
         question = f"{row.question} How many objects should the image show? Answer with a number."
     lvl, split = _level_split(row.id, level)
     probe_answer = str(expected.count) if isinstance(expected, CountAnswer) else expected.object
-    return Item(id=row.id, task="math", subtask="math", level=lvl, split=split,  # type: ignore[arg-type]
+    return Item(id=row.id, task="math", subtask="math", level=lvl, split=split,
                 prompt=row.question or "", expected=expected, probe=Probe(question=question, answer=probe_answer),
                 meta=_meta(path, row, f, stated, audited))
 
@@ -135,8 +138,8 @@ def _mapping_item(path: Path, row: StudyRow, f: Finding, level: int | None) -> I
     chosen = audited or stated
     expected = _record(chosen) if chosen else ObjectAnswer(object=(row.answer or "").strip())
     lvl, split = _level_split(row.id, level)
-    obj = expected.object  # type: ignore[union-attr]
-    return Item(id=row.id, task="mapping", subtask="mapping", level=lvl, split=split,  # type: ignore[arg-type]
+    obj = expected.object
+    return Item(id=row.id, task="mapping", subtask="mapping", level=lvl, split=split,
                 prompt=row.question or "", expected=expected, group=row.group,
                 probe=Probe(question=f"{row.question} Which object is meant? Answer with one word.", answer=obj),
                 meta=_meta(path, row, f, stated, audited))
@@ -158,7 +161,7 @@ def _knowledge_item(path: Path, row: StudyRow, f: Finding) -> Item | None:
         return None
     record = expected.model_dump()
     _, split = _level_split(row.id, 1)
-    return Item(id=row.id, task="knowledge", subtask=subtask, level=1, split=split,  # type: ignore[arg-type]
+    return Item(id=row.id, task="knowledge", subtask=subtask, level=1, split=split,
                 prompt=row.question or "", expected=expected,
                 probe=Probe(question=f"{row.question} What should the image show? Answer briefly.",
                             answer=probe_answer),

@@ -33,7 +33,8 @@ class Pen:
 
     def c(self, rgb: RGB) -> tuple[int, int, int, int]:
         """Shifted, clipped colour with full alpha."""
-        return (*(max(0, min(255, v + d)) for v, d in zip(rgb, self.dc, strict=True)), 255)  # type: ignore[return-value]
+        r, g, b = (max(0, min(255, v + d)) for v, d in zip(rgb, self.dc, strict=True))
+        return (r, g, b, 255)
 
     def xy(self, x: float, y: float) -> tuple[float, float]:
         return (self.ox + x * self.s, self.oy + y * self.s)

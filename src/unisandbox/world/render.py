@@ -23,9 +23,9 @@ All randomness comes from the `rng` argument (a numpy Generator); the same seed 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, SupportsInt
 
 import numpy as np
 from PIL import Image
@@ -78,6 +78,12 @@ assert set(DRAWERS) == {n.singular for n in vocab.ALL_NOUNS}, "every vocabulary 
 assert set(SKIN) == set(vocab.SKIN_TONES) and set(HAIR) == set(vocab.HAIR_COLOURS)
 
 Rng = np.random.Generator
+
+
+def _rgb(values: Iterable[SupportsInt]) -> tuple[int, int, int]:
+    """Three channel values as a triple of ints (raises if there are not exactly three)."""
+    r, g, b = (int(v) for v in values)
+    return r, g, b
 
 
 def _check_style(style: str) -> None:
@@ -168,7 +174,7 @@ def _free_layout(names: Sequence[str], rng: Rng, scale_range: tuple[float, float
     for _ in range(40):
         icons = [
             icon_rgba(n, float(rng.uniform(lo, hi)),
-                      tuple(int(v) for v in rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, size=3)))
+                      _rgb(rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, size=3)))
             for n in names
         ]
         for _ in range(8):
@@ -219,7 +225,7 @@ def render_single(name: str, rng: Rng, style: str = "free") -> np.ndarray:
         offset = CELL + (CELL - UNIT) // 2
         _paste(canvas, canonical_icon(name), offset + int(dy), offset + int(dx))
         return canvas
-    shift = tuple(int(v) for v in rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, size=3))
+    shift = _rgb(rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, size=3))
     icon = icon_rgba(name, float(rng.uniform(*SINGLE_SCALE)), shift)
     h, w = icon.shape[:2]
     canvas = blank()
@@ -233,7 +239,7 @@ def _portrait_colour(rgb: tuple[int, int, int], rng: Rng | None) -> tuple[int, i
     if rng is None:
         return rgb
     d = rng.integers(-8, 9, size=3)
-    return tuple(int(np.clip(v + dv, 0, 255)) for v, dv in zip(rgb, d, strict=True))  # type: ignore[return-value]
+    return _rgb(np.clip(v + dv, 0, 255) for v, dv in zip(rgb, d, strict=True))
 
 
 def _check_person(gender: str, age: str, hair: str, skin: str) -> None:
@@ -284,9 +290,9 @@ def render_portrait(gender: str, age: str, hair: str, skin: str, rng: Rng, style
         p.ring((15.5, 16.5, 22.5, 23.5), glasses, 1)
         p.ring((25.5, 16.5, 32.5, 23.5), glasses, 1)
         p.line([(22, 19.5), (26, 19.5)], glasses, 1)
-        lines = tuple(int(v * 0.78) for v in c_skin)
-        p.line([(15.5, 25), (17.5, 27)], lines, 1)  # type: ignore[arg-type]
-        p.line([(32.5, 25), (30.5, 27)], lines, 1)  # type: ignore[arg-type]
+        lines = _rgb(v * 0.78 for v in c_skin)
+        p.line([(15.5, 25), (17.5, 27)], lines, 1)
+        p.line([(32.5, 25), (30.5, 27)], lines, 1)
     return np.asarray(img)[:, :, :3].copy()
 
 
@@ -297,17 +303,17 @@ def render_answer(expected: Answer, rng: Rng, style: str = "free") -> np.ndarray
     PersonAnswer: the portrait; FruitAnswer / FlowerAnswer: the single fruit or flower.
     """
     kind = expected.kind
-    if kind == "count":
-        return render_scene(expected.object, expected.count, rng, style)  # type: ignore[union-attr]
-    if kind == "object":
-        return render_scene(expected.object, int(rng.integers(1, 5)), rng, style)  # type: ignore[union-attr]
-    if kind == "person":
+    if expected.kind == "count":
+        return render_scene(expected.object, expected.count, rng, style)
+    if expected.kind == "object":
+        return render_scene(expected.object, int(rng.integers(1, 5)), rng, style)
+    if expected.kind == "person":
         e = expected
-        return render_portrait(e.gender, e.age, e.hair, e.skin, rng, style)  # type: ignore[union-attr]
-    if kind == "fruit":
-        return render_single(expected.fruit, rng, style)  # type: ignore[union-attr]
-    if kind == "flower":
-        return render_single(expected.flower, rng, style)  # type: ignore[union-attr]
+        return render_portrait(e.gender, e.age, e.hair, e.skin, rng, style)
+    if expected.kind == "fruit":
+        return render_single(expected.fruit, rng, style)
+    if expected.kind == "flower":
+        return render_single(expected.flower, rng, style)
     raise ValueError(f"cannot draw an answer of kind {kind!r}")
 
 
