@@ -26,12 +26,18 @@ def _cfg(**kw) -> stars.StarsConfig:
 
 def test_stars_items_are_fresh_train_items_disjoint_from_the_test_split():
     from unisandbox.training.evaluate import official_items
+    from unisandbox.training.heldout import expression_key
+    from unisandbox.training.stars_data import StarsDataConfig, fresh_items, held_out_keys
 
     items = stars.stars_items(_cfg(train_items=30))
     assert len(items) == 30 * 3 + 60 * 3  # math items + mapping A/B items
     assert {it.split for it in items} == {"train"}
     test_prompts = {it.prompt for it in official_items("math") + official_items("mapping")}
     assert not test_prompts & {it.prompt for it in items}
+    # stars-data's items: no test expression (math) or rule set (mapping), whatever the object or phrasing
+    assert not {expression_key(it) for it in items} & held_out_keys(("math", "mapping"))
+    same = fresh_items(StarsDataConfig(items_per_level=30, samples=2, item_seed_offset=5000))
+    assert [it.id for it in same] == [it.id for it in items]
     assert [it.prompt for it in stars.stars_items(_cfg(train_items=30))] == [it.prompt for it in items]
     assert [it.prompt for it in stars.stars_items(_cfg(train_items=30, seed=1))] != [it.prompt for it in items]
 
@@ -92,6 +98,46 @@ def test_a_stars_round_writes_a_loadable_checkpoint_and_a_report(tmp_path):
         assert 0 <= u["units"] <= report["normal"][key]["after"]["expected"]
         assert u["after"]["n"] + u["after"]["errors"] + u["after"]["missing"] == u["units"]
     assert "unseen expressions" in (tmp_path / "out" / "stars_report.md").read_text()
+    _check_data_dir(tmp_path / "out" / "data", ckpt, "shared", cfg, report)
+    # A rerun resumes the data folder: only samples without an image are retried, the same samples come back.
+    from unisandbox.runs.rundir import RunDir
+
+    run = RunDir(tmp_path / "out" / "data" / "run")
+    drawn = {k: r for k, r in run.read_records("samples").items() if r.image}
+    again = stars.sample(ckpt, "shared", tmp_path / "out" / "data", cfg, log=lambda s: None)
+    assert {k: r for k, r in run.read_records("samples").items() if r.image} == drawn
+    assert stars.acceptance(again.samples) == report["acceptance"] and again.data == report["data"]
+
+
+def _check_data_dir(data: Path, ckpt: Path, arch: str, cfg: stars.StarsConfig, report: dict) -> None:
+    """The round's samples are stars-data's: every (item, k) with its own verdict (wrong ones too, for the
+    unfiltered ablation), and the codes read back from each PNG are exactly the codes the model drew."""
+    from unisandbox.models.sandbox.checkpoint import load_checkpoint
+    from unisandbox.runs.rundir import RunDir
+    from unisandbox.tasks.base import read_items
+    from unisandbox.training.heldout import expression_key
+    from unisandbox.training.stars_data import held_out_keys
+
+    run = RunDir(data / "run")
+    recs, verdicts = run.read_records("samples"), run.read_records("verdicts")
+    items = read_items(data / "items.jsonl")
+    assert not {expression_key(it) for it in items} & held_out_keys(cfg.tasks)
+    got = stars.samples_from_run(data, items, cfg.samples_per_item, load_checkpoint(ckpt, arch, device="cpu").codec)
+    assert len(got) == len(recs) == len(verdicts) == len(items) * cfg.samples_per_item
+    assert stars.acceptance(got) == report["acceptance"]
+    for s in got:
+        rec, v = recs[(s.item_id, "think", s.sample_index)], verdicts[(s.item_id, "think", s.sample_index)]
+        if rec.image is None:  # e.g. a trace that ran past the context: no image, never trained on
+            assert s.codes == () and s.verdict == "missing" and v.verdict == "error"  # the model failed
+            continue
+        assert s.verdict == v.verdict
+        assert (run.root / rec.image).read_bytes()[:4] == b"\x89PNG"
+        assert list(s.codes) == rec.extra["codes"] and len(s.codes) == 9  # PNG -> codes is exact
+    assert sum(1 for s in got if s.codes) >= len(got) // 2
+    assert {s.verdict for s in got} >= {"wrong"}  # a tiny model is often wrong: all of them are kept
+    units = report["data"]["units"]
+    assert set(units) == {f"{t}/{lv}" for t in cfg.tasks for lv in cfg.levels}
+    assert all(u["kept"] == cfg.train_items and u["drawn"] >= u["held_out"] + u["kept"] for u in units.values())
 
 
 def _torchrun_stars(out: Path, ckpt: Path, arch: str, port: str, steps: int = 50) -> dict:
@@ -115,6 +161,7 @@ def test_distributed_stars_two_cpu_processes_loss_falls(tmp_path):
     assert (tmp_path / "ddp" / "checkpoint" / "model.safetensors").is_file()
     # Sampling was split by item and gathered: every (item, sample) of the plan is there exactly once.
     assert sum(a["samples"] for a in report["acceptance"].values()) == 2 * 2 * 3 * 3
+    assert not list((tmp_path / "ddp" / "data" / "run").glob("*.rank*.jsonl"))  # rank 0 merged the shards
 
 
 def test_replay_follows_pretraining_weights_and_query_replays_images_only():
@@ -145,7 +192,9 @@ def test_distributed_stars_query_arch_trains_only_the_generation_pathway(tmp_pat
     # 150 steps: the tiny query decoder's loss rises while the 20 warm-up steps ramp the learning rate,
     # and after 50 steps its last window was still above its first one (2.28 vs 2.07, one process: 2.32
     # vs 2.08); by 150 steps it has fallen well below (one process: 2.20 -> 1.70).
-    _torchrun_stars(tmp_path / "ddp", ckpt, "query", "29633", steps=150)
+    report = _torchrun_stars(tmp_path / "ddp", ckpt, "query", "29633", steps=150)
+    cfg = stars.StarsConfig(train_items=2, samples_per_item=2)
+    _check_data_dir(tmp_path / "ddp" / "data", ckpt, "query", cfg, report)
     before = load_checkpoint(ckpt, "query", device="cpu").model
     after = load_checkpoint(tmp_path / "ddp" / "checkpoint", "query", device="cpu").model
     assert param_hash(after.lm.named_parameters()) == param_hash(before.lm.named_parameters())

@@ -26,7 +26,8 @@ def _threads(n: int) -> None:
 
 
 def stars_cmd(
-    out: Path = typer.Option(..., help="Output directory: checkpoint/ and stars_report.{json,md}."),
+    out: Path = typer.Option(..., help="Output directory: data/ (stars-data: train items, think-mode run with "
+                             "PNGs and verdicts; resumed on a rerun), checkpoint/ and stars_report.{json,md}."),
     arch: str = typer.Option("shared", help="shared or query."),
     checkpoint: Path | None = typer.Option(None, help="Checkpoint directory (default: the shipped one)."),  # noqa: UP007
     variant: str = typer.Option("curriculum", help="curriculum, mixed or unfiltered (no rejection)."),
@@ -37,7 +38,8 @@ def stars_cmd(
     seed: int = typer.Option(0, min=0),
     threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
 ) -> None:
-    """STARS: sample think mode on train items, keep what the judge accepts, distil into normal mode."""
+    """STARS: sample think mode on held-out-free train items (stars-data), keep what the judge accepts, distil
+    into normal mode."""
     _check_arch(arch)
     if variant not in ("curriculum", "mixed", "unfiltered"):
         _fail(f"--variant must be curriculum, mixed or unfiltered, got {variant!r}")

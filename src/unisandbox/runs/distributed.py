@@ -62,11 +62,14 @@ class Group:
     def __init__(self, env: tuple[int, int] | None):
         self.rank, self.world = env if env else (0, 1)
         self._dist = None
+        self._owned = False
+        """True when this Group created the process group (one it joined, e.g. a trainer's, stays up)."""
         if env:
             import torch.distributed as dist
 
             if not dist.is_initialized():
                 dist.init_process_group(backend="gloo")
+                self._owned = True
             self._dist = dist
 
     @property
@@ -93,7 +96,7 @@ class Group:
         return bool(box[0])
 
     def close(self) -> None:
-        """Tear the group down."""
-        if self._dist is not None and self._dist.is_initialized():
+        """Tear the group down if this Group created it."""
+        if self._dist is not None and self._owned and self._dist.is_initialized():
             self._dist.destroy_process_group()
-            self._dist = None
+        self._dist = None

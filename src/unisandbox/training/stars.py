@@ -1,9 +1,11 @@
 """STARS: rejection-sampled self-training that moves think-mode reasoning into normal-mode generation.
 
 One round, as in the study:
-1. sample K think-mode generations per TRAIN item (fresh items from a seed distinct from pretraining's);
-2. judge each image blind and keep the correct ones (rejection sampling; `filtered=False` keeps every
-   image: the ablation that shows what rejection buys);
+1. sample K think-mode generations per TRAIN item (fresh items from a seed distinct from pretraining's,
+   none with an official test expression or rule set) and judge each image blind: this is `stars-data`
+   (`training.stars_data`), run into `<out>/data/` (a resumable run directory with the PNGs);
+2. keep the correct ones (rejection sampling; `filtered=False` keeps every image with its verdict: the
+   ablation that shows what rejection buys); the codes are the checkpoint codec's encoding of each PNG;
 3. build normal-mode pairs `<gen> prompt <img> codes` (prompt straight to the model's own image, no trace);
 4. fine-tune the generation pathway on them mixed with replay of pretraining data (shared arch: the whole
    network; query arch: queries + decoder, the understanding LM stays frozen);
@@ -12,8 +14,9 @@ One round, as in the study:
 `curriculum=True` fine-tunes in stages, level 1 first, then levels 1-2, then 1-3 (the same total steps as
 the mixed variant, which sees every level from the start).
 
-Under torchrun the items are split across ranks for sampling, the accepted samples are gathered (so the
-training data is identical for any world size), the shared network trains under DDP, and rank 0 writes.
+Under torchrun stars-data shards sampling across ranks (its images do not depend on the world size), rank 0
+judges and reads the samples back and hands them to every rank, the network trains under DDP, and rank 0
+writes.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unisandbox.models.base import sample_seed
-from unisandbox.tasks.base import Item
+from unisandbox.tasks.base import Item, read_items
 from unisandbox.training.common import Dist, ReplayConfig
 
 STARS_VERSION = 1
@@ -80,57 +82,124 @@ class Sample:
     level: int
     sample_index: int
     verdict: str
-    """The judge's verdict: correct, wrong, error (judge failure) or missing (no image)."""
+    """correct, wrong, error (the judge failed on the image) or missing (no image: the model drew none, the
+    run's verdict "error" with the model's reason; or an image never judged)."""
     codes: tuple[int, ...]
     """The image's 9 codes in the checkpoint's codebook (empty when there is no image)."""
 
 
+@dataclass(frozen=True)
+class StarsSamples:
+    """One sampling pass (several variants may share it): the train items, every sample, where they lie."""
+
+    items: list[Item]
+    """The fresh train items, in stars-data's order (level-major)."""
+    samples: list[Sample]
+    """Every (item, k) think-mode sample with its verdict, accepted or not, in item order then k."""
+    data: dict[str, Any]
+    """For the report: the stars-data directory, the held-out rule and the units drawn / held out / kept."""
+
+
+def data_config(cfg: StarsConfig, checkpoint: Path | None, arch: str):
+    """The `StarsDataConfig` of a round: the sandbox checkpoint samples think mode, the sandbox judge judges."""
+    from unisandbox.training.common import ARCH_SPECS, checkpoint_dir
+    from unisandbox.training.stars_data import StarsDataConfig
+
+    if arch not in ARCH_SPECS:
+        raise ValueError(f"unknown arch {arch!r}; expected 'shared' or 'query'")
+    model = f"{ARCH_SPECS[arch]}:{checkpoint_dir(checkpoint, arch).resolve()}"
+    return StarsDataConfig(model=model, judge="sandbox", tasks=tuple(cfg.tasks), levels=tuple(cfg.levels),
+                           items_per_level=cfg.train_items, samples=cfg.samples_per_item, seed=cfg.seed,
+                           item_seed_offset=cfg.item_seed_offset).validate()
+
+
 def stars_items(cfg: StarsConfig) -> list[Item]:
-    """The fresh train-split items STARS samples on (deterministic for cfg.seed)."""
-    from unisandbox.tasks.mapping import mapping_items
-    from unisandbox.tasks.math import math_items
+    """The fresh train-split items STARS samples on: stars-data's (`stars_data.fresh_items`), so no item has an
+    official test expression (math) or rule set (mapping); deterministic for cfg.seed."""
+    from unisandbox.training.stars_data import fresh_items
 
-    s = cfg.seed + cfg.item_seed_offset
-    out: list[Item] = []
-    for task in cfg.tasks:
-        gen = {"math": math_items, "mapping": mapping_items}.get(task)
-        if gen is None:
-            raise ValueError(f"STARS trains on math and mapping, not {task!r}")
-        for level in cfg.levels:
-            out += gen(s, level, cfg.train_items, "train")
-    bad = [it.id for it in out if it.split != "train"]
-    if bad:
-        raise AssertionError(f"STARS items must be train-split: {bad[:3]}")
-    return out
+    return fresh_items(data_config(cfg, None, "shared"))
 
 
-def collect(model, judge, codec, items: Sequence[Item], cfg: StarsConfig, d: Dist = Dist(),
-            log: Callable[[str], None] = print) -> list[Sample]:
-    """K think-mode samples per item, judged; items are split across ranks and gathered back in order."""
+def samples_from_run(data_dir: Path, items: Sequence[Item], samples_per_item: int, codec) -> list[Sample]:
+    """Every (item, k) sample of a stars-data directory with its verdict; codes = the codec's encoding of the
+    PNG the judge saw. No image (the run's verdict is then a model-failure "error") or no verdict: "missing",
+    nothing to train on; a judge error keeps its image ("error", used by the unfiltered ablation)."""
     import numpy as np
+    from PIL import Image
 
-    from unisandbox.training.common import gather
-    from unisandbox.training.evaluate import image_array, judge_arrays
+    from unisandbox.runs.rundir import RunDir
 
-    mine = [(i, it) for i, it in enumerate(items) if i % d.world == d.rank]
-    keys = [(i, it, k) for i, it in mine for k in range(cfg.samples_per_item)]
-    out: list[tuple[int, Sample]] = []
+    run = RunDir(Path(data_dir) / "run")
+    recs, verdicts = run.read_records("samples"), run.read_records("verdicts")
+    rows: list[tuple[Item, int, str, str | None]] = []
+    for it in items:
+        for k in range(samples_per_item):
+            s, v = recs.get((it.id, "think", k)), verdicts.get((it.id, "think", k))
+            image = s.image if s is not None else None
+            rows.append((it, k, v.verdict if v is not None and image is not None else "missing", image))
+    paths = [run.root / img for *_, img in rows if img is not None]
+    codes: list[tuple[int, ...]] = []
+    for i in range(0, len(paths), 1024):
+        arrays = np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.uint8) for p in paths[i:i + 1024]])
+        codes += [tuple(int(x) for x in c) for c in codec.image.encode(arrays)]
+    it_codes = iter(codes)
+    return [Sample(it.id, it.task, it.level, k, v, next(it_codes) if img is not None else ())
+            for it, k, v, img in rows]
+
+
+def stale_data(data_dir: Path, dcfg, checkpoint: Path) -> str | None:
+    """Why an existing stars-data folder cannot be resumed for this round (None: it can, or there is none)."""
+    import hashlib
+
+    state = Path(data_dir) / "stars_data_config.json"
+    if not state.is_file():
+        return None
+    if json.loads(state.read_text(encoding="utf-8")) != dcfg.identity():
+        return "made with another STARS configuration"
+    manifest = Path(data_dir) / "run" / "manifest.json"
+    if manifest.is_file():
+        sha = ((json.loads(manifest.read_text(encoding="utf-8")).get("model") or {}).get("describe") or {}) \
+            .get("weights_sha256")
+        if sha is not None and sha != hashlib.sha256((Path(checkpoint) / "model.safetensors").read_bytes()).hexdigest():
+            return "sampled from other weights"
+    return None
+
+
+def sample(checkpoint: Path | None, arch: str, data_dir: Path, cfg: StarsConfig, d: Dist = Dist(),
+           log: Callable[[str], None] = print) -> StarsSamples:
+    """K think-mode samples per train item, judged blind, through stars-data into `data_dir` (resumable: a
+    rerun with the same checkpoint and config samples only what is missing; a folder this command made for
+    other weights or another config is replaced). Every rank generates its share; rank 0 judges and reads
+    them back; every rank returns the same samples."""
+    import shutil
+
+    from unisandbox.models.sandbox.checkpoint import load_checkpoint
+    from unisandbox.training import stars_data
+    from unisandbox.training.common import broadcast, checkpoint_dir
+
+    dcfg = data_config(cfg, checkpoint, arch)
+    data_dir = Path(data_dir)
     t0 = time.perf_counter()
-    for s in range(0, len(keys), cfg.sample_batch):
-        chunk = keys[s:s + cfg.sample_batch]
-        its = [it for _, it, _ in chunk]
-        seeds = [sample_seed(it.id, "think", k, cfg.seed) for _, it, k in chunk]
-        gens = model.generate(its, "think", seeds)
-        arrays = [image_array(g) for g in gens]
-        verdicts = judge_arrays(judge, arrays, its)
-        present = [a for a in arrays if a is not None]
-        codes = iter(codec.image.encode(np.stack(present)).tolist() if present else [])
-        for (i, it, k), arr, v in zip(chunk, arrays, verdicts, strict=True):
-            c = tuple(next(codes)) if arr is not None else ()
-            out.append((i * cfg.samples_per_item + k, Sample(it.id, it.task, it.level, k, v, c)))
-    log(f"rank {d.rank}: {len(keys)} think-mode samples in {time.perf_counter() - t0:.1f}s")
-    merged = sorted((x for part in gather(out, d) for x in part), key=lambda x: x[0])
-    return [s for _, s in merged]
+    if d.main:
+        why = stale_data(data_dir, dcfg, checkpoint_dir(checkpoint, arch))
+        if why is not None:
+            log(f"{data_dir}: stars-data {why}; sampling again")
+            shutil.rmtree(data_dir)
+        stars_data.prepare(data_dir, dcfg)
+    writer = stars_data.sample_and_judge(data_dir, dcfg, batch_size=cfg.sample_batch)
+    out: StarsSamples | None = None
+    if writer:
+        items = read_items(data_dir / "items.jsonl")
+        codec = load_checkpoint(checkpoint_dir(checkpoint, arch), arch, device="cpu").codec
+        stats: dict[str, dict[str, int]] = {}
+        if [it.id for it in stars_data.fresh_items(dcfg, stats)] != [it.id for it in items]:
+            raise ValueError(f"{data_dir}/items.jsonl is not the item set of this configuration; pass a new --out")
+        data = {"dir": str(data_dir), "items": len(items), "units": stats,
+                "held_out": "no official test expression (math) or rule set (mapping); `training.heldout`"}
+        out = StarsSamples(items, samples_from_run(data_dir, items, cfg.samples_per_item, codec), data)
+        log(f"{len(out.samples)} think-mode samples in {data_dir} ({time.perf_counter() - t0:.1f}s)")
+    return broadcast(out, d)
 
 
 def acceptance(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
@@ -204,27 +273,25 @@ def replay_for(ckpt, cfg: StarsConfig) -> list:
     return weighted_replay(ckpt, replay_pools(ckpt, cfg.replay), kinds, cfg.replay.size, cfg.seed)
 
 
-def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, judge=None, d: Dist = Dist(),
-          samples: list[Sample] | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Sample, filter, fine-tune; rank 0 writes the tuned checkpoint to `out`. Returns the training record.
+def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, d: Dist = Dist(),
+          samples: StarsSamples | None = None, data_dir: Path | None = None,
+          log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Sample (unless given), filter, fine-tune; rank 0 writes the tuned checkpoint to `out`. Returns the
+    training record.
 
     `samples` lets several variants share one sampling pass (the study does this): they must come from
-    `collect` on `stars_items(cfg)` with the same checkpoint.
+    `sample` with the same checkpoint and config (minus `filtered`/`curriculum`). Without them, `sample`
+    runs into `data_dir` (default: `out/../data`).
     """
-    from unisandbox.judges.sandbox import SandboxJudge
     from unisandbox.models.sandbox.checkpoint import load_checkpoint
-    from unisandbox.training.common import barrier, load_adapter, save_tuned
+    from unisandbox.training.common import barrier, save_tuned
 
     t0 = time.perf_counter()
-    judge = judge or SandboxJudge()
-    items = stars_items(cfg)
-    ckpt = load_checkpoint(checkpoint, arch, device=d.device)
     if samples is None:
-        model = load_adapter(checkpoint, arch)
-        samples = collect(model, judge, ckpt.codec, items, cfg, d, log)
-        del model
+        samples = sample(checkpoint, arch, data_dir or Path(out).parent / "data", cfg, d, log)
+    ckpt = load_checkpoint(checkpoint, arch, device=d.device)
     t_sample = time.perf_counter() - t0
-    pairs = normal_pairs(samples, items, ckpt.codec, cfg.filtered)
+    pairs = normal_pairs(samples.samples, samples.items, ckpt.codec, cfg.filtered)
     plan = stages(pairs, cfg)
     if not plan:
         # Nothing passed the judge: a STARS round then leaves the model as it was, and the report says so.
@@ -238,8 +305,9 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, judge=Non
             log(json.dumps(r))
 
     losses = finetune_stages(ckpt, plan, replay, cfg, d, rec)
-    record = {"version": STARS_VERSION, "variant": cfg.variant, "config": cfg.to_dict(),
-              "acceptance": acceptance(samples), "pairs": {str(k): len(v) for k, v in sorted(pairs.items())},
+    record = {"version": STARS_VERSION, "variant": cfg.variant, "config": cfg.to_dict(), "data": samples.data,
+              "acceptance": acceptance(samples.samples),
+              "pairs": {str(k): len(v) for k, v in sorted(pairs.items())},
               "stages": [{"name": n, "sequences": len(s), "steps": st} for n, s, st in plan],
               "replay_sequences": len(replay), "loss": loss_trend(losses), "train_log": train_log,
               "trained": bool(plan),
@@ -247,7 +315,7 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, judge=Non
               "train_seconds": round(time.perf_counter() - t0 - t_sample, 1)}
     if d.main:
         save_tuned(ckpt, out, {"method": "stars", "variant": cfg.variant, "config": cfg.to_dict(),
-                               "parent": str(checkpoint), "loss": record["loss"]})
+                               "parent": str(checkpoint), "loss": record["loss"], "data": samples.data})
     barrier(d)
     return record
 
@@ -297,12 +365,13 @@ def probe_compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, An
 
 
 def run(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, eval_limit: int | None = None, *,
-        d: Dist = Dist(), before: dict[str, Any] | None = None, samples: list[Sample] | None = None,
+        d: Dist = Dist(), before: dict[str, Any] | None = None, samples: StarsSamples | None = None,
         log: Callable[[str], None] = print) -> dict[str, Any] | None:
-    """Evaluate, train, evaluate again; rank 0 writes `out/checkpoint/` and `out/stars_report.{json,md}`.
+    """Sample, evaluate, train, evaluate again; rank 0 writes `out/data/` (stars-data: items, the think-mode
+    run with its PNGs and verdicts), `out/checkpoint/` and `out/stars_report.{json,md}`.
 
     Returns the report on rank 0 (None on the other ranks). `before` reuses an earlier `measure` of the
-    same checkpoint (the study measures the parent once for every variant).
+    same checkpoint (the study measures the parent once for every variant); `samples`, an earlier `sample`.
     """
     from unisandbox.judges.sandbox import SandboxJudge
     from unisandbox.runs.io import atomic_write_text
@@ -312,10 +381,12 @@ def run(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, eval_limit: in
     judge = SandboxJudge()
     ecfg = EvalConfig(tasks=tuple(cfg.tasks), modes=("normal",), probes=True, limit=eval_limit)
     out = Path(out)
+    if samples is None:  # first, so a data folder of another configuration is refused before any evaluation
+        samples = sample(checkpoint, arch, out / "data", cfg, d, log)
     if d.main and before is None:
         log("measuring the checkpoint before STARS (normal mode, official test split)")
         before = measure(load_adapter(checkpoint, arch), judge, ecfg)
-    record = train(checkpoint, arch, out / "checkpoint", cfg, judge=judge, d=d, samples=samples, log=log)
+    record = train(checkpoint, arch, out / "checkpoint", cfg, d=d, samples=samples, log=log)
     barrier(d)
     if not d.main:
         return None
@@ -371,6 +442,12 @@ def report_markdown(report: dict[str, Any]) -> str:
               "| task/level | samples | accepted | rate | judge errors | missing |", "| --- | --- | --- | --- | --- | --- |"]
     for key, a in sorted(report["acceptance"].items()):
         lines.append(f"| {key} | {a['samples']} | {a['correct']} | {a['rate']:.2f} | {a['error']} | {a['missing']} |")
+    if report.get("data"):
+        data = report["data"]
+        units = "; ".join(f"{k} {u['drawn']}/{u['held_out']}/{u['kept']}" for k, u in data["units"].items())
+        lines += ["", f"Train items: {data['items']} fresh train-split items from `unisandbox stars-data`'s item "
+                  f"generator, held out by expression: {data['held_out']}. Units (mapping: pairs) drawn / "
+                  f"dropped as held out / kept: {units}. Samples, PNGs and verdicts: `{data['dir']}`."]
     lines += ["", "Forgetting check (understanding probes of the same test items):", "",
               "| task/level | before | after | change [95% CI] |", "| --- | --- | --- | --- |"]
     for key, r in report["probes"].items():

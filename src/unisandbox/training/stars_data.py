@@ -32,6 +32,7 @@ that format; it is in the other two.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Mapping, Sequence
@@ -134,10 +135,16 @@ class Triple:
 
 def held_out_keys(tasks: Sequence[str]) -> set[tuple[str, Any]]:
     """Held-out keys of the official test split of `tasks` (every level)."""
+    return set(_held_out_keys(tuple(tasks)))
+
+
+@functools.lru_cache(maxsize=4)
+def _held_out_keys(tasks: tuple[str, ...]) -> frozenset[tuple[str, Any]]:
+    # The official split is fixed data shipped with the package: read it once per process.
     from unisandbox.training.evaluate import official_items
     from unisandbox.training.heldout import expression_key
 
-    return {k for t in tasks for it in official_items(t) if (k := expression_key(it)) is not None}
+    return frozenset(k for t in tasks for it in official_items(t) if (k := expression_key(it)) is not None)
 
 
 def _generator(task: str):
@@ -147,16 +154,22 @@ def _generator(task: str):
     return {"math": math_items, "mapping": mapping_items}[task]
 
 
-def _level_items(task: str, level: int, n: int, seed: int, held: set[tuple[str, Any]]) -> list[Item]:
-    """The first `n` units (mapping: pairs) of the generator's train items whose key is not held out."""
+def _level_items(task: str, level: int, n: int, seed: int, held: set[tuple[str, Any]],
+                 stats: dict[str, dict[str, int]] | None = None) -> list[Item]:
+    """The first `n` units (mapping: pairs) of the generator's train items whose key is not held out.
+    `stats` (if given) gets "<task>/<level>": units drawn from the generator, held out among them, kept."""
     from unisandbox.training.heldout import expression_key
 
     draw = n
     while True:
-        items = [it for it in _generator(task)(seed, level, draw, "train") if expression_key(it) not in held]
+        drawn = _generator(task)(seed, level, draw, "train")
+        items = [it for it in drawn if expression_key(it) not in held]
         units = list(dict.fromkeys(it.group or it.id for it in items))
         if len(units) >= n:
             keep = set(units[:n])
+            if stats is not None:
+                n_drawn = len(dict.fromkeys(it.group or it.id for it in drawn))
+                stats[f"{task}/{level}"] = {"drawn": n_drawn, "held_out": n_drawn - len(units), "kept": n}
             return [it for it in items if (it.group or it.id) in keep]
         if draw >= n * _MAX_OVERSAMPLE:
             raise ConfigError(f"only {len(units)} {task} level-{level} train units of {draw} drawn avoid every "
@@ -164,13 +177,14 @@ def _level_items(task: str, level: int, n: int, seed: int, held: set[tuple[str, 
         draw *= 2
 
 
-def fresh_items(cfg: StarsDataConfig) -> list[Item]:
-    """The train items, level-major (the curriculum's order), deterministic for cfg.seed."""
+def fresh_items(cfg: StarsDataConfig, stats: dict[str, dict[str, int]] | None = None) -> list[Item]:
+    """The train items, level-major (the curriculum's order), deterministic for cfg.seed. `stats` (if
+    given) gets per "<task>/<level>" the units drawn, held out (dropped) among them, and kept."""
     held = held_out_keys(cfg.tasks)
     out: list[Item] = []
     for level in sorted(cfg.levels):
         for task in (t for t in TASKS if t in cfg.tasks):
-            out += _level_items(task, level, cfg.items_per_level, cfg.seed + cfg.item_seed_offset, held)
+            out += _level_items(task, level, cfg.items_per_level, cfg.seed + cfg.item_seed_offset, held, stats)
     if any(it.split != "train" for it in out):
         raise AssertionError("stars-data items must be train-split")
     return out

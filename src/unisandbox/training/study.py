@@ -95,10 +95,9 @@ def run_arch(arch: str, checkpoint: Path | None, out: Path, prof: StudyProfile,
     (out / arch).mkdir(parents=True, exist_ok=True)  # each stage's numbers land on disk as soon as they exist
     atomic_write_text(out / arch / "baseline.json", json.dumps(baseline, indent=2, sort_keys=True) + "\n")
     log(f"[{arch}] STARS: sampling think mode on {prof.stars.train_items} train items per task and level")
-    items = stars.stars_items(prof.stars)
-    samples = stars.collect(model, judge, model.codec if hasattr(model, "codec") else _codec(ckpt_dir, arch),
-                            items, prof.stars, log=log)
     del model
+    samples = stars.sample(ckpt_dir, arch, out / arch / "stars_data", prof.stars, log=log)  # shared by the variants
+    items = samples.items
     before_normal = {"generation": {"normal": gen["normal"]}, "probes": base["probes"]}
     variants: dict[str, Any] = {}
     for name, cfg in (("curriculum", prof.stars), ("mixed", replace(prof.stars, curriculum=False)),
@@ -155,12 +154,6 @@ def heldout_masks(ckpt_dir: Path, prof: StudyProfile, stars_items: list) -> dict
     tuned = pretraining_items(ckpt_dir, prof.stars.replay) + list(stars_items)
     return {"pretraining": unseen_unit_masks(items, pre), "stars": unseen_unit_masks(items, tuned),
             "facts_seen": False, "training_items": {"pretraining": len(pre), "stars": len(tuned)}}
-
-
-def _codec(ckpt_dir: Path, arch: str):
-    from unisandbox.models.sandbox.checkpoint import load_checkpoint
-
-    return load_checkpoint(ckpt_dir, arch, device="cpu").codec
 
 
 # --- claims -----------------------------------------------------------------------------------------
