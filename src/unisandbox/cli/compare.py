@@ -6,6 +6,7 @@ import hashlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -28,7 +29,7 @@ def default_out(runs: list[Path]) -> Path:
     return Path("runs") / f"compare-{digest}"
 
 
-def _print(cmp: dict, out: Path) -> None:
+def _print(cmp: dict[str, Any], out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 

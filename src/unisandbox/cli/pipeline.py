@@ -9,11 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from unisandbox.cli.errors import Incomplete, UsageProblem
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 _HELP_OUT = "Run directory (default: runs/<model>-<judge>-<hash of the options>; rerun to resume)."
 
@@ -22,7 +25,7 @@ class _BadOption(UsageProblem):
     pass
 
 
-def _split(value: str | None, what: str, cast: Callable[[str], Any] = str) -> tuple | None:
+def _split(value: str | None, what: str, cast: Callable[[str], Any] = str) -> tuple[Any, ...] | None:
     if value is None:
         return None
     try:
@@ -80,7 +83,7 @@ class _RichProgress:
 
         self._progress = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
                                   TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled)
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> _RichProgress:
         self._progress.start()

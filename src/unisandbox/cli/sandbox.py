@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -45,7 +46,7 @@ def train_cmd(
     from unisandbox.models.sandbox import train
 
     cfg = train.profile(profile, arch=arch, seed=seed)
-    over: dict = {"threads": threads, "device": device}
+    over: dict[str, Any] = {"threads": threads, "device": device}
     if steps is not None:
         over["steps"] = steps
     if init_lm is not None:

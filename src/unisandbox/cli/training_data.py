@@ -32,7 +32,7 @@ def _guarded(fn: Callable[[], None], resume: str) -> None:
         raise typer.Exit(IncompleteData.exit_code) from None
 
 
-def _list(value: str, what: str, cast: Callable[[str], Any] = str) -> tuple:
+def _list(value: str, what: str, cast: Callable[[str], Any] = str) -> tuple[Any, ...]:
     from unisandbox.runs.config import ConfigError
 
     try:

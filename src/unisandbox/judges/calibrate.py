@@ -80,6 +80,7 @@ def make_sample(category: str, index: int, seed: int, style: str = "free") -> Sa
 def _is_right(sample: Sample, caption: str) -> bool:
     if sample.category == "negative":
         return caption == "Error"
+    expected: PersonAnswer | CountAnswer
     if sample.category == "portrait":
         from unisandbox.judges.match import parse_caption
 
@@ -99,15 +100,15 @@ class Report:
     n: int
     seed: int
     style: str
-    totals: Counter = field(default_factory=Counter)
-    right: Counter = field(default_factory=Counter)
-    confusions: Counter = field(default_factory=Counter)
+    totals: Counter[Any] = field(default_factory=Counter)
+    right: Counter[Any] = field(default_factory=Counter)
+    confusions: Counter[Any] = field(default_factory=Counter)
     """(category, expected, got) -> count, for wrong readings."""
-    reject_reasons: Counter = field(default_factory=Counter)
+    reject_reasons: Counter[Any] = field(default_factory=Counter)
     """(category, first words of the reason) -> count, for `Error` readings of positives."""
-    negatives_missed: Counter = field(default_factory=Counter)
+    negatives_missed: Counter[Any] = field(default_factory=Counter)
     """Negative kind -> count of negatives that were not rejected."""
-    negative_totals: Counter = field(default_factory=Counter)
+    negative_totals: Counter[Any] = field(default_factory=Counter)
 
     def accuracy(self, category: str) -> float:
         total = self.totals[category]

@@ -26,8 +26,12 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from unisandbox.judges.sandbox import SandboxJudge
 
 
 @dataclass
@@ -64,16 +68,16 @@ class Log:
     """What the server saw."""
 
     requests: int = 0
-    per_image: Counter = field(default_factory=Counter)
-    times: dict = field(default_factory=lambda: defaultdict(list))
-    auth: set = field(default_factory=set)
-    models: set = field(default_factory=set)
+    per_image: Counter[str] = field(default_factory=Counter)
+    times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    auth: set[str | None] = field(default_factory=set)
+    models: set[str] = field(default_factory=set)
 
 
 class FakeVLM:
     """Start with `start()`, stop with `kill()`, bring back on the same port with `start()`."""
 
-    def __init__(self, faults: Faults | None = None):
+    def __init__(self, faults: Faults | None = None) -> None:
         self.faults = faults or Faults()
         self.log = Log()
         self._lock = threading.Lock()
@@ -82,7 +86,7 @@ class FakeVLM:
         self._thread: threading.Thread | None = None
         self.port = _free_port()
         self.alive = False
-        self._judge = None
+        self._judge: SandboxJudge | None = None
 
     @property
     def base_url(self) -> str:
@@ -115,7 +119,7 @@ class FakeVLM:
         self.kill()
 
     # Called by the handler.
-    def respond(self, body: dict) -> tuple[int, dict[str, str], bytes | None]:
+    def respond(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes | None]:
         url = body["messages"][0]["content"][1]["image_url"]["url"]
         png = base64.b64decode(url.split(",", 1)[1])
         sha = hashlib.sha256(png).hexdigest()
@@ -145,6 +149,7 @@ class FakeVLM:
             return 200, {}, _completion(f.fixed_reply)
         from unisandbox.world.render import decode_png
 
+        assert self._judge is not None, "start() loads the judge before the server answers"
         caption = self._judge.caption_array(np.asarray(decode_png(png)))
         return 200, {}, _completion(f.prefix + caption)
 
@@ -199,7 +204,7 @@ def _make_handler(server: FakeVLM) -> type[BaseHTTPRequestHandler]:
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -114,7 +114,7 @@ def _normalise(arr: np.ndarray) -> np.ndarray:
 
 def _foreground(arr: np.ndarray) -> np.ndarray:
     bg = np.array(render.BACKGROUND, np.int16)
-    fg = (np.abs(arr.astype(np.int16) - bg) > FG_THRESHOLD).any(axis=2)
+    fg: np.ndarray = (np.abs(arr.astype(np.int16) - bg) > FG_THRESHOLD).any(axis=2)
     border = np.concatenate([fg[0], fg[-1], fg[1:-1, 0], fg[1:-1, -1]])
     if 1.0 - border.mean() < BORDER_BG_MIN:
         raise Reject("border is not the sandbox background")

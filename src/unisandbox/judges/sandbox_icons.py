@@ -17,6 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -143,7 +144,8 @@ def prototypes() -> _Prototypes:
 
 @cache
 def _sq_norms_cached(key: int) -> np.ndarray:
-    return (prototypes().feats ** 2).sum(1)
+    norms: np.ndarray = (prototypes().feats ** 2).sum(1)
+    return norms
 
 
 def _sq_norms(feats: np.ndarray) -> np.ndarray:
@@ -231,7 +233,7 @@ def _frame(mask: np.ndarray, colour: np.ndarray, fh: int, fw: int, oy: int, ox: 
     return fm, fc
 
 
-def _alignments(h: int, w: int, table: dict) -> list[tuple[tuple[int, int], int, int, int, int]]:
+def _alignments(h: int, w: int, table: dict[Any, Any]) -> list[tuple[tuple[int, int], int, int, int, int]]:
     # Exact size first (the common case, tried alone before anything else), then sizes within 1 px.
     out = []
     for th, tw in sorted(((h + a, w + b) for a in (-1, 0, 1) for b in (-1, 0, 1)),

@@ -482,7 +482,8 @@ class VLMJudge:
         """
         _, template = load_prompt("match_v1")
         prompt = template.format(caption=caption, expected=expected_text)
-        return _run(self._match_one(prompt))
+        verdict: Verdict = _run(self._match_one(prompt))
+        return verdict
 
     async def _match_one(self, prompt: str) -> Verdict:
         import httpx

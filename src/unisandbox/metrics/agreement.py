@@ -120,7 +120,7 @@ def agreement(a: Mapping[Hashable, str], b: Mapping[Hashable, str]) -> Agreement
     va, vb = [a[k] for k in common], [b[k] for k in common]
     decided = [(x, y) for x, y in zip(va, vb, strict=True) if x in DECIDED and y in DECIDED]
     da, db = [x for x, _ in decided], [y for _, y in decided]
-    confusion = {x: {y: 0 for y in VERDICTS} for x in VERDICTS}
+    confusion: dict[str, dict[str, int]] = {x: {y: 0 for y in VERDICTS} for x in VERDICTS}
     for x, y in zip(va, vb, strict=True):
         confusion[x][y] += 1
     return Agreement(

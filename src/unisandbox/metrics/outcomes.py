@@ -66,7 +66,7 @@ def unit_outcomes_of(unit_keys: Sequence[str], verdicts: Sequence[str]) -> list[
 
 def unit_key(item: Any) -> str:
     """The scoring unit of an item: its A/B pair (`group`) for mapping, else its id."""
-    return item.group or item.id
+    return str(item.group or item.id)
 
 
 def unit_outcomes(items: Sequence[Any], verdicts: Sequence[str]) -> list[str]:

@@ -92,7 +92,7 @@ def newcombe_paired_diff(a: int, b: int, c: int, d: int, confidence: float = 0.9
     denom = (a + b) * (c + d) * (a + c) * (b + d)
     # Newcombe's phi: a positive association is shrunk by n/2 (and floored at 0), a negative one is
     # used as is; this is the form the published worked examples use.
-    cross = a * d - b * c
+    cross: float = a * d - b * c
     cross = max(cross - n / 2, 0.0) if cross > 0 else cross
     phi = cross / math.sqrt(denom) if denom > 0 else 0.0
     diff = p1 - p2

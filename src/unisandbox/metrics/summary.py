@@ -38,15 +38,15 @@ def _groups(items: Sequence[Item]) -> dict[tuple[str, int], dict[str, list[str]]
     return dict(sorted(out.items(), key=lambda kv: (TASK_ORDER.index(kv[0][0]), kv[0][1])))
 
 
-def _sample_verdict(key: tuple[str, str, int], samples: Mapping, verdicts: Mapping) -> str:
+def _sample_verdict(key: tuple[str, str, int], samples: Mapping[Any, Any], verdicts: Mapping[Any, Any]) -> str:
     v = verdicts.get(key)
     if v is not None:
-        return v.verdict
+        return str(v.verdict)
     s = samples.get(key)
     return "missing" if s is None or s.image is None else "pending"
 
 
-def _probe_verdict(item_id: str, understanding: Mapping) -> str:
+def _probe_verdict(item_id: str, understanding: Mapping[Any, Any]) -> str:
     r = understanding.get((item_id,))
     if r is None:
         return "missing"
@@ -77,8 +77,8 @@ def _paired(x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single:
 
 
 def summarize(items: Sequence[Item], modes: Sequence[str], samples_per_item: int,
-              samples: Mapping[tuple, SampleRecord], understanding: Mapping[tuple, UnderstandingRecord],
-              verdicts: Mapping[tuple, VerdictRecord], *, probes: bool = True,
+              samples: Mapping[tuple[Any, ...], SampleRecord], understanding: Mapping[tuple[Any, ...], UnderstandingRecord],
+              verdicts: Mapping[tuple[Any, ...], VerdictRecord], *, probes: bool = True,
               allow_incomplete: bool = False) -> dict[str, Any]:
     """The summary.json content (no timestamps, so equal records give an equal summary)."""
     rows, und_rows, comparisons = [], [], []

@@ -67,11 +67,11 @@ class RunView:
     """Images per (item, mode)."""
     probes: bool
     """Whether the run asked the understanding probes."""
-    samples: Mapping[tuple, Any]
+    samples: Mapping[tuple[Any, ...], Any]
     """SampleRecords by (item id, mode, sample index)."""
-    verdicts: Mapping[tuple, Any]
+    verdicts: Mapping[tuple[Any, ...], Any]
     """VerdictRecords by (item id, mode, sample index)."""
-    understanding: Mapping[tuple, Any]
+    understanding: Mapping[tuple[Any, ...], Any]
     """UnderstandingRecords by (item id,)."""
 
 
@@ -154,7 +154,7 @@ def _combine(verdicts: Sequence[str]) -> str:
 def _sample_outcome(run: RunView, key: tuple[str, str, int]) -> str:
     v = run.verdicts.get(key)
     if v is not None:
-        return v.verdict
+        return str(v.verdict)
     s = run.samples.get(key)
     return "missing" if s is None or s.image is None else "pending"
 

@@ -140,7 +140,7 @@ def _section_order(summary: dict[str, Any], keys: Sequence[tuple[str, int]]) -> 
 
 
 def image_grids(root: Path, items: Sequence[Item], modes: Sequence[str], samples_per_item: int,
-                samples: Mapping, verdicts: Mapping, understanding: Mapping | None = None,
+                samples: Mapping[Any, Any], verdicts: Mapping[Any, Any], understanding: Mapping[Any, Any] | None = None,
                 summary: dict[str, Any] | None = None) -> str:
     """One open section per (task, level, mode) in table order, with filters by task, level, mode and
     verdict (inline script, no network). Each card: image, prompt, expected, caption, verdict, text, probe."""

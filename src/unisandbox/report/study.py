@@ -42,7 +42,7 @@ def study_id(item: Item) -> str:
     return item.group if item.task == "mapping" and item.group else item.id
 
 
-def _outcome(key: tuple[str, str, int], samples: Mapping, verdicts: Mapping) -> tuple[str, str, str]:
+def _outcome(key: tuple[str, str, int], samples: Mapping[Any, Any], verdicts: Mapping[Any, Any]) -> tuple[str, str, str]:
     v = verdicts.get(key)
     if v is None:
         s = samples.get(key)
@@ -52,7 +52,7 @@ def _outcome(key: tuple[str, str, int], samples: Mapping, verdicts: Mapping) -> 
     return _RESULT[v.verdict], v.caption or "", analysis
 
 
-def _single_row(run: RunDir, item: Item, mode: str, samples: Mapping, verdicts: Mapping,
+def _single_row(run: RunDir, item: Item, mode: str, samples: Mapping[Any, Any], verdicts: Mapping[Any, Any],
                 knowledge: bool) -> dict[str, Any]:
     result, caption, analysis = _outcome((item.id, mode, 0), samples, verdicts)
     row = {"ID": study_id(item), "Question": item.prompt, "Answer": study_answer(item),
@@ -63,7 +63,7 @@ def _single_row(run: RunDir, item: Item, mode: str, samples: Mapping, verdicts: 
     return row
 
 
-def _pair_row(run: RunDir, members: Sequence[Item], mode: str, samples: Mapping, verdicts: Mapping) -> dict[str, Any]:
+def _pair_row(run: RunDir, members: Sequence[Item], mode: str, samples: Mapping[Any, Any], verdicts: Mapping[Any, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"ID": study_id(members[0])}
     outcomes = []
     for item in members:
@@ -79,8 +79,8 @@ def _pair_row(run: RunDir, members: Sequence[Item], mode: str, samples: Mapping,
     return row
 
 
-def write_study_csvs(run: RunDir, items: Sequence[Item], modes: Sequence[str], samples: Mapping,
-                     verdicts: Mapping) -> list[str]:
+def write_study_csvs(run: RunDir, items: Sequence[Item], modes: Sequence[str], samples: Mapping[Any, Any],
+                     verdicts: Mapping[Any, Any]) -> list[str]:
     """Write evaluation_results.csv into every study image folder; return their relative paths."""
     folders: dict[str, list[Item]] = {}
     for it in items:

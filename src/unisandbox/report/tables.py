@@ -17,7 +17,7 @@ def task_label(item: Any) -> str:
     contrast the study is about), every other task is its own name."""
     if item.task == "knowledge":
         return "knowledge-inverse" if str(item.subtask).startswith("inverse") else "knowledge-forward"
-    return item.task
+    return str(item.task)
 
 
 def fmt_rate(row: dict[str, Any] | None) -> str:

@@ -95,8 +95,8 @@ def _failures_md(failures: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def write_reports(run: RunDir, manifest: dict[str, Any], items: Sequence[Item], modes: Sequence[str],
-                  samples_per_item: int, summary: dict[str, Any], samples: Mapping, verdicts: Mapping,
-                  layout: str, understanding: Mapping | None = None) -> list[str]:
+                  samples_per_item: int, summary: dict[str, Any], samples: Mapping[Any, Any], verdicts: Mapping[Any, Any],
+                  layout: str, understanding: Mapping[Any, Any] | None = None) -> list[str]:
     """Write every report file atomically; return the names written (relative to the run)."""
     atomic_write_text(run.root / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     atomic_write_text(run.root / "results.csv", _csv_text(results_rows(summary)))

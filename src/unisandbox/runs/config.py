@@ -86,7 +86,8 @@ class RunConfig:
         d.pop("judge")
         if d.get("answers") is None:
             d.pop("answers")  # unset: identical to configurations written before the option existed
-        return json.loads(json.dumps(d))
+        out: dict[str, Any] = json.loads(json.dumps(d))
+        return out
 
     def short_hash(self) -> str:
         """8 hex digits naming this configuration (used for the default --out)."""

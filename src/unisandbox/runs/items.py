@@ -42,7 +42,7 @@ def read_study_items(path: Path) -> list[Item]:
     for it in result.items:
         meta = {**it.meta, "source_file": path.stem, "study_name": it.id,
                 "study_id": it.group if it.group is not None else it.id}
-        update: dict = {"id": f"{path.stem}-{it.id}", "meta": meta}
+        update: dict[str, Any] = {"id": f"{path.stem}-{it.id}", "meta": meta}
         if it.group is not None:
             update["group"] = f"{path.stem}-{it.group}"
         out.append(it.model_copy(update=update))

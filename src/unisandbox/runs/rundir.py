@@ -75,7 +75,7 @@ def items_hash(items: Sequence[Item]) -> str:
     return hashlib.sha256(dump_items(items).encode()).hexdigest()
 
 
-def _key_of(kind: str, raw: dict[str, Any]) -> tuple:
+def _key_of(kind: str, raw: dict[str, Any]) -> tuple[Any, ...]:
     if kind == "understanding":
         return (raw["item_id"],)
     return (raw["item_id"], raw["mode"], raw["sample_index"])
@@ -131,7 +131,8 @@ class RunDir:
     def read_manifest(self) -> dict[str, Any]:
         """The manifest as a dict; ConfigError if it is missing or unreadable."""
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            manifest: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            return manifest
         except FileNotFoundError as e:
             raise ConfigError(f"{self.root}: not a run directory (no manifest.json)") from e
         except (OSError, json.JSONDecodeError) as e:
@@ -184,7 +185,7 @@ class RunDir:
                 "Resume it with its own options (or none: `unisandbox report --out DIR`), "
                 "or pass a new --out for a new run.")
 
-    def bind_component(self, manifest: dict[str, Any], role: str, spec: str, describe: dict[str, Any]) -> dict:
+    def bind_component(self, manifest: dict[str, Any], role: str, spec: str, describe: dict[str, Any]) -> dict[str, Any]:
         """Record the model or judge in the manifest, or refuse if the run used another one."""
         block = {"spec": spec, "describe": describe, "hash": describe_hash(describe)}
         old = manifest.get(role)
@@ -207,7 +208,7 @@ class RunDir:
         return len(stale)
 
     # -- records -------------------------------------------------------------------------------
-    def _valid(self, kind: str, line: bytes) -> tuple[tuple, Any] | None:
+    def _valid(self, kind: str, line: bytes) -> tuple[tuple[Any, ...], Any] | None:
         """(key, parsed record) of one line, or None if it is not a valid record of this kind."""
         try:
             raw = json.loads(line)
@@ -215,7 +216,7 @@ class RunDir:
         except (ValueError, KeyError, TypeError):
             return None
 
-    def _records(self, kind: str, path: Path) -> list[tuple[tuple, Any]]:
+    def _records(self, kind: str, path: Path) -> list[tuple[tuple[Any, ...], Any]]:
         # Complete lines only: a last line without its newline is a torn append (the appender repairs it).
         if not path.exists():
             return []
@@ -249,14 +250,14 @@ class RunDir:
                                 f"{side.name}; their work will be redone")
         return warnings
 
-    def read_records(self, kind: str) -> dict[tuple, Any]:
+    def read_records(self, kind: str) -> dict[tuple[Any, ...], Any]:
         """Union of the main file and all shard files; torn last lines are skipped.
 
         The first record of a key wins, unless it records a failure (no image, no answer, judge
         error or missing image) and a later record (a retry) does not.
         """
         failed = _FAILED[kind]
-        out: dict[tuple, Any] = {}
+        out: dict[tuple[Any, ...], Any] = {}
         for path in [self.record_path(kind), *self.shard_paths(kind)]:
             for key, rec in self._records(kind, path):
                 old = out.get(key)
@@ -270,7 +271,7 @@ class RunDir:
         """An appender on the main file or on one shard file."""
         return JsonlAppender(self.record_path(kind, shard))
 
-    def merge(self, kind: str, order: Callable[[tuple], Any]) -> bool:
+    def merge(self, kind: str, order: Callable[[tuple[Any, ...]], Any]) -> bool:
         """Fold shard files into the main file (sorted by `order`), atomically; True if anything moved.
 
         Call only when no worker is still writing this kind (all planned work is recorded, or after

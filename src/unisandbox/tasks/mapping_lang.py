@@ -211,7 +211,7 @@ def _read_rule(sentence: str, tokens: list[str]) -> list[tuple[str, Target]] | N
     start = _ENTITY_START.match(parts[0])
     if not start:
         return None
-    src: str | None = _unmask(_tok(start), tokens)
+    src = _unmask(_tok(start), tokens)
     out: list[tuple[str, Target]] = []
     rest = parts[0][start.end():].strip().lstrip(",").strip()
     for i, piece in enumerate([rest, *parts[1:]]):

@@ -433,7 +433,7 @@ def parse_person(text: str) -> PersonAnswer | None:
             return None
     if len(found) != 4:
         return None
-    return PersonAnswer(**found)
+    return PersonAnswer(gender=found["gender"], age=found["age"], hair=found["hair"], skin=found["skin"])
 
 
 def read_study_file(path: str | Path, level: int | None = None) -> list[Item]:

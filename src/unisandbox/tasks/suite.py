@@ -12,10 +12,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from unisandbox.tasks import knowledge, mapping
 from unisandbox.tasks import math as math_task
-from unisandbox.tasks.base import dump_items
+from unisandbox.tasks.base import Item, dump_items
 from unisandbox.tasks.mapping import MappingConfig, mapping_items
 from unisandbox.tasks.math import MathConfig, math_items
 from unisandbox.tasks.study_format import study_jsonl
@@ -54,7 +55,7 @@ def generate_suite(
         raise ValueError(f"levels must be among 1, 2, 3, got {list(levels)}")
     mcfg, pcfg = math_config or MathConfig(), mapping_config or MappingConfig()
     files: dict[str, str] = {}
-    item_sets: dict[str, list] = {}
+    item_sets: dict[str, list[Item]] = {}
     if "math" in tasks:
         for lv in levels:
             item_sets[f"math_l{lv}.jsonl"] = math_items(seed, lv, size, split, mcfg)
@@ -99,7 +100,7 @@ def _world_json(world: knowledge.KnowledgeWorld) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def command_line(args: dict) -> str:
+def command_line(args: dict[str, Any]) -> str:
     """The `unisandbox data generate` command that reproduces a manifest (defaults omitted)."""
     parts = ["unisandbox data generate --out DIR", f"--seed {args['seed']}", f"--split {args['split']}"]
     parts.append(f"--size {args['size']}")
@@ -129,7 +130,7 @@ def command_line(args: dict) -> str:
     return " ".join(parts)
 
 
-def _manifest(args: dict, files: dict[str, str]) -> str:
+def _manifest(args: dict[str, Any], files: dict[str, str]) -> str:
     data = {
         "command": command_line(args),
         "arguments": args,

@@ -28,7 +28,8 @@ def _scene(rng: Rng) -> np.ndarray:
 
 
 def _portrait(rng: Rng) -> np.ndarray:
-    return render.render_portrait(*(_pick(rng, a) for a in PEOPLE_ATTRS), rng)
+    gender, age, hair, skin = (_pick(rng, a) for a in PEOPLE_ATTRS)
+    return render.render_portrait(gender, age, hair, skin, rng)
 
 
 def _scene_or_portrait(rng: Rng) -> np.ndarray:
