@@ -8,7 +8,11 @@ resume rebuilds the same component.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from unisandbox.judges.base import Judge
+    from unisandbox.models.base import UnifiedModel
 
 MODELS: dict[str, str] = {
     "sandbox": "unisandbox.models.sandbox.adapter:SandboxModel",
@@ -38,7 +42,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return kind, (path if sep else None)
 
 
-def _load(table: dict[str, str], what: str, spec: str) -> type:
+def _load(table: dict[str, str], what: str, spec: str) -> Any:
     kind, _ = parse_spec(spec)
     if kind not in table:
         raise SpecError(f"unknown {what} {kind!r} in {spec!r}; known: {', '.join(sorted(table))}")
@@ -46,13 +50,15 @@ def _load(table: dict[str, str], what: str, spec: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def load_model(spec: str, **options: Any):
+def load_model(spec: str, **options: Any) -> UnifiedModel:
     """Build a model adapter from its spec."""
     cls = _load(MODELS, "model", spec)
-    return cls.from_spec(parse_spec(spec)[1], **options)
+    model: UnifiedModel = cls.from_spec(parse_spec(spec)[1], **options)
+    return model
 
 
-def load_judge(spec: str, **options: Any):
+def load_judge(spec: str, **options: Any) -> Judge:
     """Build a judge from its spec."""
     cls = _load(JUDGES, "judge", spec)
-    return cls.from_spec(parse_spec(spec)[1], **options)
+    judge: Judge = cls.from_spec(parse_spec(spec)[1], **options)
+    return judge

@@ -162,8 +162,10 @@ _JUDGE_OPT = typer.Option(None, "--judge-option", help="KEY=VALUE passed to the 
                           "--judge-option concurrency=32. Not stored: the judge's identity is recorded instead.")
 
 
-def _config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout, seed, probes,
-                   judge=None, model_option=None, answers=None) -> dict[str, Any]:
+def _config_values(model: str | None, tasks: str | None, levels: str | None, modes: str | None,
+                   samples_per_item: int | None, limit: int | None, items: list[Path] | None, layout: str | None,
+                   seed: int | None, probes: bool | None, judge: str | None = None,
+                   model_option: list[str] | None = None, answers: str | None = None) -> dict[str, Any]:
     return _given(model=model, judge=judge, tasks=_split(tasks, "tasks"), levels=_split(levels, "levels", int),
                   modes=_split(modes, "modes"), samples_per_item=samples_per_item, limit=limit,
                   items_files=items, layout=layout, seed=seed, probes=probes,

@@ -7,11 +7,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from unisandbox.models.base import Mode
+
 Layout = Literal["ours", "study"]
 
 DEFAULT_TASKS: tuple[str, ...] = ("math", "mapping")
 DEFAULT_LEVELS: tuple[int, ...] = (1, 2, 3)
-DEFAULT_MODES: tuple[str, ...] = ("normal", "think")
+DEFAULT_MODES: tuple[Mode, ...] = ("normal", "think")
 KNOWN_TASKS: tuple[str, ...] = ("math", "mapping", "knowledge")
 
 
@@ -33,7 +35,7 @@ class RunConfig:
     """Tasks to keep; None keeps math and mapping of the official split, or everything in --items."""
     levels: tuple[int, ...] | None = None
     """Levels to keep; None keeps all."""
-    modes: tuple[str, ...] = DEFAULT_MODES
+    modes: tuple[Mode, ...] = DEFAULT_MODES
     """Generation modes."""
     samples_per_item: int = 1
     """Images per (item, mode)."""

@@ -10,13 +10,18 @@ import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unisandbox.runs.config import ConfigError, RunConfig
 from unisandbox.runs.distributed import WHOLE, Group, Shard, torchrun_env
 from unisandbox.runs.items import select_items
 from unisandbox.runs.rundir import RunDir
 from unisandbox.runs.runner import DEFAULT_BATCH_SIZE, MODEL_FAILED, Plan, Progress, generate, judge, probe
+
+if TYPE_CHECKING:
+    from unisandbox.judges.base import Judge
+    from unisandbox.models.base import UnifiedModel
+    from unisandbox.tasks.base import Item
 
 # Options that change which items a run holds; giving any of them makes open_run re-select and compare.
 _ITEM_KEYS = ("tasks", "levels", "limit", "items_files")
@@ -51,7 +56,7 @@ def default_out(config: RunConfig) -> Path:
 def _config_from_manifest(manifest: dict[str, Any], judge: str | None) -> RunConfig:
     stored = dict(manifest.get("config") or {})
     names = {f.name for f in fields(RunConfig)}
-    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items() if k in names}
+    values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items() if k in names}
     judge_block = manifest.get("judge") or {}
     return RunConfig(**values, judge=judge or judge_block.get("spec") or "sandbox")
 
@@ -116,7 +121,7 @@ def _component_error(role: str, spec: str, e: BaseException) -> ConfigError:
     return ConfigError(f"cannot load {role} {spec!r}: {message}")
 
 
-def load_model(opened: Opened, bind: bool = True):
+def load_model(opened: Opened, bind: bool = True) -> UnifiedModel:
     """Build the run's model, check it can do what the run asks, and (with `bind`) write the run's
     directory for a new run and record the model in the manifest (refusing a different one)."""
     model = build_model(opened)
@@ -125,7 +130,7 @@ def load_model(opened: Opened, bind: bool = True):
     return model
 
 
-def build_model(opened: Opened):
+def build_model(opened: Opened) -> UnifiedModel:
     """Build the run's model and check its capabilities against the run; writes nothing."""
     from unisandbox.models.base import require
     from unisandbox.registry import SpecError
@@ -139,7 +144,7 @@ def build_model(opened: Opened):
     except (ImportError, ValueError, TypeError, OSError) as e:
         raise _component_error("model", spec, e) from e
     for mode in opened.config.modes:
-        require(model, mode=mode)  # type: ignore[arg-type]
+        require(model, mode=mode)
     if opened.config.probes:
         require(model, understanding=True)
     return model
@@ -154,7 +159,7 @@ def bind_model(opened: Opened, model: Any) -> None:
         prepare(opened.plan.items)
 
 
-def build_judge(opened: Opened, **options: Any):
+def build_judge(opened: Opened, **options: Any) -> Judge:
     """Build the run's judge (with CLI `options`) and check a remote judge answers; writes nothing."""
     from unisandbox.registry import SpecError
     from unisandbox.registry import load_judge as build
@@ -179,7 +184,7 @@ def bind_judge(opened: Opened, judge_obj: Any) -> None:
                                                 judge_obj.describe())
 
 
-def load_judge(opened: Opened, **options: Any):
+def load_judge(opened: Opened, **options: Any) -> Judge:
     """Build the run's judge (with CLI `options`) and record it in the manifest (refusing a different one)."""
     judge_obj = build_judge(opened, **options)
     bind_judge(opened, judge_obj)
@@ -252,14 +257,14 @@ def stage_report(opened: Opened, *, allow_incomplete: bool = False) -> dict[str,
 _PART_ORDER = ("", "knowledge-forward", "knowledge-inverse")
 
 
-def summarize_split(plan: Plan, samples: dict, understanding: dict, verdicts: dict, *, probes: bool,
-                    allow_incomplete: bool) -> dict[str, Any]:
+def summarize_split(plan: Plan, samples: dict[Any, Any], understanding: dict[Any, Any],
+                    verdicts: dict[Any, Any], *, probes: bool, allow_incomplete: bool) -> dict[str, Any]:
     """metrics.summarize, with knowledge split into forward and inverse rows (task "knowledge-forward",
     "knowledge-inverse"); whether accuracies are withheld is decided for the whole run."""
     from unisandbox.metrics.summary import summarize
     from unisandbox.report.tables import task_label
 
-    parts: dict[str, list] = {}
+    parts: dict[str, list[Item]] = {}
     for it in plan.items:
         parts.setdefault(task_label(it) if it.task == "knowledge" else "", []).append(it)
     if set(parts) <= {""}:
@@ -295,7 +300,8 @@ def _reason(text: str) -> str:
     return text.splitlines()[0][:160] if text else "no reason given"
 
 
-def failure_reasons(plan: Plan, samples: dict, understanding: dict, verdicts: dict) -> list[dict[str, Any]]:
+def failure_reasons(plan: Plan, samples: dict[Any, Any], understanding: dict[Any, Any],
+                    verdicts: dict[Any, Any]) -> list[dict[str, Any]]:
     """Failures grouped by stage and reason: count and the first example (in plan order)."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
 

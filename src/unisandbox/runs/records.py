@@ -14,7 +14,7 @@ from unisandbox.judges.base import Verdict
 
 RECORD_SCHEMA_VERSION = 1
 
-SampleKey = tuple[str, str, int]
+SampleKey = tuple[str, Literal["normal", "think"], int]
 """(item id, mode, sample index)."""
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from unisandbox.judges.base import Caption, Judge
-from unisandbox.models.base import Generation, Understanding, UnifiedModel, require, sample_seed
+from unisandbox.judges.base import Caption, Judge, Verdict
+from unisandbox.models.base import Generation, Mode, Understanding, UnifiedModel, require, sample_seed
 from unisandbox.runs.distributed import WHOLE, Shard
 from unisandbox.runs.io import atomic_write_bytes
 from unisandbox.runs.probes import probe_correct
@@ -49,7 +49,7 @@ class Plan:
 
     items: tuple[Item, ...]
     """Planned items in items.jsonl order."""
-    modes: tuple[str, ...]
+    modes: tuple[Mode, ...]
     """Generation modes, in the order they run."""
     samples_per_item: int
     """Samples per (item, mode)."""
@@ -69,13 +69,13 @@ class Plan:
                 for pos, it in enumerate(self.items) if shard.owns(pos)
                 for k in range(self.samples_per_item)]
 
-    def sample_order(self) -> Callable[[tuple], tuple[int, int, int]]:
+    def sample_order(self) -> Callable[[SampleKey], tuple[int, int, int]]:
         """Sort key for merged sample files: the order one process generates in (mode, item, sample),
         so a merged file equals the file of an uninterrupted single-process run."""
         pos, modes = self.position(), {m: i for i, m in enumerate(self.modes)}
         return lambda key: (modes[key[1]], pos[key[0]], key[2])
 
-    def item_order(self) -> Callable[[tuple], int]:
+    def item_order(self) -> Callable[[tuple[str]], int]:
         """Sort key for merged understanding files: item position."""
         pos = self.position()
         return lambda key: pos[key[0]]
@@ -98,12 +98,12 @@ def png_bytes(image: Any) -> bytes:
     return buf.getvalue()
 
 
-def _generate_safely(model: UnifiedModel, items: Sequence[Item], mode: str,
+def _generate_safely(model: UnifiedModel, items: Sequence[Item], mode: Mode,
                      seeds: Sequence[int]) -> list[Generation]:
     # One failing sample must not sink its batch: on an exception, retry one by one and record
     # the error of each sample that still fails.
     try:
-        out = model.generate(items, mode, seeds)  # type: ignore[arg-type]
+        out = model.generate(items, mode, seeds)
         if len(out) != len(items):
             raise RuntimeError(f"model returned {len(out)} generations for {len(items)} items")
         return list(out)
@@ -125,7 +125,7 @@ def generate(run: RunDir, plan: Plan, model: UnifiedModel, *, layout: str, seed:
     """Generate every pending sample of this shard; return how many were generated now."""
     progress = progress or _Silent()
     for mode in plan.modes:
-        require(model, mode=mode)  # type: ignore[arg-type]
+        require(model, mode=mode)
     done = run.read_records("samples")
     pending = [k for k in plan.sample_keys(shard)
                if k not in done or (retry_errors and done[k].image is None)]
@@ -154,7 +154,7 @@ def _save_sample(run: RunDir, item: Item, key: SampleKey, seed: int, gen: Genera
         atomic_write_bytes(run.root / rel, png_bytes(gen.image))
     elif error is None:
         error = "model returned no image and no reason"
-    return SampleRecord(item_id=key[0], mode=key[1], sample_index=key[2], seed=seed, image=rel,  # type: ignore[arg-type]
+    return SampleRecord(item_id=key[0], mode=key[1], sample_index=key[2], seed=seed, image=rel,
                         text=gen.text or "", rewritten_prompt=gen.rewritten_prompt, error=error,
                         model=model_name, extra=dict(gen.extra))
 
@@ -191,7 +191,7 @@ def probe(run: RunDir, plan: Plan, model: UnifiedModel, *, shard: Shard = WHOLE,
 
 
 def _probe_record(item: Item, answer: Understanding | Exception, model_name: str) -> UnderstandingRecord:
-    common = {"item_id": item.id, "question": item.probe.question, "expected": item.probe.answer,
+    common: dict[str, Any] = {"item_id": item.id, "question": item.probe.question, "expected": item.probe.answer,
               "model": model_name}
     if isinstance(answer, Exception):
         return UnderstandingRecord(**common, answer=None, correct=None, error=_describe_error(answer))
@@ -199,12 +199,11 @@ def _probe_record(item: Item, answer: Understanding | Exception, model_name: str
                                correct=probe_correct(answer.answer, item.probe.answer))
 
 
-def verdict_of(caption: Caption, item: Item) -> str:
+def verdict_of(caption: Caption, item: Item) -> Verdict:
     """The verdict for a caption of an existing image (judges.match does the comparison)."""
     from unisandbox.judges.match import verdict_for
 
-    verdict = verdict_for(caption, item.expected, True)
-    return getattr(verdict, "verdict", verdict)
+    return verdict_for(caption, item.expected, True)
 
 
 def judge(run: RunDir, plan: Plan, judge: Judge, *, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -242,7 +241,7 @@ def _judge_batch(run: RunDir, batch: Sequence[SampleRecord], items: dict[str, It
     results: dict[int, VerdictRecord] = {}
     to_caption: list[tuple[int, bytes]] = []
     for i, s in enumerate(batch):
-        key = {"item_id": s.item_id, "mode": s.mode, "sample_index": s.sample_index, **ident}
+        key: dict[str, Any] = {"item_id": s.item_id, "mode": s.mode, "sample_index": s.sample_index, **ident}
         if s.image is None:
             # The model failed on this sample: an error with the model's reason, never "wrong".
             results[i] = VerdictRecord(**key, verdict="error", caption=None,
@@ -269,6 +268,6 @@ def _judge_batch(run: RunDir, batch: Sequence[SampleRecord], items: dict[str, It
                 results[i] = VerdictRecord(**key, verdict="error", caption=cap.text,
                                            error=cap.error or "judge returned no caption")
             else:
-                results[i] = VerdictRecord(**key, verdict=verdict_of(cap, items[s.item_id]),  # type: ignore[arg-type]
+                results[i] = VerdictRecord(**key, verdict=verdict_of(cap, items[s.item_id]),
                                            caption=cap.text)
     return [results[i] for i in range(len(batch))]
