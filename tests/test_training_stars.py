@@ -98,6 +98,7 @@ def test_a_stars_round_writes_a_loadable_checkpoint_and_a_report(tmp_path):
         assert 0 <= u["units"] <= report["normal"][key]["after"]["expected"]
         assert u["after"]["n"] + u["after"]["errors"] + u["after"]["missing"] == u["units"]
     assert "unseen expressions" in (tmp_path / "out" / "stars_report.md").read_text()
+    assert "held out by expression" in (tmp_path / "out" / "stars_report.md").read_text()
     _check_data_dir(tmp_path / "out" / "data", ckpt, "shared", cfg, report)
     # A rerun resumes the data folder: only samples without an image are retried, the same samples come back.
     from unisandbox.runs.rundir import RunDir
