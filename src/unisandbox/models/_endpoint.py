@@ -12,7 +12,11 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+    from PIL.Image import Image
 
 T = TypeVar("T")
 
@@ -52,7 +56,7 @@ class Endpoint:
         return {"base_url": self.base_url, "model": self.model, "key_env": list(self.key_env)}
 
 
-def make_client(endpoint: Endpoint):
+def make_client(endpoint: Endpoint) -> OpenAI:
     """An `openai.OpenAI` client for `endpoint`; a local server without auth gets a dummy key."""
     from openai import OpenAI
 
@@ -103,7 +107,7 @@ def chat_many(endpoint: Endpoint, prompts: Sequence[str], seeds: Sequence[int | 
         len(prompts), endpoint.concurrency)
 
 
-def decode_png(b64: str):
+def decode_png(b64: str) -> Image:
     """A PIL image (RGB) from base64 image bytes; raises ValueError if they are not an image."""
     from PIL import Image, UnidentifiedImageError
 

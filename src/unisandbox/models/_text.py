@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from unisandbox.tasks.base import InputError
 
@@ -122,9 +122,15 @@ def opt_bool(options: dict[str, Any], key: str, default: bool) -> bool:
     raise OptionError(f"option {key!r}: expected true/false, got {value!r}")
 
 
+@overload
+def opt_int(options: dict[str, Any], key: str, default: int, *, minimum: int = 1) -> int: ...
+@overload
+def opt_int(options: dict[str, Any], key: str, default: None, *, minimum: int = 1) -> int | None: ...
 def opt_int(options: dict[str, Any], key: str, default: int | None, *, minimum: int = 1) -> int | None:
-    """Read an integer option (>= minimum), or None when absent and `default` is None."""
-    value = options.pop(key, default)
+    """Read an integer option (>= minimum); absent or null gives `default`."""
+    value = options.pop(key, None)
+    if value is None:
+        value = default
     if value is None:
         return None
     try:
@@ -136,9 +142,15 @@ def opt_int(options: dict[str, Any], key: str, default: int | None, *, minimum: 
     return out
 
 
+@overload
+def opt_float(options: dict[str, Any], key: str, default: float) -> float: ...
+@overload
+def opt_float(options: dict[str, Any], key: str, default: None) -> float | None: ...
 def opt_float(options: dict[str, Any], key: str, default: float | None) -> float | None:
-    """Read a float option, or None when absent and `default` is None."""
-    value = options.pop(key, default)
+    """Read a float option; absent or null gives `default`."""
+    value = options.pop(key, None)
+    if value is None:
+        value = default
     if value is None:
         return None
     try:
@@ -147,6 +159,10 @@ def opt_float(options: dict[str, Any], key: str, default: float | None) -> float
         raise OptionError(f"option {key!r}: expected a number, got {value!r}") from None
 
 
+@overload
+def opt_str(options: dict[str, Any], key: str, default: str) -> str: ...
+@overload
+def opt_str(options: dict[str, Any], key: str, default: None) -> str | None: ...
 def opt_str(options: dict[str, Any], key: str, default: str | None) -> str | None:
     """Read a string option; an empty string counts as absent."""
     value = options.pop(key, None)

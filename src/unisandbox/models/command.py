@@ -214,8 +214,8 @@ class CommandModel:
             proc = subprocess.run(args, capture_output=True, text=True, timeout=self.settings.timeout,
                                   cwd=self.settings.cwd, env=os.environ.copy(), stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
-            tail = (e.stderr or b"")[-STDERR_TAIL:]
-            tail = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
+            raw = (e.stderr or b"")[-STDERR_TAIL:]
+            tail = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
             return f"command timed out after {self.settings.timeout:g} s; stderr: {tail.strip()}"
         except OSError as e:
             return f"command could not start: {e}"

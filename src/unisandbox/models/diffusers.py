@@ -180,8 +180,9 @@ class DiffusersModel:
                 if isinstance(reply, BaseException):
                     failed[i] = f"rewriter failed: {describe_error(reply)}"
                 else:
-                    texts[i], rewrites[i] = reply, parse_rewrite(reply, fallback=prompts[i])
-                    prompts[i] = rewrites[i].prompt
+                    rewrite = parse_rewrite(reply, fallback=prompts[i])
+                    texts[i], rewrites[i] = reply, rewrite
+                    prompts[i] = rewrite.prompt
         todo = [i for i in range(n) if i not in failed]
         images: dict[int, Any] = {}
         for idx in _chunks(len(todo), self.settings.batch_size):
@@ -191,12 +192,12 @@ class DiffusersModel:
         out = []
         for i in range(n):
             extra: dict[str, Any] = {"templates_version": TEMPLATES_VERSION}
+            rw = rewrites[i]
             if mode == "think":
                 extra["decoupled_think"] = True
-                rw = rewrites[i]
                 if rw is not None:
                     extra["rewrite_parsed"] = rw.parsed
-            rewritten = rewrites[i].prompt if rewrites[i] is not None else None
+            rewritten = rw.prompt if rw is not None else None
             out.append(Generation(image=images.get(i), text=texts[i], rewritten_prompt=rewritten,
                                   error=failed.get(i), extra=extra))
         return out

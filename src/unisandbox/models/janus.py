@@ -212,7 +212,8 @@ class JanusModel:
         model = JanusForConditionalGeneration.from_pretrained(root, local_files_only=True,
                                                               **dtype_kwarg(dtype, transformers.__version__))
         processor = JanusProcessor.from_pretrained(root, local_files_only=True)
-        return cls(model.to(device).eval(), processor, root, settings, device)
+        # transformers wraps PreTrainedModel.to in a decorator that mypy reads as an unbound function.
+        return cls(model.to(device).eval(), processor, root, settings, device)  # type: ignore[arg-type]
 
     def _prepare_generation_config(self) -> None:
         gc = self.model.generation_config

@@ -55,6 +55,8 @@ from unisandbox.models.base import MODES, Capabilities, CapabilityError, Generat
 from unisandbox.tasks.base import InputError
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from unisandbox.tasks.base import Item
 
 MODEL_KEY_ENV = ("UNISANDBOX_MODEL_API_KEY", "OPENAI_API_KEY")
@@ -104,7 +106,7 @@ class OpenAIModel:
         image_model = opt_str(opts, "image_model", None) or path
         if not image_model:
             raise InputError("openai model needs a model name: --model openai:MODEL (or --model-option image_model=...)")
-        chat_model = opt_str(opts, "chat_model", image_model)
+        chat_model: str | None = opt_str(opts, "chat_model", image_model)
         if chat_model is not None and chat_model.lower() == "none":
             chat_model = None
         response_format = opt_str(opts, "response_format", "b64_json")
@@ -121,14 +123,16 @@ class OpenAIModel:
             "UNISANDBOX_MODEL_IMAGE_BASE_URL", "UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL")
         chat_url = opt_str(opts, "chat_base_url", None) or base_url or env_first(
             "UNISANDBOX_MODEL_CHAT_BASE_URL", "UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL")
-        common = dict(timeout=opt_float(opts, "timeout", 300.0),
-                      max_retries=opt_int(opts, "max_retries", 3, minimum=0),
-                      concurrency=opt_int(opts, "concurrency", 4))
+        timeout = opt_float(opts, "timeout", 300.0)
+        max_retries = opt_int(opts, "max_retries", 3, minimum=0)
+        concurrency = opt_int(opts, "concurrency", 4)
         refuse_unknown("openai", opts)
-        endpoint = Endpoint(base_url=image_url, model=image_model, key_env=IMAGE_KEY_ENV, **common)
+        endpoint = Endpoint(base_url=image_url, model=image_model, key_env=IMAGE_KEY_ENV, timeout=timeout,
+                            max_retries=max_retries, concurrency=concurrency)
         chat = None
         if chat_model is not None:
-            chat = Endpoint(base_url=chat_url, model=chat_model, key_env=CHAT_KEY_ENV, **common)
+            chat = Endpoint(base_url=chat_url, model=chat_model, key_env=CHAT_KEY_ENV, timeout=timeout,
+                            max_retries=max_retries, concurrency=concurrency)
         return cls(settings, endpoint, chat)
 
     def describe(self) -> dict[str, Any]:
@@ -168,7 +172,9 @@ class OpenAIModel:
             raise ValueError(f"{len(items)} items but {len(seeds)} seeds")
         n = len(items)
         prompts = [it.prompt for it in items]
-        texts, rewritten, parsed = [""] * n, [None] * n, [None] * n
+        texts: list[str] = [""] * n
+        rewritten: list[str | None] = [None] * n
+        parsed: list[bool | None] = [None] * n
         failed: dict[int, str] = {}
         if mode == "think":
             self._need_chat("think mode")
@@ -209,7 +215,7 @@ class OpenAIModel:
         return chat_many(self.chat_endpoint, prompts, send, temperature=temperature,
                          max_tokens=self.settings.max_tokens, client=self._chat_client)
 
-    def _image(self, prompt: str, seed: int):
+    def _image(self, prompt: str, seed: int) -> Image:
         s = self.settings
         kwargs: dict[str, Any] = {"model": s.image_model, "prompt": prompt, "n": 1}
         if s.size:
