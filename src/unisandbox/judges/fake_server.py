@@ -71,7 +71,7 @@ class Log:
     per_image: Counter[str] = field(default_factory=Counter)
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     auth: set[str | None] = field(default_factory=set)
-    models: set[str] = field(default_factory=set)
+    models: set[str | None] = field(default_factory=set)
 
 
 class FakeVLM:

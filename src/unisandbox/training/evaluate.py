@@ -55,7 +55,9 @@ class Score:
         """Score per-unit outcomes (strings, or booleans: True = correct)."""
         outs = tuple(("correct" if o else "wrong") if isinstance(o, bool) else str(o) for o in outcomes)
         r = rate(outs, chance)
-        return cls(r.correct, r.n, r.accuracy or 0.0, r.ci_low if r.n else 0.0, r.ci_high if r.n else 1.0,
+        low = r.ci_low if r.n and r.ci_low is not None else 0.0
+        high = r.ci_high if r.n and r.ci_high is not None else 1.0
+        return cls(r.correct, r.n, r.accuracy or 0.0, low, high,
                    outs, r.errors, r.missing, chance)
 
     @classmethod
@@ -200,7 +202,7 @@ class EvalConfig:
 
     tasks: tuple[str, ...] = ("math", "mapping")
     """Official test files: "math", "mapping" (levels 1-3), "knowledge_forward", "knowledge_inverse"."""
-    modes: tuple[str, ...] = ("normal",)
+    modes: tuple[Mode, ...] = ("normal",)
     probes: bool = True
     """Also score the understanding probes of the same items."""
     limit: int | None = None

@@ -135,4 +135,5 @@ def write(out: str | Path, characters: int, seed: int) -> dict[str, Any]:
         raise ConfigError(f"{out} is not empty and holds no inject-data; pass a new --out")
     for rel, text in files.items():
         atomic_write_text(out / rel, text)
-    return json.loads(files["manifest.json"])
+    manifest: dict[str, Any] = json.loads(files["manifest.json"])
+    return manifest

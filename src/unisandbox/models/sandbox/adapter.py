@@ -144,7 +144,7 @@ class _SandboxBase:
     def _draw(self, prefixes: list[list[int]], seeds: list[int], metas: list[dict]) -> list[Generation]:
         from PIL import Image
 
-        out: list[Generation | None] = [None] * len(prefixes)
+        out: dict[int, Generation] = {}
         limit = self._context_limit()
         for chunk in _chunks(prefixes, self.batch_size):
             ok = [i for i in chunk if len(prefixes[i]) <= limit]
@@ -162,7 +162,7 @@ class _SandboxBase:
                 out[i] = Generation(image=Image.fromarray(arr, "RGB"), text=m.get("text", ""),
                                     rewritten_prompt=m.get("rewritten_prompt"),
                                     extra={**m.get("extra", {}), "codes": [int(x) for x in c]})
-        return out  # type: ignore[return-value]
+        return [out[i] for i in range(len(prefixes))]
 
     def _context_limit(self) -> int:
         return self.model.cfg.block_size - 9

@@ -60,6 +60,8 @@ def verify_weights(directory: Path, config: dict[str, Any]) -> None:
         header = f.read(n) if 0 < n <= size - 8 else b""
     try:
         meta = json.loads(header) if header else None
+        if not isinstance(meta, dict):
+            raise ValueError("no JSON header")
         end = max((int(v["data_offsets"][1]) for k, v in meta.items() if k != "__metadata__"), default=0)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError):
         meta, end = None, -1

@@ -18,10 +18,13 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unisandbox.models.base import sample_seed
 from unisandbox.tasks.base import Item, read_items
+
+if TYPE_CHECKING:
+    from unisandbox.models.sandbox.adapter import SandboxModel, SandboxQueryModel
 
 OFFICIAL_DIR = Path(__file__).resolve().parents[2] / "data" / "official"
 TASK_FILES = {("math", lvl): f"math_l{lvl}.jsonl" for lvl in (1, 2, 3)} | {
@@ -101,7 +104,8 @@ def trained_questions(train_config: dict[str, Any]) -> set[str]:
 
 def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: int | None = None,
              device: str | None = None, batch_size: int = 256, base_seed: int = 0,
-             model=None, temperature: float | None = None, validation_seed: int | None = None) -> dict[str, Any]:
+             model: SandboxModel | SandboxQueryModel | None = None, temperature: float | None = None,
+             validation_seed: int | None = None) -> dict[str, Any]:
     """Evaluate and return the report dict (see module docstring; fractions in [0, 1]).
 
     `validation_seed` replaces the official split by fresh test-split items of that seed (100 per level,
@@ -131,7 +135,7 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
     think_given_probe: dict[str, dict[str, float | None]] = defaultdict(dict)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     chance: dict[str, dict[str, float | None]] = defaultdict(dict)
-    unscored: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+    unscored: dict[str, dict[str, dict[str, dict[str, int]]]] = defaultdict(dict)
     probe_unseen: dict[str, dict[str, float | None]] = defaultdict(dict)
     unseen_n: dict[str, dict[str, int]] = defaultdict(dict)
     unseen_expr: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)

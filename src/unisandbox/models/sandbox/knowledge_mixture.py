@@ -40,6 +40,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +53,9 @@ from unisandbox.tasks.knowledge import (
     KnowledgeWorld,
     knowledge_world,
 )
+
+if TYPE_CHECKING:
+    from unisandbox.models.sandbox.tokenizers import TextTokenizer
 
 KNOWLEDGE_MIXTURE_VERSION = 1
 OFFICIAL_WORLD = Path(__file__).resolve().parents[2] / "data" / "official" / "knowledge_world.json"
@@ -86,7 +90,7 @@ class KnowledgeMixtureConfig:
         """Small sizes for the quick profile and tests."""
         return cls(worlds=1, characters=8, heldout_pairs=1, qa_repeat=1, think_repeat=1)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain dict for config.json."""
         return asdict(self)
 
@@ -199,7 +203,7 @@ def is_name_word(word: str) -> bool:
     return word.lower().startswith(NAME_ONSETS)
 
 
-def drop_name_words(tok):
+def drop_name_words(tok: TextTokenizer) -> TextTokenizer:
     """A TextTokenizer without invented names, so every name is spelled byte by byte (as injected names are)."""
     from unisandbox.models.sandbox.tokenizers import TextTokenizer
 

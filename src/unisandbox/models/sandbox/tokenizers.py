@@ -133,7 +133,8 @@ def cells_to_image(cells: np.ndarray) -> np.ndarray:
     """(N, 9, 768) patches -> (N, 48, 48, 3) uint8 images."""
     n = cells.shape[0]
     x = cells.reshape(n, GRID, GRID, CELL, CELL, 3).transpose(0, 1, 3, 2, 4, 5)
-    return np.clip(x.reshape(n, IMAGE_SIZE, IMAGE_SIZE, 3), 0, 255).astype(np.uint8)
+    images: np.ndarray = np.clip(x.reshape(n, IMAGE_SIZE, IMAGE_SIZE, 3), 0, 255).astype(np.uint8)
+    return images
 
 
 @dataclass
@@ -180,7 +181,7 @@ class ImageTokenizer:
     def _table(self) -> dict[bytes, int]:
         if not hasattr(self, "_lookup"):
             table = {c.tobytes(): i for i, c in enumerate(self.codes)}
-            if self.alias_patches is not None:
+            if self.alias_patches is not None and self.alias_codes is not None:
                 for p, c in zip(self.alias_patches, self.alias_codes, strict=True):
                     table.setdefault(p.tobytes(), int(c))
             self._lookup = table
@@ -208,7 +209,7 @@ class ImageTokenizer:
     def tensors(self) -> dict[str, np.ndarray]:
         """Arrays to save (safetensors)."""
         out = {"codes": np.ascontiguousarray(self.codes)}
-        if self.alias_patches is not None and len(self.alias_patches):
+        if self.alias_patches is not None and self.alias_codes is not None and len(self.alias_patches):
             out["alias_patches"] = np.ascontiguousarray(self.alias_patches)
             out["alias_codes"] = np.ascontiguousarray(self.alias_codes.astype(np.int64))
         return out
@@ -219,7 +220,7 @@ class ImageTokenizer:
         return cls(t["codes"], t.get("alias_patches"), t.get("alias_codes"))
 
 
-def _merge_shifts(uniq: np.ndarray, counts: np.ndarray):
+def _merge_shifts(uniq: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(codes, counts, alias patches, alias code ids): shifted copies of one content folded into one code."""
     bg = uniq[int(np.argmax(counts))].reshape(CELL, CELL, 3)[0, 0]  # the empty cell is the commonest patch
     families: dict[bytes, list[tuple[int, int, int]]] = {}
@@ -277,7 +278,7 @@ def _kmeans(x: np.ndarray, weights: np.ndarray, k: int, seed: int, iters: int = 
     order = np.argsort(-weights, kind="stable")
     n_top = k // 2
     rest = rng.choice(order[n_top:], size=k - n_top, replace=False)
-    centres = x[np.concatenate([order[:n_top], rest])].copy()
+    centres: np.ndarray = x[np.concatenate([order[:n_top], rest])].copy()
     for _ in range(iters):
         assign = _nearest(x, centres)
         sums = np.zeros_like(centres)
