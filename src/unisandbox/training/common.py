@@ -14,14 +14,22 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from unisandbox.models.sandbox.adapter import SandboxModel, SandboxQueryModel
+    from unisandbox.models.sandbox.checkpoint import Checkpoint
+    from unisandbox.models.sandbox.sequences import Seq
 
 ARCH_SPECS = {"shared": "sandbox", "query": "sandbox-query"}
 
 
-def load_adapter(checkpoint: str | Path | None, arch: str):
+def load_adapter(checkpoint: str | Path | None, arch: str) -> SandboxModel | SandboxQueryModel:
     """The sandbox model adapter for a checkpoint directory (None = the shipped one); refuses untrainable."""
     from unisandbox.models.base import require
+    from unisandbox.models.sandbox.adapter import SandboxModel, SandboxQueryModel
     from unisandbox.registry import load_model
 
     if arch not in ARCH_SPECS:
@@ -29,6 +37,8 @@ def load_adapter(checkpoint: str | Path | None, arch: str):
     spec = ARCH_SPECS[arch] if checkpoint is None else f"{ARCH_SPECS[arch]}:{checkpoint}"
     model = load_model(spec)
     require(model, training=True)
+    if not isinstance(model, SandboxModel | SandboxQueryModel):
+        raise TypeError(f"{spec} did not load a sandbox adapter")  # ARCH_SPECS names only those
     return model
 
 
@@ -66,7 +76,7 @@ IMAGE_KINDS = ("draw", "think", "kthink")
 """Pretraining pools with an image (kthink: knowledge think mode)."""
 
 
-def replay_pools(ckpt, cfg: ReplayConfig) -> dict[str, list]:
+def replay_pools(ckpt: Checkpoint, cfg: ReplayConfig) -> dict[str, list[Seq]]:
     """Pretraining-style sequences per pool kind, tokenized with the checkpoint's codec.
 
     Built from the checkpoint's own mixture config (seed, facts, knowledge data) with smaller item pools,
@@ -86,7 +96,8 @@ def replay_pools(ckpt, cfg: ReplayConfig) -> dict[str, list]:
     return {k: v for k, v in pools.items() if v}
 
 
-def weighted_replay(ckpt, pools: dict[str, list], kinds: Iterable[str], n: int, seed: int) -> list:
+def weighted_replay(ckpt: Checkpoint, pools: dict[str, list[Seq]], kinds: Iterable[str], n: int,
+                    seed: int) -> list[Seq]:
     """`n` replay sequences drawn from `pools` (restricted to `kinds`) with the checkpoint's pretraining
     batch weights, so replay keeps the proportions the model learned with, however large each pool is."""
     import numpy as np
@@ -107,7 +118,7 @@ def weighted_replay(ckpt, pools: dict[str, list], kinds: Iterable[str], n: int, 
     return out
 
 
-def save_tuned(ckpt, out: Path, extra: dict[str, Any]) -> Path:
+def save_tuned(ckpt: Checkpoint, out: Path, extra: dict[str, Any]) -> Path:
     """Save a fine-tuned network as a checkpoint directory, keeping the parent's config plus `extra`."""
     from unisandbox.models.sandbox.checkpoint import save_checkpoint
 
@@ -127,7 +138,7 @@ def param_hash(named: Iterable[tuple[str, Any]]) -> str:
     return h.hexdigest()
 
 
-def generation_params(model, arch: str) -> list[tuple[str, Any]]:
+def generation_params(model: nn.Module, arch: str) -> list[tuple[str, Any]]:
     """The parameters that only the image-generation pathway uses.
 
     query: the learnable queries, their projection and the image decoder. shared: none; one network

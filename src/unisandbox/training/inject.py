@@ -18,9 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unisandbox.training.common import Dist, ReplayConfig
+
+if TYPE_CHECKING:
+    from unisandbox.models.base import UnifiedModel
+    from unisandbox.models.sandbox.checkpoint import Checkpoint
+    from unisandbox.models.sandbox.sequences import Codec, Seq
+    from unisandbox.tasks.knowledge import KnowledgeWorld
 
 INJECT_VERSION = 1
 
@@ -43,7 +49,7 @@ class InjectConfig:
         return asdict(self)
 
 
-def official_world():
+def official_world() -> KnowledgeWorld:
     """The official knowledge world, regenerated from its recorded seed and checked against the files."""
     from unisandbox.models.sandbox.knowledge_mixture import OFFICIAL_WORLD
     from unisandbox.runs.items import OFFICIAL_DIR
@@ -58,14 +64,14 @@ def official_world():
     return world
 
 
-def injection_sequences(codec) -> list:
+def injection_sequences(codec: Codec) -> list[Seq]:
     """The official corpus as understanding sequences for `codec`."""
     from unisandbox.models.sandbox.knowledge_mixture import injection_und
 
     return [codec.understanding(q, steps) for q, steps in injection_und(official_world())]
 
 
-def injection_replay(ckpt, cfg: InjectConfig) -> list:
+def injection_replay(ckpt: Checkpoint, cfg: InjectConfig) -> list[Seq]:
     """Replay of pretraining data against forgetting, drawn with the checkpoint's pretraining weights.
 
     Query arch: text only (understanding sequences and think-mode sequences cut after `<img>`); its image
@@ -126,9 +132,10 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist 
 KNOWLEDGE_TASKS = ("knowledge_forward", "knowledge_inverse")
 
 
-def measure_knowledge(model, judge, base_seed: int = 0) -> dict[str, Any]:
+def measure_knowledge(model: UnifiedModel, judge: Any, base_seed: int = 0) -> dict[str, Any]:
     """Forward / inverse generation accuracy in both modes and probe accuracy (official knowledge items)."""
-    from unisandbox.metrics.outcomes import unit_chance
+    from unisandbox.metrics.outcomes import unit_chance, unit_outcomes
+    from unisandbox.models.base import MODES
     from unisandbox.training.evaluate import (
         Score,
         generate_all,
@@ -136,14 +143,13 @@ def measure_knowledge(model, judge, base_seed: int = 0) -> dict[str, Any]:
         judge_arrays,
         official_items,
         probe_scores,
-        unit_outcomes,
     )
 
     out: dict[str, Any] = {"generation": {}, "probes": {}}
     for task in KNOWLEDGE_TASKS:
         direction = task.removeprefix("knowledge_")
         items = official_items(task)
-        for mode in ("normal", "think"):
+        for mode in MODES:
             gens = generate_all(model, items, mode, 0, base_seed)
             verdicts = judge_arrays(judge, [image_array(g) for g in gens], items)
             out["generation"].setdefault(direction, {})[mode] = Score.of(unit_outcomes(items, verdicts),
