@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -102,11 +103,10 @@ class Finding:
     "teddy bear"}), objects as vocabulary keys when listed, else as singular text; None if underived."""
 
 
-def _finding(item_id: str, problems: list[tuple[str, str]], **kw: object) -> Finding:
+def _finding(item_id: str, problems: list[tuple[str, str]], **kw: Any) -> Finding:
     if not problems:
-        return Finding(item_id, "ok", "", **kw)  # type: ignore[arg-type]
-    return Finding(item_id, problems[0][0], "; ".join(d for _, d in problems), problems=tuple(problems),
-                   **kw)  # type: ignore[arg-type]
+        return Finding(item_id, "ok", "", **kw)
+    return Finding(item_id, problems[0][0], "; ".join(d for _, d in problems), problems=tuple(problems), **kw)
 
 
 def _count_text(n: int, obj: str) -> str:

@@ -82,7 +82,9 @@ class Token:
 def _tokens(text: str) -> list[Token]:
     out: list[Token] = []
     for m in _TOKEN_RE.finditer(text):
-        i = int(m.lastgroup[1:])  # type: ignore[index]
+        if m.lastgroup is None:  # never: every alternative of the pattern is a named group
+            continue
+        i = int(m.lastgroup[1:])
         kind, raw = _TOKEN_SPECS[i][1], m.group(0)
         # Word operators must be whole words ("times" inside "sometimes" is not an operator).
         if raw[:1].isalpha() and (
@@ -136,10 +138,17 @@ class _Parser:
         self.i += 1
         return self.toks[self.i - 1]
 
+    def advance(self) -> Token:
+        """Take the next token, whichever it is (callers peek at it first)."""
+        if self.i >= len(self.toks):
+            raise ParseError("unexpected end of the expression")
+        self.i += 1
+        return self.toks[self.i - 1]
+
     def expr(self) -> Fraction:
         v = self.term()
         while self.peek() in ("+", "-"):
-            op = self.take(self.peek())  # type: ignore[arg-type]
+            op = self.advance()
             w = self.term()
             self.ops.append(op.kind)
             v = v + w if op.kind == "+" else v - w
@@ -148,7 +157,7 @@ class _Parser:
     def term(self) -> Fraction:
         v = self.unary()
         while self.peek() in ("*", "/", "%"):
-            op = self.take(self.peek()).kind  # type: ignore[arg-type]
+            op = self.advance().kind
             w = self.unary()
             v = _binary(op, v, w)
             self.ops.append(op)
@@ -163,7 +172,7 @@ class _Parser:
     def power(self) -> Fraction:
         v = self.primary()
         while self.peek() in ("^", "^2", "^3"):
-            k = self.take(self.peek()).kind  # type: ignore[arg-type]
+            k = self.advance().kind
             e = self.primary() if k == "^" else Fraction(int(k[1]))
             if e.denominator != 1 or not 0 <= e <= 10:
                 raise IllPosed(f"unsupported exponent {e}")
@@ -174,7 +183,10 @@ class _Parser:
     def primary(self) -> Fraction:
         k = self.peek()
         if k == "num":
-            return self.take("num").value  # type: ignore[return-value]
+            value = self.take("num").value
+            if value is None:  # never: the tokenizer gives every number its value
+                raise ParseError("a number without a value")
+            return value
         if k == "(":
             self.take("(")
             v = self.expr()
@@ -190,7 +202,7 @@ class _Parser:
             a = self.power()
             if self.peek() not in ("/", "%"):
                 raise ParseError("'remainder of' without 'divided by'")
-            self.take(self.peek())  # type: ignore[arg-type]
+            self.advance()
             b = self.power()
             self.ops.append("%")
             return _binary("%", a, b)
@@ -259,7 +271,8 @@ def _parse_run(text: str, run: list[Token]) -> Arithmetic:
             if not segment:
                 raise ParseError(f"'{tok.kind}' without a number before it")
             v = _eval_tokens(segment, ops)
-            value = v if pending is None else _fold(_THEN_OPS[pending], value, v)  # type: ignore[arg-type]
+            # A pending "then" always follows a segment, so `value` is set whenever `pending` is.
+            value = v if pending is None or value is None else _fold(_THEN_OPS[pending], value, v)
             if pending is not None:
                 ops.append(_THEN_OPS[pending])
             pending, segment = (tok.kind if tok.kind != "end" else None), []

@@ -122,7 +122,9 @@ def file_format(path: str | Path) -> str:
         if fmt is not None and this != fmt:
             raise InputError(f"{path}:{lineno}: field '<record>': {this} record in a {fmt} file")
         fmt = this
-    return fmt  # type: ignore[return-value]
+    if fmt is None:  # never: _load_lines refuses a file without records
+        raise InputError(f"{path}: no records")
+    return fmt
 
 
 def _check_fields(path: Path, lineno: int, raw: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -325,11 +327,11 @@ def read_rows(path: str | Path) -> tuple[str, list[StudyRow]]:
         shown = rid or f"line {lineno}"
         if not problem and rid in seen:
             problem = f"duplicate id {rid!r} (first on line {seen[rid]})"
-        if problem:
-            rows.append(StudyRow(lineno, shown, group, None, None, problem))
+        if problem or rid is None:  # a row without a problem has an id (_row_problem reports a missing one)
+            rows.append(StudyRow(lineno, shown, group, None, None, problem or "field 'id': missing"))
             continue
-        seen[rid] = lineno  # type: ignore[index]
-        rows.append(StudyRow(lineno, rid, group, question, answer))  # type: ignore[arg-type]
+        seen[rid] = lineno
+        rows.append(StudyRow(lineno, rid, group, question, answer))
     return fmt, rows
 
 
