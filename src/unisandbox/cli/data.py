@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from unisandbox.cli.errors import exit_error
+
 if TYPE_CHECKING:
     from unisandbox.tasks.base import Item
 
@@ -21,11 +23,6 @@ def register(app: typer.Typer) -> None:
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 @data_app.command("generate")
@@ -81,7 +78,7 @@ def generate(
         )
         files = generate_suite(seed, _csv(tasks), split, size, lv, characters, mcfg, pcfg, study)
     except (ValueError, ExhaustedError) as e:
-        _fail(str(e))
+        exit_error(str(e))
     write_suite(out, files)
     for name, text in files.items():
         typer.echo(f"{out / name}: {text.count(chr(10))} lines")
@@ -107,7 +104,7 @@ def stats(
     try:
         per_file = {str(f): item_stats(_load_any(f)) for f in files}
     except InputError as e:
-        _fail(str(e))
+        exit_error(str(e))
     if as_json:
         typer.echo(json.dumps(per_file, indent=2, sort_keys=True))
     else:
@@ -138,7 +135,7 @@ def audit(
     try:
         findings = [f for path in files for f in audit_file(path, max_count)]
     except InputError as e:
-        _fail(str(e))
+        exit_error(str(e))
     summary = summarize(findings)
     if report is not None:
         command = "unisandbox data audit " + " ".join(str(f) for f in files) + f" --report {report}"
@@ -172,7 +169,7 @@ def export(
     try:
         texts = {out / f.name: study_jsonl(read_items(f)) for f in files}
     except (InputError, ValueError) as e:
-        _fail(str(e))
+        exit_error(str(e))
     for path, text in texts.items():
         atomic_write_text(path, text)
         typer.echo(f"{path}: {text.count(chr(10))} lines")
@@ -213,7 +210,7 @@ def import_(
             flagged = sum(1 for x in result.findings if x.kind != "ok")
             loaded[out / f.name] = (result.items, flagged)
     except InputError as e:
-        _fail(str(e))
+        exit_error(str(e))
     for path, (items, flagged) in loaded.items():
         write_items(path, items)
         typer.echo(f"{path}: {len(items)} items ({flagged} flagged by the audit; see meta.audit)")

@@ -68,6 +68,15 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise SystemExit(code)
 
 
+def exit_error(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Inside a command: print `error: <message>` on stderr and end the command with `code` (as typer.Exit,
+    which `run_app` and typer's test runner both turn into the exit code)."""
+    import typer
+
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
 def _is_click_error(e: BaseException) -> bool:
     # Typer carries its own copy of click (typer._click), so the check is by shape, not by class.
     return callable(getattr(e, "format_message", None)) and callable(getattr(e, "show", None))

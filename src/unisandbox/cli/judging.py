@@ -8,10 +8,7 @@ from typing import Annotated
 
 import typer
 
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+from unisandbox.cli.errors import exit_error
 
 
 def _fmt(x: float | None) -> str:
@@ -29,7 +26,7 @@ def judge_calibrate(
     from unisandbox.judges.calibrate import calibrate
 
     if style not in ("free", "grid"):
-        _fail(f"--style must be free or grid, got {style!r}")
+        exit_error(f"--style must be free or grid, got {style!r}")
     summary = calibrate(n=n, seed=seed, style=style).summary()
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -56,7 +53,7 @@ def _verdicts_file(path: Path) -> Path:
     if path.is_dir():
         inner = path / "verdicts.jsonl"
         if not inner.is_file():
-            _fail(f"no verdicts.jsonl in this run directory; judge it first ({path})")
+            exit_error(f"no verdicts.jsonl in this run directory; judge it first ({path})")
         return inner
     return path
 
@@ -73,7 +70,7 @@ def judge_agreement(
     try:
         va, vb = read_verdicts(_verdicts_file(a)), read_verdicts(_verdicts_file(b))
     except InputError as e:
-        _fail(str(e))
+        exit_error(str(e))
     res = agreement(va, vb)
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2))
@@ -107,7 +104,7 @@ def judge_caption(
         try:
             datas.append(p.read_bytes())
         except OSError as e:
-            _fail(f"{p}: cannot read: {e}")
+            exit_error(f"{p}: cannot read: {e}")
     options: dict[str, object] = {}
     if judge.split(":", 1)[0] == "vlm":
         options = {"base_url": base_url, "model": model, "api_key": api_key, "cache_dir": cache_dir,
@@ -115,7 +112,7 @@ def judge_caption(
     try:
         j = load_judge(judge, **options)
     except (SpecError, ValueError) as e:
-        _fail(str(e))
+        exit_error(str(e))
     for p, cap in zip(images, j.caption(datas), strict=True):
         line = {"image": str(p), "caption": cap.text, "error": cap.error, "cached": cap.cached}
         if cap.text == "Error":

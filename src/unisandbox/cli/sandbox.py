@@ -9,16 +9,13 @@ from typing import Any
 
 import typer
 
+from unisandbox.cli.errors import exit_error
+
 sandbox_app = typer.Typer(help="The embedded sandbox unified model: pretrain it, evaluate it.",
                           no_args_is_help=True)
 
 ARCHES = ("shared", "query")
 PROFILES = ("full", "quick")
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
 
 
 @sandbox_app.command("train")
@@ -38,9 +35,9 @@ def train_cmd(
 ) -> None:
     """Pretrain the sandbox model from scratch; writes config.json, model.safetensors, tokenizers, train_log.jsonl."""
     if arch not in ARCHES:
-        _fail(f"--arch must be one of {', '.join(ARCHES)}, got {arch!r}")
+        exit_error(f"--arch must be one of {', '.join(ARCHES)}, got {arch!r}")
     if profile not in PROFILES:
-        _fail(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        exit_error(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     from dataclasses import replace
 
     from unisandbox.models.sandbox import train
@@ -51,13 +48,13 @@ def train_cmd(
         over["steps"] = steps
     if init_lm is not None:
         if arch != "query":
-            _fail("--init-lm applies to --arch query only")
+            exit_error("--init-lm applies to --arch query only")
         over["init_lm"] = str(init_lm)
     cfg = replace(cfg, **over)
     try:
         cfg = train.with_overrides(cfg, settings)
     except ValueError as e:
-        _fail(str(e))
+        exit_error(str(e))
     train.main(cfg, out, command=["unisandbox", *sys.argv[1:]] if sys.argv else None, echo=typer.echo)
 
 
@@ -78,7 +75,7 @@ def eval_cmd(
 ) -> None:
     """Evaluate a sandbox checkpoint on the official test split, judged by the sandbox judge."""
     if arch not in ARCHES:
-        _fail(f"--arch must be one of {', '.join(ARCHES)}, got {arch!r}")
+        exit_error(f"--arch must be one of {', '.join(ARCHES)}, got {arch!r}")
     from unisandbox.models.sandbox import evaluate
 
     where = checkpoint or f"the shipped {arch} checkpoint"
@@ -90,7 +87,7 @@ def eval_cmd(
                                    batch_size=batch_size, base_seed=seed, temperature=temperature,
                                    validation_seed=validation_seed)
     except (FileNotFoundError, ValueError) as e:
-        _fail(str(e))
+        exit_error(str(e))
         return
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))
