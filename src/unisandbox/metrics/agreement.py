@@ -8,7 +8,6 @@ last line (no newline, bad JSON: a crash mid-append) is skipped, as the run read
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from unisandbox.judges.base import VERDICTS
+from unisandbox.runs.io import parse_jsonl
 from unisandbox.tasks.base import InputError
 
 DECIDED = ("correct", "wrong")
@@ -45,19 +45,13 @@ def read_verdicts(path: str | Path) -> dict[Hashable, str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read: {e}") from e
-    lines = text.splitlines()
+    last = len(text.splitlines())
     out: dict[Hashable, str] = {}
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            if lineno == len(lines) and not text.endswith("\n"):
+    for lineno, rec, problem in parse_jsonl(text):
+        if rec is None:
+            if lineno == last and not text.endswith("\n") and str(problem).startswith("malformed JSON"):
                 break  # a torn last append (crash mid-write), as runs/io readers skip it
-            raise InputError(f"{path}:{lineno}: malformed JSON: {e.msg} (column {e.colno})") from e
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object")
+            raise InputError(f"{path}:{lineno}: {problem}")
         verdict = rec.get("verdict")
         if verdict not in VERDICTS:
             raise InputError(f"{path}:{lineno}: field 'verdict': {verdict!r} is not one of {VERDICTS}")

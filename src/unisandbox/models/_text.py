@@ -122,15 +122,19 @@ def opt_bool(options: dict[str, Any], key: str, default: bool) -> bool:
     raise OptionError(f"option {key!r}: expected true/false, got {value!r}")
 
 
+def _given(options: dict[str, Any], key: str, default: Any) -> Any:
+    """Pop an option's value; absent or null gives `default`."""
+    value = options.pop(key, None)
+    return default if value is None else value
+
+
 @overload
 def opt_int(options: dict[str, Any], key: str, default: int, *, minimum: int = 1) -> int: ...
 @overload
 def opt_int(options: dict[str, Any], key: str, default: None, *, minimum: int = 1) -> int | None: ...
 def opt_int(options: dict[str, Any], key: str, default: int | None, *, minimum: int = 1) -> int | None:
     """Read an integer option (>= minimum); absent or null gives `default`."""
-    value = options.pop(key, None)
-    if value is None:
-        value = default
+    value = _given(options, key, default)
     if value is None:
         return None
     try:
@@ -148,9 +152,7 @@ def opt_float(options: dict[str, Any], key: str, default: float) -> float: ...
 def opt_float(options: dict[str, Any], key: str, default: None) -> float | None: ...
 def opt_float(options: dict[str, Any], key: str, default: float | None) -> float | None:
     """Read a float option; absent or null gives `default`."""
-    value = options.pop(key, None)
-    if value is None:
-        value = default
+    value = _given(options, key, default)
     if value is None:
         return None
     try:

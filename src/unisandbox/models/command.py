@@ -273,15 +273,13 @@ def _sample_ids(items: Sequence[Item]) -> list[str]:
 def _read_answers(path: Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         raise RuntimeError(f"the understanding command wrote no {path.name}")
+    from unisandbox.runs.io import parse_jsonl
+
     out: dict[str, dict[str, Any]] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise RuntimeError(f"{path.name}:{lineno}: malformed JSON: {e.msg}") from e
-        if not isinstance(rec, dict) or "id" not in rec:
+    for lineno, rec, problem in parse_jsonl(path.read_text(encoding="utf-8")):
+        if rec is None and str(problem).startswith("malformed JSON"):
+            raise RuntimeError(f"{path.name}:{lineno}: {problem}")
+        if rec is None or "id" not in rec:
             raise RuntimeError(f"{path.name}:{lineno}: field 'id': missing")
         out[str(rec["id"])] = rec
     return out

@@ -84,6 +84,31 @@ class JsonlAppender:
         self.close()
 
 
+def parse_jsonl(text: str) -> list[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line number, object, None) or (line number, None, problem) for each non-blank line of JSONL text.
+
+    The one place that reads JSONL lines; callers decide whether a problem rejects the file, skips the
+    line, or (a torn last append) ends the reading.
+
+    >>> parse_jsonl('{"id": 1}\\n\\n[2]\\n{"id"')
+    [(1, {'id': 1}, None), (3, None, 'expected a JSON object, got list'), (4, None, "malformed JSON: Expecting ':' delimiter (column 6)")]
+    """
+    out: list[tuple[int, dict[str, Any] | None, str | None]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as e:
+            out.append((lineno, None, f"malformed JSON: {e.msg} (column {e.colno})"))
+            continue
+        if not isinstance(raw, dict):
+            out.append((lineno, None, f"expected a JSON object, got {type(raw).__name__}"))
+            continue
+        out.append((lineno, raw, None))
+    return out
+
+
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Yield complete records; a torn last line (no newline, bad JSON) is skipped, not raised."""
     path = Path(path)

@@ -148,21 +148,17 @@ def _field_of(err: ValidationError) -> str:
 
 def read_json_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSONL file; InputError names file and line."""
+    from unisandbox.runs.io import parse_jsonl
+
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read: {e}") from e
     out: list[tuple[int, dict[str, Any]]] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{lineno}: malformed JSON: {e.msg} (column {e.colno})") from e
-        if not isinstance(raw, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(raw).__name__}")
+    for lineno, raw, problem in parse_jsonl(text):
+        if raw is None:
+            raise InputError(f"{path}:{lineno}: {problem}")
         out.append((lineno, raw))
     return out
 

@@ -224,24 +224,14 @@ class StudyRow:
 def read_lines(path: str | Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:
     """(line number, object or None, problem or None) for each non-blank line; InputError only when the
     file cannot be read at all or holds no line."""
+    from unisandbox.runs.io import parse_jsonl
+
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read: {e}") from e
-    out: list[tuple[int, dict[str, Any] | None, str | None]] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as e:
-            out.append((lineno, None, f"malformed JSON: {e.msg} (column {e.colno})"))
-            continue
-        if not isinstance(raw, dict):
-            out.append((lineno, None, f"expected a JSON object, got {type(raw).__name__}"))
-            continue
-        out.append((lineno, raw, None))
+    out = parse_jsonl(text)
     if not out:
         raise InputError(f"{path}: no records")
     return out
