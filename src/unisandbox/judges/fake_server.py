@@ -8,10 +8,11 @@ killed (in-flight requests dropped, new connections refused) and restarted on th
 >>> from unisandbox.judges.vlm import VLMJudge
 >>> from unisandbox.world.render import encode_png, render_scene
 >>> png = encode_png(render_scene("cup", 3, np.random.default_rng(0)))
->>> with FakeVLM() as server:
-...     judge = VLMJudge(model="fake", base_url=server.base_url, use_cache=False)
-...     judge.caption([png])[0].text
-'3 cups'
+>>> with FakeVLM(Faults(rate_limit_first=1, retry_after="0")) as server:  # a 429 first, then the caption
+...     judge = VLMJudge(model="fake", base_url=server.base_url, use_cache=False, backoff=0.01)
+...     text, requests = judge.caption([png])[0].text, server.log.requests
+>>> text, requests
+('3 cups', 2)
 """
 
 from __future__ import annotations

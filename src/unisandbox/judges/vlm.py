@@ -269,13 +269,13 @@ class VLMJudge:
     """Captions images with a vision-language model over an OpenAI-compatible chat endpoint.
 
     >>> import numpy as np
-    >>> from unisandbox.judges.fake_server import FakeVLM  # a local stand-in for e.g. vLLM
+    >>> from unisandbox.judges.fake_server import FakeVLM
     >>> from unisandbox.world.render import encode_png, render_scene
-    >>> png_bytes = encode_png(render_scene("apple", 3, np.random.default_rng(0)))
-    >>> with FakeVLM() as server:
-    ...     judge = VLMJudge(model="Qwen2.5-VL-7B-Instruct", base_url=server.base_url, use_cache=False)
-    ...     judge.caption([png_bytes])[0].text
+    >>> server = FakeVLM().start()  # a local stand-in for e.g. vLLM serving Qwen2.5-VL
+    >>> judge = VLMJudge(model="Qwen2.5-VL-7B-Instruct", base_url=server.base_url, use_cache=False)
+    >>> judge.caption([encode_png(render_scene("apple", 3, np.random.default_rng(0)))])[0].text
     '3 apples'
+    >>> server.kill()
     """
 
     name = "vlm"
