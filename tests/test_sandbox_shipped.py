@@ -7,7 +7,7 @@ import pytest
 
 from unisandbox.judges.match import match
 from unisandbox.judges.sandbox import SandboxJudge
-from unisandbox.models.sandbox.checkpoint import CONFIG, shipped_dir
+from unisandbox.models.sandbox.checkpoint import CONFIG, WEIGHTS, WEIGHTS_SHA256, file_sha256, shipped_dir
 from unisandbox.models.sandbox.mixture import describe
 from unisandbox.tasks.base import CountAnswer, ObjectAnswer
 
@@ -24,6 +24,8 @@ def test_shipped_checkpoint_is_small_and_records_how_it_was_made(arch):
     assert cfg["command"].startswith("unisandbox sandbox train") and f"--arch {arch}" in cfg["command"]
     assert cfg["train"]["profile"] == "full" and cfg["seed"] == cfg["train"]["seed"]
     assert (d / "train_log.jsonl").is_file()
+    # Every load checks the weights against this hash: a flipped bit in a shipped file is refused.
+    assert cfg[WEIGHTS_SHA256] == file_sha256(d / WEIGHTS)
 
 
 @pytest.mark.parametrize("kind", ["sandbox", "sandbox-query"])
@@ -50,6 +52,21 @@ def test_shipped_shared_model_answers_level1_probes():
 
     model = load_model("sandbox", device="cpu")
     items = official_items(limit=40)[("math", 1)]
+    answers = model.understand([it.probe.question for it in items])
+    acc = sum(probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)) / len(items)
+    assert acc >= 0.9
+
+
+@pytest.mark.parametrize("kind", ["sandbox", "sandbox-query"])
+def test_shipped_models_copy_mapping_answers_from_the_prompt(kind):
+    """Level-1 mapping probes need the copy circuit: find the symbol in the rules, copy what follows it
+    (per item here; docs/sandbox.md gives per-pair figures on the whole split)."""
+    from unisandbox.models.sandbox.evaluate import official_items
+    from unisandbox.registry import load_model
+    from unisandbox.runs.probes import probe_correct
+
+    model = load_model(kind, device="cpu")
+    items = official_items(limit=20)[("mapping", 1)]
     answers = model.understand([it.probe.question for it in items])
     acc = sum(probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)) / len(items)
     assert acc >= 0.9

@@ -16,14 +16,24 @@ def test_config_round_trips_through_json():
 
 
 def test_overrides_reach_nested_settings():
-    cfg = with_overrides(profile("full", "shared"), [
+    cfg = with_overrides(profile("quick", "shared"), [
         "model.rope=true", "mixture.rule_format=adjacent", 'mixture.mapping_items={"1": 10, "2": 20}',
         "weights.und=0.5", "steps=7"])
-    assert cfg.model["rope"] is True and cfg.model["n_layer"] == 4
+    assert cfg.model["rope"] is True and cfg.model["n_layer"] == 2
     assert cfg.mixture.rule_format == "adjacent" and cfg.mixture.mapping_items == {1: 10, 2: 20}
-    assert cfg.weights["und"] == 0.5 and cfg.weights["draw"] == profile("full").weights["draw"]
+    assert cfg.weights["und"] == 0.5 and cfg.weights["draw"] == profile("quick").weights["draw"]
     assert cfg.steps == 7
-    assert profile("full", "shared").model.get("rope") is None  # the profile itself is untouched
+    untouched = profile("quick", "shared")  # the profile itself is untouched
+    assert untouched.model.get("rope") is None and untouched.mixture.rule_format != "adjacent"
+
+
+def test_full_profile_is_the_shipped_recipe():
+    # issue 13: rope, the causal qkv convolution and adjacent-pair rules, for both architectures
+    for arch in ("shared", "query"):
+        cfg = profile("full", arch)
+        assert cfg.model["rope"] is True and cfg.model["qkv_conv"] is True
+        assert cfg.mixture.rule_format == "adjacent"
+    assert profile("full", "query").lm_steps == 3600 and profile("full", "query").steps == 1800
 
 
 @pytest.mark.parametrize("setting,message", [
