@@ -55,8 +55,12 @@ def test_query_injection_changes_the_lm_and_leaves_the_generation_pathway_untouc
 
 
 @pytest.mark.slow
-def test_shared_injection_report_has_forward_and_inverse_in_both_modes(tmp_path):
-    report = inject.run(tiny_checkpoint("shared"), "shared", tmp_path / "inj", SMALL, log=lambda s: None)
+def test_shared_injection_report_has_forward_and_inverse_in_both_modes(tmp_path, monkeypatch):
+    # No --checkpoint (as `unisandbox inject --out DIR`): the shipped one, stood in for by a tiny one.
+    ckpt = tiny_checkpoint("shared")
+    monkeypatch.setattr("unisandbox.models.sandbox.checkpoint.shipped_dir", lambda arch: ckpt)
+    report = inject.run(None, "shared", tmp_path / "inj", SMALL, log=lambda s: None)
+    assert report["checkpoint"] == str(ckpt)
     on_disk = json.loads((tmp_path / "inj" / "inject_report.json").read_text())
     for r in (report, on_disk):
         for state in ("before", "after"):

@@ -77,10 +77,13 @@ def test_curriculum_adds_levels_in_stages_with_the_same_total_steps():
 
 
 @pytest.mark.slow
-def test_a_stars_round_writes_a_loadable_checkpoint_and_a_report(tmp_path):
+def test_a_stars_round_writes_a_loadable_checkpoint_and_a_report(tmp_path, monkeypatch):
     ckpt = tiny_checkpoint("shared")
     cfg = _cfg(filtered=False)  # a tiny model's think mode is rarely right; the ablation always has data
-    report = stars.run(ckpt, "shared", tmp_path / "out", cfg, eval_limit=3, log=lambda s: None)
+    # No --checkpoint (as `unisandbox stars --out DIR`): the shipped one, stood in for by the tiny one.
+    monkeypatch.setattr("unisandbox.models.sandbox.checkpoint.shipped_dir", lambda arch: ckpt)
+    report = stars.run(None, "shared", tmp_path / "out", cfg, eval_limit=3, log=lambda s: None)
+    assert report["checkpoint"] == str(ckpt)
     assert (tmp_path / "out" / "checkpoint" / "model.safetensors").is_file()
     on_disk = json.loads((tmp_path / "out" / "stars_report.json").read_text())
     assert on_disk["variant"] == "unfiltered" and on_disk["normal"] == report["normal"]

@@ -6,17 +6,14 @@ from pathlib import Path
 
 import typer
 
+from unisandbox.cli.errors import exit_error
+
 ARCHES = ("shared", "query")
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
 
 
 def _check_arch(arch: str) -> None:
     if arch not in ARCHES:
-        _fail(f"--arch must be one of {', '.join(ARCHES)}, got {arch!r}")
+        exit_error(f"--arch must be one of {', '.join(ARCHES)}, got {arch!r}")
 
 
 def _threads(n: int) -> None:
@@ -42,7 +39,7 @@ def stars_cmd(
     into normal mode."""
     _check_arch(arch)
     if variant not in ("curriculum", "mixed", "unfiltered"):
-        _fail(f"--variant must be curriculum, mixed or unfiltered, got {variant!r}")
+        exit_error(f"--variant must be curriculum, mixed or unfiltered, got {variant!r}")
     from unisandbox.training import stars
     from unisandbox.training.common import init_dist
 
@@ -53,8 +50,7 @@ def stars_cmd(
     try:
         report = stars.run(checkpoint, arch, out, cfg, eval_limit, d=d, log=typer.echo)
     except (FileNotFoundError, ValueError) as e:
-        _fail(str(e))
-        return
+        exit_error(str(e))
     if report is not None:
         typer.echo(stars.report_markdown(report))
 
@@ -77,8 +73,7 @@ def inject_cmd(
     try:
         report = inject.run(checkpoint, arch, out, inject.InjectConfig(steps=steps, seed=seed), d=d, log=typer.echo)
     except (FileNotFoundError, ValueError) as e:
-        _fail(str(e))
-        return
+        exit_error(str(e))
     if report is not None:
         typer.echo(inject.report_markdown(report))
 
@@ -96,9 +91,9 @@ def study_cmd(
 ) -> None:
     """The whole sandbox replication: gap, think mode, STARS variants, knowledge injection; findings table."""
     if arch not in (*ARCHES, "both"):
-        _fail(f"--arch must be shared, query or both, got {arch!r}")
+        exit_error(f"--arch must be shared, query or both, got {arch!r}")
     if profile not in ("quick", "full"):
-        _fail(f"--profile must be quick or full, got {profile!r}")
+        exit_error(f"--profile must be quick or full, got {profile!r}")
     from unisandbox.training import study
 
     _threads(threads)
@@ -107,8 +102,7 @@ def study_cmd(
         f = study.run(arches, out, study.profile(profile, seed),
                       {"shared": checkpoint_shared, "query": checkpoint_query}, log=typer.echo, resume=resume)
     except (FileNotFoundError, ValueError) as e:
-        _fail(str(e))
-        return
+        exit_error(str(e))
     for c in f["claims"]:
         typer.echo(f"- {c['claim']}\n    sandbox: {c['sandbox']}\n    verdict: {c['verdict']} ({c['reason']})")
 

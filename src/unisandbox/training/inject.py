@@ -164,14 +164,15 @@ def knowledge_json(m: dict[str, Any]) -> dict[str, Any]:
             "probes": {d: s.to_dict() for d, s in m["probes"].items()}}
 
 
-def run(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist = Dist(),
+def run(checkpoint: Path | None, arch: str, out: Path, cfg: InjectConfig, *, d: Dist = Dist(),
         log: Callable[[str], None] = print) -> dict[str, Any] | None:
     """Measure, inject, measure again; rank 0 writes `out/checkpoint/` and `out/inject_report.{json,md}`."""
     from unisandbox.judges.sandbox import SandboxJudge
     from unisandbox.runs.io import atomic_write_text
-    from unisandbox.training.common import barrier, load_adapter
+    from unisandbox.training.common import barrier, checkpoint_dir, load_adapter
     from unisandbox.training.evaluate import paired_change
 
+    checkpoint = checkpoint_dir(checkpoint, arch)  # None: the shipped one; the report names the directory
     judge = SandboxJudge()
     out = Path(out)
     before = measure_knowledge(load_adapter(checkpoint, arch), judge) if d.main else None

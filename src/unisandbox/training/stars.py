@@ -26,10 +26,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from unisandbox.tasks.base import Item, read_items
 from unisandbox.training.common import Dist, ReplayConfig
+
+if TYPE_CHECKING:
+    from unisandbox.models.sandbox.checkpoint import Checkpoint
+    from unisandbox.models.sandbox.sequences import Codec, Seq
+    from unisandbox.training.stars_data import StarsDataConfig
 
 STARS_VERSION = 1
 
@@ -100,7 +105,7 @@ class StarsSamples:
     """For the report: the stars-data directory, the held-out rule and the units drawn / held out / kept."""
 
 
-def data_config(cfg: StarsConfig, checkpoint: Path | None, arch: str):
+def data_config(cfg: StarsConfig, checkpoint: Path | None, arch: str) -> StarsDataConfig:
     """The `StarsDataConfig` of a round: the sandbox checkpoint samples think mode, the sandbox judge judges."""
     from unisandbox.training.common import ARCH_SPECS, checkpoint_dir
     from unisandbox.training.stars_data import StarsDataConfig
@@ -121,7 +126,7 @@ def stars_items(cfg: StarsConfig) -> list[Item]:
     return fresh_items(data_config(cfg, None, "shared"))
 
 
-def samples_from_run(data_dir: Path, items: Sequence[Item], samples_per_item: int, codec) -> list[Sample]:
+def samples_from_run(data_dir: Path, items: Sequence[Item], samples_per_item: int, codec: Codec) -> list[Sample]:
     """Every (item, k) sample of a stars-data directory with its verdict; codes = the codec's encoding of the
     PNG the judge saw. No image (the run's verdict is then a model-failure "error") or no verdict: "missing",
     nothing to train on; a judge error keeps its image ("error", used by the unfiltered ablation)."""
@@ -148,7 +153,7 @@ def samples_from_run(data_dir: Path, items: Sequence[Item], samples_per_item: in
             for it, k, v, img in rows]
 
 
-def stale_data(data_dir: Path, dcfg, checkpoint: Path) -> str | None:
+def stale_data(data_dir: Path, dcfg: StarsDataConfig, checkpoint: Path) -> str | None:
     """Why an existing stars-data folder cannot be resumed for this round (None: it can, or there is none)."""
     import hashlib
 
@@ -199,7 +204,7 @@ def sample(checkpoint: Path | None, arch: str, data_dir: Path, cfg: StarsConfig,
                 "held_out": "no official test expression (math) or rule set (mapping); `training.heldout`"}
         out = StarsSamples(items, samples_from_run(data_dir, items, cfg.samples_per_item, codec), data)
         log(f"{len(out.samples)} think-mode samples in {data_dir} ({time.perf_counter() - t0:.1f}s)")
-    return broadcast(out, d)
+    return cast(StarsSamples, broadcast(out, d))
 
 
 def acceptance(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
@@ -215,10 +220,11 @@ def acceptance(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def normal_pairs(samples: Sequence[Sample], items: Sequence[Item], codec, filtered: bool) -> dict[int, list]:
+def normal_pairs(samples: Sequence[Sample], items: Sequence[Item], codec: Codec,
+                 filtered: bool) -> dict[int, list[Seq]]:
     """Normal-mode training sequences `<gen> prompt <img> codes` per level (accepted or all samples)."""
     by_id = {it.id: it for it in items}
-    out: dict[int, list] = {}
+    out: dict[int, list[Seq]] = {}
     for s in samples:
         if not s.codes or (filtered and s.verdict != "correct"):
             continue
@@ -226,7 +232,7 @@ def normal_pairs(samples: Sequence[Sample], items: Sequence[Item], codec, filter
     return out
 
 
-def stages(pairs: dict[int, list], cfg: StarsConfig) -> list[tuple[str, list, int]]:
+def stages(pairs: dict[int, list[Seq]], cfg: StarsConfig) -> list[tuple[str, list[Seq], int]]:
     """(name, sequences, steps) per fine-tuning stage: cumulative levels for the curriculum, one stage else."""
     levels = [lv for lv in cfg.levels if pairs.get(lv)]
     if not levels:
@@ -239,8 +245,8 @@ def stages(pairs: dict[int, list], cfg: StarsConfig) -> list[tuple[str, list, in
             for i, lv in enumerate(levels)]
 
 
-def finetune_stages(ckpt, plan: list[tuple[str, list, int]], replay: list, cfg: StarsConfig, d: Dist,
-                    log: Callable[[dict[str, Any]], None]) -> list[float]:
+def finetune_stages(ckpt: Checkpoint, plan: list[tuple[str, list[Seq], int]], replay: list[Seq], cfg: StarsConfig,
+                    d: Dist, log: Callable[[dict[str, Any]], None]) -> list[float]:
     """Run the stages with `train.finetune` (under DDP when distributed, either architecture)."""
     from unisandbox.models.sandbox.train import finetune
 
@@ -256,7 +262,7 @@ def finetune_stages(ckpt, plan: list[tuple[str, list, int]], replay: list, cfg: 
     return losses
 
 
-def loss_trend(losses: Sequence[float], window: int = 50) -> dict[str, float]:
+def loss_trend(losses: Sequence[float], window: int = 50) -> dict[str, float | None]:
     """Mean loss over the first and the last `window` steps."""
     if not losses:
         return {"first": None, "last": None, "steps": 0}
@@ -264,7 +270,7 @@ def loss_trend(losses: Sequence[float], window: int = 50) -> dict[str, float]:
     return {"first": round(sum(losses[:w]) / w, 5), "last": round(sum(losses[-w:]) / w, 5), "steps": len(losses)}
 
 
-def replay_for(ckpt, cfg: StarsConfig) -> list:
+def replay_for(ckpt: Checkpoint, cfg: StarsConfig) -> list[Seq]:
     """Replay sequences: every kind for the shared network; image kinds only for the query model (its LM is
     frozen during STARS, so text replay would only retrain it)."""
     from unisandbox.training.common import IMAGE_KINDS, TEXT_KINDS, replay_pools, weighted_replay
@@ -364,7 +370,7 @@ def probe_compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, An
                 "change": paired_change(b, after["probes"][k])} for k, b in before["probes"].items()}
 
 
-def run(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, eval_limit: int | None = None, *,
+def run(checkpoint: Path | None, arch: str, out: Path, cfg: StarsConfig, eval_limit: int | None = None, *,
         d: Dist = Dist(), before: dict[str, Any] | None = None, samples: StarsSamples | None = None,
         log: Callable[[str], None] = print) -> dict[str, Any] | None:
     """Sample, evaluate, train, evaluate again; rank 0 writes `out/data/` (stars-data: items, the think-mode
@@ -375,9 +381,10 @@ def run(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, eval_limit: in
     """
     from unisandbox.judges.sandbox import SandboxJudge
     from unisandbox.runs.io import atomic_write_text
-    from unisandbox.training.common import barrier, load_adapter
+    from unisandbox.training.common import barrier, checkpoint_dir, load_adapter
     from unisandbox.training.evaluate import EvalConfig, measure, scores_json
 
+    checkpoint = checkpoint_dir(checkpoint, arch)  # None: the shipped one; the report names the directory
     judge = SandboxJudge()
     ecfg = EvalConfig(tasks=tuple(cfg.tasks), modes=("normal",), probes=True, limit=eval_limit)
     out = Path(out)

@@ -35,14 +35,17 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from unisandbox.runs.config import ConfigError
 from unisandbox.runs.io import atomic_write_bytes, atomic_write_text
 from unisandbox.tasks.base import Item, dump_items, read_items
+
+SampleKey = tuple[str, str, int]
+"""(item id, mode, sample index): the key of a run's samples and verdicts."""
 
 STARS_DATA_VERSION = 1
 FORMATS = ("jsonl", "parquet", "bagel")
@@ -99,7 +102,7 @@ class StarsDataConfig:
         """JSON form stored in the manifest and compared when an output folder is resumed."""
         d = asdict(self)
         d["tasks"], d["levels"] = list(self.tasks), sorted(self.levels)
-        return json.loads(json.dumps(d, sort_keys=True))
+        return cast(dict[str, Any], json.loads(json.dumps(d, sort_keys=True)))
 
 
 @dataclass(frozen=True)
@@ -147,11 +150,12 @@ def _held_out_keys(tasks: tuple[str, ...]) -> frozenset[tuple[str, Any]]:
     return frozenset(k for t in tasks for it in official_items(t) if (k := expression_key(it)) is not None)
 
 
-def _generator(task: str):
+def _generator(task: str) -> Callable[..., list[Item]]:
     from unisandbox.tasks.mapping import mapping_items
     from unisandbox.tasks.math import math_items
 
-    return {"math": math_items, "mapping": mapping_items}[task]
+    generators: dict[str, Callable[..., list[Item]]] = {"math": math_items, "mapping": mapping_items}
+    return generators[task]
 
 
 def _level_items(task: str, level: int, n: int, seed: int, held: set[tuple[str, Any]],
@@ -276,8 +280,8 @@ def curriculum_key(item: Item) -> tuple[int, int]:
     return (item.level, TASKS.index(item.task) if item.task in TASKS else len(TASKS))
 
 
-def accepted(items: Sequence[Item], samples_per_item: int, samples: Mapping[tuple, Any],
-             verdicts: Mapping[tuple, Any]) -> list[Triple]:
+def accepted(items: Sequence[Item], samples_per_item: int, samples: Mapping[SampleKey, Any],
+             verdicts: Mapping[SampleKey, Any]) -> list[Triple]:
     """The triples whose verdict is "correct", in curriculum order (stable: item order, then k).
 
     >>> accepted([], 3, {}, {})
@@ -298,10 +302,10 @@ def accepted(items: Sequence[Item], samples_per_item: int, samples: Mapping[tupl
     return out
 
 
-def _outcome(key: tuple, samples: Mapping[tuple, Any], verdicts: Mapping[tuple, Any]) -> str:
+def _outcome(key: SampleKey, samples: Mapping[SampleKey, Any], verdicts: Mapping[SampleKey, Any]) -> str:
     v = verdicts.get(key)
     if v is not None:
-        return v.verdict
+        return str(v.verdict)
     s = samples.get(key)
     return "missing" if s is None or s.image is None else "pending"
 
@@ -318,8 +322,8 @@ def _rate(outcomes: Sequence[str]) -> dict[str, Any]:
             "missing": sum(1 for o in outcomes if o in ("missing", "pending"))}
 
 
-def acceptance(items: Sequence[Item], samples_per_item: int, samples: Mapping[tuple, Any],
-               verdicts: Mapping[tuple, Any]) -> dict[str, dict[str, Any]]:
+def acceptance(items: Sequence[Item], samples_per_item: int, samples: Mapping[SampleKey, Any],
+               verdicts: Mapping[SampleKey, Any]) -> dict[str, dict[str, Any]]:
     """Acceptance per "task/level" and per "level N": accepted / judged (correct + wrong) with a 95% Wilson
     interval; judge errors and missing images are counted apart, never as rejections. Samples, not items:
     K samples of one item are not independent, so the interval is a guide, not a test."""
@@ -358,7 +362,7 @@ _HF_FEATURES = {
 }
 
 
-def _pyarrow():
+def _pyarrow() -> tuple[Any, Any]:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq

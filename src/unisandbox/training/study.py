@@ -20,10 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unisandbox.training.inject import InjectConfig
 from unisandbox.training.stars import StarsConfig
+
+if TYPE_CHECKING:
+    from unisandbox.tasks.base import Item
+    from unisandbox.training.evaluate import Score
 
 STUDY_VERSION = 2
 LEVELS = ("1", "2", "3")
@@ -123,7 +127,7 @@ def load_result(out: Path, arch: str, prof: StudyProfile, checkpoint: Path | Non
     from unisandbox.training.common import checkpoint_dir
 
     want = str(checkpoint_dir(checkpoint, arch))
-    candidates = []
+    candidates: list[dict[str, Any]] = []
     if (out / arch / RESULTS).is_file():
         candidates.append(json.loads((out / arch / RESULTS).read_text(encoding="utf-8")))
     if (out / "findings.json").is_file():
@@ -136,13 +140,13 @@ def load_result(out: Path, arch: str, prof: StudyProfile, checkpoint: Path | Non
     return None
 
 
-def _pool_score(scores: dict[str, Any], keys: list[str]):
+def _pool_score(scores: dict[str, Any], keys: list[str]) -> Score:
     from unisandbox.training.evaluate import Score
 
     return Score.of([o for k in keys for o in scores[k].outcomes])
 
 
-def heldout_masks(ckpt_dir: Path, prof: StudyProfile, stars_items: list) -> dict[str, Any]:
+def heldout_masks(ckpt_dir: Path, prof: StudyProfile, stars_items: list[Item]) -> dict[str, Any]:
     """Per "task/level", which evaluated units have an expression (math) or rule set (mapping) that no
     training item had: "pretraining" against the checkpoint's pretraining mixture (for the baseline),
     "stars" against it plus the replay pools and the STARS items (for every STARS result)."""

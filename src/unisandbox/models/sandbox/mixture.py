@@ -18,8 +18,9 @@ image-bearing sequence before training starts (it raises, it does not filter).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,7 @@ class MixtureConfig:
                    n_draw=1500, knowledge=KnowledgeMixtureConfig.quick())
 
     @classmethod
-    def from_dict(cls, d: dict) -> MixtureConfig:
+    def from_dict(cls, d: dict[str, Any]) -> MixtureConfig:
         """Inverse of `to_dict` (JSON turns level keys into strings)."""
         d = dict(d)
         for k in ("math_items", "mapping_items"):
@@ -93,7 +94,7 @@ class MixtureConfig:
             d["knowledge"] = KnowledgeMixtureConfig(**d["knowledge"])
         return cls(**d)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -220,17 +221,19 @@ def probe_steps(item: Item, rule_format: str = "arrow") -> list[str]:
 
 def fact_questions(level_max: int = 3) -> list[tuple[str, list[str]]]:
     """(question, steps) for every single-operation math fact, in both expression styles."""
-    from unisandbox.tasks.expr import BinOp, Num, Pow, Sqrt, render, steps
+    from unisandbox.tasks.expr import BinOp, Expr, Num, Pow, Sqrt, render, steps
     from unisandbox.tasks.math import PROBE_TEMPLATE, math_facts
 
     seen: dict[str, tuple[str, list[str]]] = {}
     for level in range(1, level_max + 1):
         for f in math_facts(level):
+            e: Expr
             if f.op == "sqrt":
                 e = Sqrt(Num(f.a))
             elif f.op in ("^2", "^3"):
                 e = Pow(Num(f.a), 2 if f.op == "^2" else 3)
             else:
+                assert f.b is not None, f  # a binary fact has two operands
                 e = BinOp(f.op, Num(f.a), Num(f.b))
             st = steps(e)
             for style in ("symbols", "words"):
@@ -349,7 +352,7 @@ class MixtureError(AssertionError):
     """The mixture breaks the rule that no reasoning prompt meets an image without its trace."""
 
 
-def check_mixture(pools: dict[str, Iterable[Seq]], codec: Codec, reasoning_prompts: Iterable[str] = ()) -> None:
+def check_mixture(pools: Mapping[str, Iterable[Seq]], codec: Codec, reasoning_prompts: Iterable[str] = ()) -> None:
     """Raise MixtureError unless every image-bearing sequence is plain drawing or think mode with a trace.
 
     - a `draw` sequence is `<gen> D <img> codes` where D parses as a plain description

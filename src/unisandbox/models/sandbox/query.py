@@ -75,7 +75,7 @@ class QueryModel(nn.Module):
         n = codes_in.shape[1]
         pos = torch.arange(K + n, device=cond.device).unsqueeze(0).expand(B, -1)
         cells = torch.arange(n, device=cond.device).unsqueeze(0).expand(B, -1)  # start token = cell 0
-        prefix = cond + self.dec.pos_emb(pos[:, :K])
+        prefix = cond + self.dec.pos_embed(pos[:, :K])
         body = self.dec.embed(codes_in, pos[:, K:], cells)
         return torch.cat([prefix, body], dim=1)  # (B, K + n, dec_embd)
 

@@ -486,9 +486,10 @@ def finetune(model, codec: Codec, sequences: Sequence[Seq], steps: int, lr: floa
         sampler = BatchSampler(pools, weights, batch_size, seed)
         params = [p for p in model.parameters() if p.requires_grad]
         net = _ddp(model, distributed)
-        losses = train_steps(net, sampler, shared_loss_fn(net, device), params, cfg, steps, logger, "finetune")
+        shared_losses = train_steps(net, sampler, shared_loss_fn(net, device), params, cfg, steps, logger,
+                                    "finetune")
         model.eval()
-        return losses
+        return shared_losses
     images = {k: [s for s in v if any(s.cells)] for k, v in pools.items()}
     texts = {k: [s for s in v if not any(s.cells)] for k, v in pools.items()}
     losses: list[float] = []
