@@ -74,8 +74,11 @@ def in_process(runs: list[Path], out: Path) -> float:
 
 def command(runs: list[Path], out: Path) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "unisandbox", "compare", *map(str, runs), "--out", str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "unisandbox", "compare", *map(str, runs), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - t0
 
 
@@ -94,8 +97,10 @@ def main() -> None:
         n_items = sum(1 for _ in (base / "items.jsonl").open())
         inner = [in_process(runs, root / "cmp") for _ in range(args.repeat)]
         outer = [command(runs, root / "cmp") for _ in range(args.repeat)]
-        print(f"{args.runs} runs x {n_items} items: compare in process {statistics.median(inner):.2f} s, "
-              f"whole command {statistics.median(outer):.2f} s (median of {args.repeat})")
+        print(
+            f"{args.runs} runs x {n_items} items: compare in process {statistics.median(inner):.2f} s, "
+            f"whole command {statistics.median(outer):.2f} s (median of {args.repeat})"
+        )
 
 
 if __name__ == "__main__":

@@ -44,14 +44,25 @@ def main() -> None:
     pre = args.out / "pretrained"
     kcfg = KnowledgeMixtureConfig()
     if not (pre / "model.safetensors").is_file():
-        cfg = replace(train.profile("full", args.arch, args.seed), steps=args.steps, lm_steps=args.steps,
-                      batch_size=64, lr=2e-3, warmup=100, threads=args.threads, log_every=100,
-                      model={"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 192},
-                      mixture=MixtureConfig(math_items={}, mapping_items={}, facts=False, n_draw=12000,
-                                            knowledge=kcfg),
-                      weights={"draw": 0.35, "know": 0.35, "kthink": 0.3})
-        train.main(cfg, pre, command=["python", "bench/bench_inject_small.py", "--out", str(args.out)],
-                   echo=lambda s: print(s, flush=True) if '"step"' not in s or '00,' in s else None)
+        cfg = replace(
+            train.profile("full", args.arch, args.seed),
+            steps=args.steps,
+            lm_steps=args.steps,
+            batch_size=64,
+            lr=2e-3,
+            warmup=100,
+            threads=args.threads,
+            log_every=100,
+            model={"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 192},
+            mixture=MixtureConfig(math_items={}, mapping_items={}, facts=False, n_draw=12000, knowledge=kcfg),
+            weights={"draw": 0.35, "know": 0.35, "kthink": 0.3},
+        )
+        train.main(
+            cfg,
+            pre,
+            command=["python", "bench/bench_inject_small.py", "--out", str(args.out)],
+            echo=lambda s: print(s, flush=True) if '"step"' not in s or "00," in s else None,
+        )
     t_pre = time.perf_counter() - t0
     judge = SandboxJudge()
     km = knowledge_mixture(kcfg, args.seed)
@@ -61,16 +72,32 @@ def main() -> None:
         gens = generate_all(model, items, "think")
         return Score.of([v == "correct" for v in judge_arrays(judge, [image_array(g) for g in gens], items)])
 
-    transfer = {"think_characters": think(km.think_items).to_dict(),
-                "heldout_characters": think(km.heldout_items).to_dict()}
-    report = inject.run(pre, args.arch, args.out / "inject", inject.InjectConfig(steps=args.inject_steps,
-                                                                                 seed=args.seed), log=lambda s: None)
+    transfer = {
+        "think_characters": think(km.think_items).to_dict(),
+        "heldout_characters": think(km.heldout_items).to_dict(),
+    }
+    report = inject.run(
+        pre,
+        args.arch,
+        args.out / "inject",
+        inject.InjectConfig(steps=args.inject_steps, seed=args.seed),
+        log=lambda s: None,
+    )
     a, b = report["after"], report["before"]
-    print(json.dumps({
-        "arch": args.arch, "pretrain_seconds": round(t_pre),
-        "pretraining_clubs_think_mode": transfer,
-        "before_injection": b, "after_injection": a, "generation_pathway": report["generation_pathway"],
-        "total_seconds": round(time.perf_counter() - t0)}, indent=1))
+    print(
+        json.dumps(
+            {
+                "arch": args.arch,
+                "pretrain_seconds": round(t_pre),
+                "pretraining_clubs_think_mode": transfer,
+                "before_injection": b,
+                "after_injection": a,
+                "generation_pathway": report["generation_pathway"],
+                "total_seconds": round(time.perf_counter() - t0),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def main() -> None:
     one = len(images) / (time.perf_counter() - t)
     print(f"1 process : {one:7.1f} images/s  ({len(images)} images, style={args.style})")
     if args.workers > 1:
-        chunks = [images[i::args.workers * 4] for i in range(args.workers * 4)]
+        chunks = [images[i :: args.workers * 4] for i in range(args.workers * 4)]
         with ProcessPoolExecutor(args.workers) as pool:
             list(pool.map(_warm_and_count, range(args.workers)))  # build prototypes in every worker first
             t = time.perf_counter()

@@ -31,16 +31,26 @@ def _serve(port: int, latency: float) -> subprocess.Popen:
     # VLMs (vLLM and SGLang answer through uvicorn): the thread-per-connection test server of
     # judges/fake_server.py, built for fault injection, costs ~3 ms of serial work per request, which under
     # a fixed latency all 16 requests pay in lockstep, so it measures itself rather than the client.
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--latency", str(latency)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port), "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None and proc.stdout.readline().startswith("serving")
     return proc
 
 
 def _reply() -> bytes:
-    body = json.dumps({"id": "bench", "object": "chat.completion", "model": "fake",
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": "3 apples"}}]}).encode()
+    body = json.dumps(
+        {
+            "id": "bench",
+            "object": "chat.completion",
+            "model": "fake",
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "3 apples"}}
+            ],
+        }
+    ).encode()
     head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     return head.encode() + body
 
@@ -88,17 +98,24 @@ def main() -> None:
         return
     rng = np.random.default_rng(0)
     names = [x.singular for x in vocab.OBJECTS]
-    images = [render.encode_png(render.render_scene(names[i % len(names)], 1 + i % 9, rng))
-              for i in range(args.n)]
+    images = [
+        render.encode_png(render.render_scene(names[i % len(names)], 1 + i % 9, rng)) for i in range(args.n)
+    ]
     port = _free_port()
     proc = _serve(port, args.latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            judge = VLMJudge(model="fake", base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", cache_dir=tmp,
-                             concurrency=args.concurrency, timeout=30)
-            judge.caption(images[:args.concurrency])  # warm-up
+            judge = VLMJudge(
+                model="fake",
+                base_url=f"http://127.0.0.1:{port}/v1",
+                api_key="bench",
+                cache_dir=tmp,
+                concurrency=args.concurrency,
+                timeout=30,
+            )
+            judge.caption(images[: args.concurrency])  # warm-up
             t = time.perf_counter()
-            caps = judge.caption(images[args.concurrency:])
+            caps = judge.caption(images[args.concurrency :])
             dt = time.perf_counter() - t
     finally:
         proc.terminate()
@@ -110,8 +127,10 @@ def main() -> None:
         print(f"{n} images in {dt:.2f} s: {rate:.1f} images/s with no server latency; errors {errors}")
         return
     bound = args.concurrency / args.latency
-    print(f"{n} images in {dt:.2f} s: {rate:.1f} images/s; bound {bound:.1f}/s; "
-          f"{rate / bound:.1%} of bound (target >= 90%); errors {errors}")
+    print(
+        f"{n} images in {dt:.2f} s: {rate:.1f} images/s; bound {bound:.1f}/s; "
+        f"{rate / bound:.1%} of bound (target >= 90%); errors {errors}"
+    )
 
 
 if __name__ == "__main__":

@@ -47,14 +47,24 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rope", action="store_true", help="rotary positions instead of learned absolute ones")
-    ap.add_argument("--conv", action="store_true", help="causal depthwise qkv convolution (GPTConfig.qkv_conv)")
+    ap.add_argument(
+        "--conv", action="store_true", help="causal depthwise qkv convolution (GPTConfig.qkv_conv)"
+    )
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--width", type=int, default=128, help="embedding width (the full profile uses 160)")
     ap.add_argument("--eval-every", type=int, default=0, help="also decode level-1 test pairs every N steps")
-    ap.add_argument("--warm-steps", type=int, default=0,
-                    help="first train N steps on a synthetic task of random words (no task text), --warm")
-    ap.add_argument("--warm", default="copy", choices=("copy", "recall"),
-                    help="copy: repeat a random word string; recall: key-value pairs, then queried keys")
+    ap.add_argument(
+        "--warm-steps",
+        type=int,
+        default=0,
+        help="first train N steps on a synthetic task of random words (no task text), --warm",
+    )
+    ap.add_argument(
+        "--warm",
+        default="copy",
+        choices=("copy", "recall"),
+        help="copy: repeat a random word string; recall: key-value pairs, then queried keys",
+    )
     args = ap.parse_args()
 
     import torch
@@ -69,7 +79,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    train_items = [it for lv in args.levels for it in mapping_items(args.seed + 1000, lv, args.items, "train")]
+    train_items = [
+        it for lv in args.levels for it in mapping_items(args.seed + 1000, lv, args.items, "train")
+    ]
     test_items = {lv: mapping_items(77, lv, 100, "test") for lv in args.levels}
     texts = [t for it in train_items for t in (it.probe.question, *trace(it, args.format))]
     texts += [it.probe.question for its in test_items.values() for it in its]
@@ -79,14 +91,25 @@ def main() -> None:
     def seq(it) -> Seq:
         head = [sid[UND], *tok.encode(it.probe.question), sid[SEP]]
         tail = [*tok.encode(STEP_SEP.join(trace(it, args.format))), sid[EOS]]
-        return Seq("und", tuple(head + tail), (0,) * len(head) + (1,) * len(tail), (0,) * (len(head) + len(tail)))
+        return Seq(
+            "und", tuple(head + tail), (0,) * len(head) + (1,) * len(tail), (0,) * (len(head) + len(tail))
+        )
 
     pools = {"und": [seq(it) for it in train_items]}
     block = max(len(s.ids) for s in pools["und"]) + 8
     if args.warm_steps:
         block = max(block, 128)  # room for the warm-up sequences
-    model = GPT(GPTConfig(vocab_size=tok.size, block_size=block, n_layer=args.layers, n_head=4,
-                          n_embd=args.width, rope=args.rope, qkv_conv=args.conv))
+    model = GPT(
+        GPTConfig(
+            vocab_size=tok.size,
+            block_size=block,
+            n_layer=args.layers,
+            n_head=4,
+            n_embd=args.width,
+            rope=args.rope,
+            qkv_conv=args.conv,
+        )
+    )
     allowed = text_logit_mask(tok.size, tok.size, sid)  # a text-only vocabulary: no image codes
 
     def evaluate(levels) -> str:
@@ -96,10 +119,15 @@ def main() -> None:
             its = test_items[lv]
             prompts = [[sid[UND], *tok.encode(it.probe.question), sid[SEP]] for it in its]
             outs = greedy_text(model, prompts, [sid[EOS]], 60, allowed)
-            ok = [parse_answer(tok.decode(ids)) == it.probe.answer for (ids, _), it in zip(outs, its, strict=True)]
+            ok = [
+                parse_answer(tok.decode(ids)) == it.probe.answer
+                for (ids, _), it in zip(outs, its, strict=True)
+            ]
             pairs = unit_outcomes(its, ["correct" if good else "wrong" for good in ok])
-            parts.append(f"level {lv}: probe accuracy per item {sum(ok) / len(ok):.2f}, per pair "
-                         f"{sum(p == 'correct' for p in pairs) / len(pairs):.2f} ({len(ok)} items)")
+            parts.append(
+                f"level {lv}: probe accuracy per item {sum(ok) / len(ok):.2f}, per pair "
+                f"{sum(p == 'correct' for p in pairs) / len(pairs):.2f} ({len(ok)} items)"
+            )
         model.train()
         return "; ".join(parts)
 
@@ -117,16 +145,35 @@ def main() -> None:
         make = recall_seq if args.warm == "recall" else copy_seq
         pool = [make(rng, words, tok, sid) for _ in range(20_000)]
         rcfg = T.TrainConfig(batch_size=64, lr=2e-3, warmup=50, threads=args.threads, log_every=every)
-        T.train_steps(model.train(), T.BatchSampler({args.warm: pool}, {args.warm: 1.0}, 64, args.seed),
-                      T.shared_loss_fn(model, "cpu"), list(model.parameters()), rcfg, args.warm_steps, log,
-                      args.warm)
-    cfg = T.TrainConfig(steps=args.steps, batch_size=64, lr=2e-3, warmup=100, threads=args.threads, log_every=every)
+        T.train_steps(
+            model.train(),
+            T.BatchSampler({args.warm: pool}, {args.warm: 1.0}, 64, args.seed),
+            T.shared_loss_fn(model, "cpu"),
+            list(model.parameters()),
+            rcfg,
+            args.warm_steps,
+            log,
+            args.warm,
+        )
+    cfg = T.TrainConfig(
+        steps=args.steps, batch_size=64, lr=2e-3, warmup=100, threads=args.threads, log_every=every
+    )
     sampler = T.BatchSampler(pools, {"und": 1.0}, cfg.batch_size, args.seed)
-    T.train_steps(model.train(), sampler, T.shared_loss_fn(model, "cpu"), list(model.parameters()), cfg,
-                  args.steps, log, "lookup")
-    print(f"format={args.format} rope={args.rope} conv={args.conv} layers={args.layers} width={args.width} "
-          f"warm={args.warm}:{args.warm_steps} steps={args.steps} train_pairs_per_level={args.items} "
-          f"train_s={time.perf_counter() - t0:.0f}")
+    T.train_steps(
+        model.train(),
+        sampler,
+        T.shared_loss_fn(model, "cpu"),
+        list(model.parameters()),
+        cfg,
+        args.steps,
+        log,
+        "lookup",
+    )
+    print(
+        f"format={args.format} rope={args.rope} conv={args.conv} layers={args.layers} width={args.width} "
+        f"warm={args.warm}:{args.warm_steps} steps={args.steps} train_pairs_per_level={args.items} "
+        f"train_s={time.perf_counter() - t0:.0f}"
+    )
     print(evaluate(args.levels).replace("; ", "\n"))
 
 

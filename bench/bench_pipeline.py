@@ -101,8 +101,10 @@ def main() -> None:
     print(f"{len(items)} items, {n_samples} samples (normal + think), best of {args.repeat}")
     for k, v in best.items():
         print(f"  {k:24s} {v:7.3f} s  {1000 * v / n_samples:6.3f} ms/sample")
-    print(f"framework overhead per sample (generate + probe + judge + report): {1000 * total / n_samples:.3f} ms "
-          "(target <= 2 ms)")
+    print(
+        f"framework overhead per sample (generate + probe + judge + report): {1000 * total / n_samples:.3f} ms "
+        "(target <= 2 ms)"
+    )
 
 
 if __name__ == "__main__":

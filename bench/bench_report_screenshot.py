@@ -32,11 +32,28 @@ def find_chromium() -> str | None:
 
 def make_run(out: Path) -> None:
     """A small run of the fake model over math, mapping and knowledge (level 1, a few items each)."""
-    cmd = [sys.executable, "-m", "unisandbox", "run", "--model", "fake:p_no_image=0.05", "--tasks",
-           "math,mapping,knowledge", "--levels", "1", "--limit", "6", "--allow-incomplete", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "unisandbox",
+        "run",
+        "--model",
+        "fake:p_no_image=0.05",
+        "--tasks",
+        "math,mapping,knowledge",
+        "--levels",
+        "1",
+        "--limit",
+        "6",
+        "--allow-incomplete",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode not in (0, 3):
-        print(f"error: the run failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}", file=sys.stderr)
+        print(
+            f"error: the run failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}", file=sys.stderr
+        )
         sys.exit(2)
 
 
@@ -44,10 +61,25 @@ def screenshot(chromium: str, page: Path, out: Path, width: int, height: int) ->
     """Render `page` to `out`; return the seconds it took."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-                        f"--window-size={width},{height}", f"--screenshot={out}", page.resolve().as_uri()],
-                       capture_output=True, text=True, timeout=120, check=True)
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                "--proxy-server=127.0.0.1:9",
+                "--proxy-bypass-list=<-loopback>",
+                f"--window-size={width},{height}",
+                f"--screenshot={out}",
+                page.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
     return time.perf_counter() - start
 
 

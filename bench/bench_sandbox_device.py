@@ -41,8 +41,10 @@ def main() -> int:
     t0 = time.perf_counter()
     train.main(cfg, out, command=["bench/bench_sandbox_device.py"], echo=lambda s: None)
     log = [r for r in iter_jsonl(__import__("pathlib").Path(out) / "train_log.jsonl")]
-    print(f"train: {len(log)} log lines, first loss {log[0]['loss']:.3f}, last loss {log[-1]['loss']:.3f}, "
-          f"{time.perf_counter() - t0:.1f}s")
+    print(
+        f"train: {len(log)} log lines, first loss {log[0]['loss']:.3f}, last loss {log[-1]['loss']:.3f}, "
+        f"{time.perf_counter() - t0:.1f}s"
+    )
     ok = log[-1]["loss"] < log[0]["loss"]
     cls = SandboxModel if args.arch == "shared" else SandboxQueryModel
     model = cls.from_spec(out, device=device, batch_size=64)

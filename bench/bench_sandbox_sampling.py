@@ -35,8 +35,10 @@ def main() -> None:
     model = cls.from_spec(args.checkpoint, device=args.device, batch_size=args.batch_size)
     pool = [it for lv in (1, 2, 3) for it in official_items()[("math", lv)]]
     items = [pool[i % len(pool)] for i in range(args.n)]
-    print(f"device={model.device} threads={torch.get_num_threads()} arch={args.arch} batch={args.batch_size} "
-          f"checkpoint={args.checkpoint or 'shipped'}")
+    print(
+        f"device={model.device} threads={torch.get_num_threads()} arch={args.arch} batch={args.batch_size} "
+        f"checkpoint={args.checkpoint or 'shipped'}"
+    )
     for mode in args.modes.split(","):
         seeds = [sample_seed(it.id, mode, i) for i, it in enumerate(items)]
         model.generate(items[: min(64, len(items))], mode, seeds[:64])  # warm-up

@@ -71,11 +71,15 @@ def main() -> None:
     flops = sum(f for f, _ in stages.values())
     loop_s = sum(s for _, s in stages.values())
     steps = cfg.steps + cfg.lookup_steps + (cfg.lm_steps if args.arch == "query" and not cfg.init_lm else 0)
-    print(f"profile={args.profile} arch={args.arch} threads={args.threads} steps={steps} "
-          f"wall={dt:.1f}s ({dt / 60:.2f} min) load_avg_start={load0:.2f} load_avg_end={os.getloadavg()[0]:.2f} "
-          f"out={out}")
-    print(f"matmul_peak={peak / 1e9:.1f} GFLOP/s train_flops={flops:.3e} loops={loop_s:.1f}s "
-          f"achieved={flops / max(loop_s, 1e-9) / 1e9:.2f} GFLOP/s MFU={flops / max(loop_s, 1e-9) / peak:.3f}")
+    print(
+        f"profile={args.profile} arch={args.arch} threads={args.threads} steps={steps} "
+        f"wall={dt:.1f}s ({dt / 60:.2f} min) load_avg_start={load0:.2f} load_avg_end={os.getloadavg()[0]:.2f} "
+        f"out={out}"
+    )
+    print(
+        f"matmul_peak={peak / 1e9:.1f} GFLOP/s train_flops={flops:.3e} loops={loop_s:.1f}s "
+        f"achieved={flops / max(loop_s, 1e-9) / 1e9:.2f} GFLOP/s MFU={flops / max(loop_s, 1e-9) / peak:.3f}"
+    )
     for name, (f, s) in stages.items():
         print(f"  stage {name}: {f:.3e} FLOPs in {s:.1f}s = {f / max(s, 1e-9) / 1e9:.2f} GFLOP/s")
 

@@ -47,10 +47,18 @@ def bench_arch(arch: str, checkpoint: str | None) -> dict[str, float]:
     replay = replay_for(ckpt, prof.stars)
     replay_s = time.perf_counter() - t
     seqs = replay[:256]
-    step = _rate(lambda: finetune(ckpt.model, ckpt.codec, seqs, steps=20, batch_size=prof.stars.batch_size,
-                                  arch=arch), 20)
-    return {"think_s": think, "normal_s": normal, "judge_s": judge, "probe_s": probe, "step_s": step,
-            "replay_build_s": replay_s}
+    step = _rate(
+        lambda: finetune(ckpt.model, ckpt.codec, seqs, steps=20, batch_size=prof.stars.batch_size, arch=arch),
+        20,
+    )
+    return {
+        "think_s": think,
+        "normal_s": normal,
+        "judge_s": judge,
+        "probe_s": probe,
+        "step_s": step,
+        "replay_build_s": replay_s,
+    }
 
 
 def project(r: dict[str, float]) -> float:
@@ -64,9 +72,15 @@ def project(r: dict[str, float]) -> float:
     test = 300 + 600  # official math items + mapping items
     baseline = test * (r["normal_s"] + r["think_s"] + 2 * r["judge_s"] + r["probe_s"])
     sampling = samples * (r["think_s"] + r["judge_s"])
-    per_variant = s.steps * r["step_s"] + r["replay_build_s"] + test * (r["normal_s"] + r["judge_s"] + r["probe_s"])
+    per_variant = (
+        s.steps * r["step_s"] + r["replay_build_s"] + test * (r["normal_s"] + r["judge_s"] + r["probe_s"])
+    )
     knowledge = 2 * 50 * (r["normal_s"] + r["think_s"] + 2 * r["judge_s"] + r["probe_s"])
-    inject = prof.inject.steps * r["step_s"] * prof.inject.batch_size / s.batch_size + r["replay_build_s"] + knowledge
+    inject = (
+        prof.inject.steps * r["step_s"] * prof.inject.batch_size / s.batch_size
+        + r["replay_build_s"]
+        + knowledge
+    )
     return baseline + sampling + 3 * per_variant + inject
 
 
@@ -85,12 +99,16 @@ def main() -> None:
         r = bench_arch(arch, args.checkpoint)
         p = project(r)
         total += p
-        print(f"{arch}: think {r['think_s'] * 1e3:.1f} ms/sample, normal {r['normal_s'] * 1e3:.1f} ms/sample, "
-              f"judge {r['judge_s'] * 1e3:.1f} ms/image, probe {r['probe_s'] * 1e3:.1f} ms/question, "
-              f"fine-tune {r['step_s']:.3f} s/step, replay build {r['replay_build_s']:.1f} s; "
-              f"projected full-profile time {p / 60:.1f} min")
-    print(f"projected `unisandbox study --profile full --arch {args.arch}`: {total / 60:.1f} min "
-          f"on {args.threads} threads")
+        print(
+            f"{arch}: think {r['think_s'] * 1e3:.1f} ms/sample, normal {r['normal_s'] * 1e3:.1f} ms/sample, "
+            f"judge {r['judge_s'] * 1e3:.1f} ms/image, probe {r['probe_s'] * 1e3:.1f} ms/question, "
+            f"fine-tune {r['step_s']:.3f} s/step, replay build {r['replay_build_s']:.1f} s; "
+            f"projected full-profile time {p / 60:.1f} min"
+        )
+    print(
+        f"projected `unisandbox study --profile full --arch {args.arch}`: {total / 60:.1f} min "
+        f"on {args.threads} threads"
+    )
 
 
 if __name__ == "__main__":

@@ -42,31 +42,67 @@ def main() -> None:
     t0 = time.perf_counter()
     pre = args.out / "pretrained"
     if not (pre / "model.safetensors").is_file():
-        cfg = replace(train.profile("full", args.arch, args.seed), steps=args.steps, lm_steps=args.steps,
-                      batch_size=64, lr=2e-3,
-                      warmup=100, threads=args.threads, log_every=100,
-                      model={"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 192},  # the prototype's size
-                      mixture=MixtureConfig(math_items={1: 4000}, mapping_items={}, facts=False, n_draw=12000,
-                                            knowledge=None),
-                      weights={"und": 0.3, "draw": 0.35, "think": 0.35})
-        train.main(cfg, pre, command=["python", "bench/bench_study_l1.py", "--out", str(args.out)],
-                   echo=lambda s: print(s, flush=True) if '"step"' not in s or '00,' in s else None)
+        cfg = replace(
+            train.profile("full", args.arch, args.seed),
+            steps=args.steps,
+            lm_steps=args.steps,
+            batch_size=64,
+            lr=2e-3,
+            warmup=100,
+            threads=args.threads,
+            log_every=100,
+            model={"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 192},  # the prototype's size
+            mixture=MixtureConfig(
+                math_items={1: 4000}, mapping_items={}, facts=False, n_draw=12000, knowledge=None
+            ),
+            weights={"und": 0.3, "draw": 0.35, "think": 0.35},
+        )
+        train.main(
+            cfg,
+            pre,
+            command=["python", "bench/bench_study_l1.py", "--out", str(args.out)],
+            echo=lambda s: print(s, flush=True) if '"step"' not in s or "00," in s else None,
+        )
     t_pre = time.perf_counter() - t0
     judge = SandboxJudge()
     ecfg = EvalConfig(tasks=("math",), modes=("normal", "think"))
     base = measure(load_adapter(pre, args.arch), judge, ecfg)
-    scfg = stars.StarsConfig(tasks=("math",), levels=(1,), train_items=args.train_items, samples_per_item=2,
-                             steps=args.stars_steps, curriculum=False, seed=args.seed,
-                             replay=ReplayConfig(math_items=600, mapping_items=0, n_draw=3000))
-    report = stars.run(pre, args.arch, args.out / "stars", scfg, before={
-        "generation": {"normal": base["generation"]["normal"]}, "probes": base["probes"]}, log=lambda s: None)
+    scfg = stars.StarsConfig(
+        tasks=("math",),
+        levels=(1,),
+        train_items=args.train_items,
+        samples_per_item=2,
+        steps=args.stars_steps,
+        curriculum=False,
+        seed=args.seed,
+        replay=ReplayConfig(math_items=600, mapping_items=0, n_draw=3000),
+    )
+    report = stars.run(
+        pre,
+        args.arch,
+        args.out / "stars",
+        scfg,
+        before={"generation": {"normal": base["generation"]["normal"]}, "probes": base["probes"]},
+        log=lambda s: None,
+    )
     l1 = report["normal"]["math/1"]
-    print(json.dumps({
-        "arch": args.arch, "pretrain_seconds": round(t_pre), "probe_l1": base["probes"]["math/1"].to_dict(),
-        "think_l1": base["generation"]["think"]["math/1"].to_dict(),
-        "normal_l1_before": l1["before"], "normal_l1_after": l1["after"], "change": l1["change"],
-        "acceptance": report["acceptance"], "probe_l1_after": report["probes"]["math/1"]["after"],
-        "total_seconds": round(time.perf_counter() - t0)}, indent=1))
+    print(
+        json.dumps(
+            {
+                "arch": args.arch,
+                "pretrain_seconds": round(t_pre),
+                "probe_l1": base["probes"]["math/1"].to_dict(),
+                "think_l1": base["generation"]["think"]["math/1"].to_dict(),
+                "normal_l1_before": l1["before"],
+                "normal_l1_after": l1["after"],
+                "change": l1["change"],
+                "acceptance": report["acceptance"],
+                "probe_l1_after": report["probes"]["math/1"]["after"],
+                "total_seconds": round(time.perf_counter() - t0),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

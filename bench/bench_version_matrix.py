@@ -46,7 +46,9 @@ def lower_bounds(pyproject: Path) -> dict[str, str]:
             if m and m.group(1) in PINNED:
                 name, version = m.groups()
                 if bounds.setdefault(name, version) != version:
-                    raise SystemExit(f"error: {pyproject}: {name} has two lower bounds ({bounds[name]}, {version})")
+                    raise SystemExit(
+                        f"error: {pyproject}: {name} has two lower bounds ({bounds[name]}, {version})"
+                    )
     missing = [p for p in PINNED if p not in bounds]
     if missing:
         raise SystemExit(f"error: {pyproject}: no '>=' bound for {', '.join(missing)} in the extras")
@@ -80,26 +82,36 @@ def build(venv: Path, end: str, torch_req: str, reuse: bool, pyproject: Path) ->
 
 
 def versions(venv: Path) -> str:
-    code = ("import importlib.metadata as m; print('  '.join(f'{n} {m.version(n)}' for n in "
-            f"{(*PINNED, 'torch')!r}))")
-    return subprocess.run([str(venv / "bin" / "python"), "-c", code], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    code = (
+        "import importlib.metadata as m; print('  '.join(f'{n} {m.version(n)}' for n in "
+        f"{(*PINNED, 'torch')!r}))"
+    )
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def export_head(dest: Path) -> str:
     """Write the last commit's tree to `dest`; return its hash."""
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True,
-                            text=True).stdout.strip()
-    archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, check=True,
-                             capture_output=True).stdout
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit], cwd=ROOT, check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return commit
 
 
 def run_tests(venv: Path, tests: list[str], root: Path) -> tuple[bool, str]:
     env = {**os.environ, "PYTHONPATH": str(root / "src"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                           *tests], cwd=root, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q", *tests],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     if proc.returncode != 0:
         sys.stdout.write(proc.stdout[-6000:] + proc.stderr[-2000:])
@@ -120,15 +132,20 @@ def main() -> None:
     if args.from_head:
         root = Path(tempfile.mkdtemp(prefix="vm-src-"))
         print(f"testing commit {export_head(root)} (exported to {root})", flush=True)
-    tests = args.tests or sorted(str(p.relative_to(root)) for p in (root / "tests").glob("test_adapters_*.py"))
-    for end in (["low", "high"] if args.end == "both" else [args.end]):
+    tests = args.tests or sorted(
+        str(p.relative_to(root)) for p in (root / "tests").glob("test_adapters_*.py")
+    )
+    for end in ["low", "high"] if args.end == "both" else [args.end]:
         venv = args.venv_root / f"vm-{end}"
         build(venv, end, args.torch, args.reuse, root / "pyproject.toml")
         t0 = time.perf_counter()
         ok, summary = run_tests(venv, tests, root)
         ok_all &= ok
-        print(f"{end:5s} {versions(venv)}  {'passed' if ok else 'FAILED'}  {summary} "
-              f"(wall {time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"{end:5s} {versions(venv)}  {'passed' if ok else 'FAILED'}  {summary} "
+            f"(wall {time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
     sys.exit(0 if ok_all else 1)
 
 

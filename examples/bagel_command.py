@@ -44,8 +44,16 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-GEN_HYPER = dict(cfg_text_scale=4.0, cfg_img_scale=1.0, cfg_interval=[0.4, 1.0], timestep_shift=3.0,
-                 num_timesteps=50, cfg_renorm_min=0.0, cfg_renorm_type="global", image_shapes=(1024, 1024))
+GEN_HYPER = dict(
+    cfg_text_scale=4.0,
+    cfg_img_scale=1.0,
+    cfg_interval=[0.4, 1.0],
+    timestep_shift=3.0,
+    num_timesteps=50,
+    cfg_renorm_min=0.0,
+    cfg_renorm_type="global",
+    image_shapes=(1024, 1024),
+)
 TEXT_HYPER = dict(do_sample=False, text_temperature=0.3)
 THINK_TOKENS = 1000  # InterleaveInferencer's default max_think_token_n, used by the study
 CHECKPOINTS = ("ema.safetensors", "model.safetensors")
@@ -61,8 +69,10 @@ def fail(message: str) -> NoReturn:
 def import_bagel(repo: Path):
     """Import BAGEL's modules from its clone; exit 2 with a clear message if they are not there."""
     if not (repo / "inferencer.py").is_file() or not (repo / "modeling" / "bagel").is_dir():
-        fail(f"BAGEL's code was not found at {repo} (expected inferencer.py and modeling/bagel/). "
-             "Clone https://github.com/ByteDance-Seed/Bagel and set BAGEL_REPO or --bagel-repo.")
+        fail(
+            f"BAGEL's code was not found at {repo} (expected inferencer.py and modeling/bagel/). "
+            "Clone https://github.com/ByteDance-Seed/Bagel and set BAGEL_REPO or --bagel-repo."
+        )
     sys.path.insert(0, str(repo))
     try:
         import torch
@@ -82,12 +92,23 @@ def import_bagel(repo: Path):
         from modeling.qwen2 import Qwen2Tokenizer
     except ImportError as e:
         fail(import_failure(e, repo))
-    return dict(torch=torch, infer_auto_device_map=infer_auto_device_map, init_empty_weights=init_empty_weights,
-                load_checkpoint_and_dispatch=load_checkpoint_and_dispatch, add_special_tokens=add_special_tokens,
-                ImageTransform=ImageTransform, InterleaveInferencer=InterleaveInferencer, load_ae=load_ae,
-                Bagel=Bagel, BagelConfig=BagelConfig, Qwen2Config=Qwen2Config, Qwen2ForCausalLM=Qwen2ForCausalLM,
-                SiglipVisionConfig=SiglipVisionConfig, SiglipVisionModel=SiglipVisionModel,
-                Qwen2Tokenizer=Qwen2Tokenizer)
+    return dict(
+        torch=torch,
+        infer_auto_device_map=infer_auto_device_map,
+        init_empty_weights=init_empty_weights,
+        load_checkpoint_and_dispatch=load_checkpoint_and_dispatch,
+        add_special_tokens=add_special_tokens,
+        ImageTransform=ImageTransform,
+        InterleaveInferencer=InterleaveInferencer,
+        load_ae=load_ae,
+        Bagel=Bagel,
+        BagelConfig=BagelConfig,
+        Qwen2Config=Qwen2Config,
+        Qwen2ForCausalLM=Qwen2ForCausalLM,
+        SiglipVisionConfig=SiglipVisionConfig,
+        SiglipVisionModel=SiglipVisionModel,
+        Qwen2Tokenizer=Qwen2Tokenizer,
+    )
 
 
 def import_failure(e: ImportError, repo: Path) -> str:
@@ -95,17 +116,25 @@ def import_failure(e: ImportError, repo: Path) -> str:
     name = e.name or ""
     top = name.split(".")[0]
     if not isinstance(e, ModuleNotFoundError):
-        return (f"cannot import from BAGEL's code at {repo}: {e}. This script follows the interface of "
-                "ByteDance-Seed/Bagel's inferencer.py and app.py; update the clone or this script.")
+        return (
+            f"cannot import from BAGEL's code at {repo}: {e}. This script follows the interface of "
+            "ByteDance-Seed/Bagel's inferencer.py and app.py; update the clone or this script."
+        )
     if top == "flash_attn":
-        return (f"BAGEL's code imports flash_attn, which is not installed in {sys.executable}. BAGEL's "
-                f"requirements.txt leaves it out; install it as BAGEL's README does: {FLASH_ATTN_INSTALL} "
-                "(it needs a CUDA build of torch).")
+        return (
+            f"BAGEL's code imports flash_attn, which is not installed in {sys.executable}. BAGEL's "
+            f"requirements.txt leaves it out; install it as BAGEL's README does: {FLASH_ATTN_INSTALL} "
+            "(it needs a CUDA build of torch)."
+        )
     if top in BAGEL_PACKAGES or (repo / f"{top}.py").is_file() or (repo / top).is_dir():
-        return f"BAGEL's module {name!r} is missing from {repo}; is it a complete clone of ByteDance-Seed/Bagel?"
-    return (f"BAGEL's code needs the module {name!r}, which is not installed in {sys.executable}. Install "
-            f"BAGEL's requirements.txt and flash_attn into BAGEL's own environment (Python 3.10, see its "
-            "README) and run this script with that environment's python (command adapter option cmd=...).")
+        return (
+            f"BAGEL's module {name!r} is missing from {repo}; is it a complete clone of ByteDance-Seed/Bagel?"
+        )
+    return (
+        f"BAGEL's code needs the module {name!r}, which is not installed in {sys.executable}. Install "
+        f"BAGEL's requirements.txt and flash_attn into BAGEL's own environment (Python 3.10, see its "
+        "README) and run this script with that environment's python (command adapter option cmd=...)."
+    )
 
 
 def checkpoint_file(model_path: Path, name: str | None) -> Path:
@@ -114,8 +143,10 @@ def checkpoint_file(model_path: Path, name: str | None) -> Path:
         if (model_path / candidate).is_file():
             return model_path / candidate
     wanted = name or " or ".join(CHECKPOINTS)
-    fail(f"{model_path} has no {wanted}; download ByteDance-Seed/BAGEL-7B-MoT there (set BAGEL_MODEL_PATH or "
-         "--model-path), or name a fine-tuned checkpoint with --checkpoint")
+    fail(
+        f"{model_path} has no {wanted}; download ByteDance-Seed/BAGEL-7B-MoT there (set BAGEL_MODEL_PATH or "
+        "--model-path), or name a fine-tuned checkpoint with --checkpoint"
+    )
 
 
 def load_inferencer(repo: Path, model_path: Path, offload: Path, checkpoint: str | None):
@@ -124,8 +155,10 @@ def load_inferencer(repo: Path, model_path: Path, offload: Path, checkpoint: str
     torch = m["torch"]
     for name in ("llm_config.json", "vit_config.json", "ae.safetensors"):
         if not (model_path / name).is_file():
-            fail(f"{model_path} has no {name}; download ByteDance-Seed/BAGEL-7B-MoT there "
-                 "(set BAGEL_MODEL_PATH or --model-path)")
+            fail(
+                f"{model_path} has no {name}; download ByteDance-Seed/BAGEL-7B-MoT there "
+                "(set BAGEL_MODEL_PATH or --model-path)"
+            )
     weights = checkpoint_file(model_path, checkpoint)
     if not torch.cuda.is_available():
         fail("BAGEL's inference code needs a CUDA GPU")
@@ -137,9 +170,17 @@ def load_inferencer(repo: Path, model_path: Path, offload: Path, checkpoint: str
     vit_config.rope = False
     vit_config.num_hidden_layers -= 1
     vae_model, vae_config = m["load_ae"](local_path=str(model_path / "ae.safetensors"))
-    config = m["BagelConfig"](visual_gen=True, visual_und=True, llm_config=llm_config, vit_config=vit_config,
-                              vae_config=vae_config, vit_max_num_patch_per_side=70,
-                              connector_act="gelu_pytorch_tanh", latent_patch_size=2, max_latent_size=64)
+    config = m["BagelConfig"](
+        visual_gen=True,
+        visual_und=True,
+        llm_config=llm_config,
+        vit_config=vit_config,
+        vae_config=vae_config,
+        vit_max_num_patch_per_side=70,
+        connector_act="gelu_pytorch_tanh",
+        latent_patch_size=2,
+        max_latent_size=64,
+    )
     with m["init_empty_weights"]():
         language_model = m["Qwen2ForCausalLM"](llm_config)
         vit_model = m["SiglipVisionModel"](vit_config)
@@ -148,19 +189,39 @@ def load_inferencer(repo: Path, model_path: Path, offload: Path, checkpoint: str
     tokenizer = m["Qwen2Tokenizer"].from_pretrained(str(model_path))
     tokenizer, new_token_ids, _ = m["add_special_tokens"](tokenizer)
     device_map = m["infer_auto_device_map"](
-        model, max_memory={i: "80GiB" for i in range(torch.cuda.device_count())},
-        no_split_module_classes=["Bagel", "Qwen2MoTDecoderLayer"])
-    same_device = ["language_model.model.embed_tokens", "time_embedder", "latent_pos_embed", "vae2llm",
-                   "llm2vae", "connector", "vit_pos_embed"]
+        model,
+        max_memory={i: "80GiB" for i in range(torch.cuda.device_count())},
+        no_split_module_classes=["Bagel", "Qwen2MoTDecoderLayer"],
+    )
+    same_device = [
+        "language_model.model.embed_tokens",
+        "time_embedder",
+        "latent_pos_embed",
+        "vae2llm",
+        "llm2vae",
+        "connector",
+        "vit_pos_embed",
+    ]
     first = device_map.get(same_device[0], "cuda:0")
     for k in same_device:
         device_map[k] = first
     model = m["load_checkpoint_and_dispatch"](
-        model, checkpoint=str(weights), device_map=device_map, offload_buffers=True,
-        offload_folder=str(offload), dtype=torch.bfloat16, force_hooks=True).eval()
+        model,
+        checkpoint=str(weights),
+        device_map=device_map,
+        offload_buffers=True,
+        offload_folder=str(offload),
+        dtype=torch.bfloat16,
+        force_hooks=True,
+    ).eval()
     inferencer = m["InterleaveInferencer"](
-        model=model, vae_model=vae_model, tokenizer=tokenizer, vae_transform=m["ImageTransform"](1024, 512, 16),
-        vit_transform=m["ImageTransform"](980, 224, 14), new_token_ids=new_token_ids)
+        model=model,
+        vae_model=vae_model,
+        tokenizer=tokenizer,
+        vae_transform=m["ImageTransform"](1024, 512, 16),
+        vit_transform=m["ImageTransform"](980, 224, 14),
+        new_token_ids=new_token_ids,
+    )
     return inferencer, torch
 
 
@@ -200,7 +261,9 @@ def generate(args, inferencer, torch) -> None:
     for rec in recs:
         if not args.seed_once:
             reseed(torch, int(rec["seed"]))
-        hyper = dict(GEN_HYPER, **TEXT_HYPER, max_think_token_n=args.think_tokens) if rec["think"] else GEN_HYPER
+        hyper = (
+            dict(GEN_HYPER, **TEXT_HYPER, max_think_token_n=args.think_tokens) if rec["think"] else GEN_HYPER
+        )
         try:
             out = inferencer(text=rec["prompt"], think=bool(rec["think"]), **hyper)
         except Exception as e:  # noqa: BLE001 - one failing sample must not lose the others
@@ -209,7 +272,8 @@ def generate(args, inferencer, torch) -> None:
         if rec["think"] and out.get("text"):
             text, rewritten = split_think(out["text"])
             (args.outdir / f"{rec['id']}.json").write_text(
-                json.dumps({"text": text, "rewritten_prompt": rewritten}), encoding="utf-8")
+                json.dumps({"text": text, "rewritten_prompt": rewritten}), encoding="utf-8"
+            )
         if out.get("image") is not None:
             image = crop_borders(out["image"], args.crop_tolerance) if args.crop_borders else out["image"]
             image.save(args.outdir / f"{rec['id']}.png")
@@ -219,8 +283,9 @@ def understand(args, inferencer, torch) -> None:
     lines = []
     for rec in read_lines(args.input):
         reseed(torch, 0)
-        out = inferencer(text=rec["prompt"], understanding_output=True, max_think_token_n=args.think_tokens,
-                         **TEXT_HYPER)
+        out = inferencer(
+            text=rec["prompt"], understanding_output=True, max_think_token_n=args.think_tokens, **TEXT_HYPER
+        )
         lines.append(json.dumps({"id": rec["id"], "text": out.get("text") or ""}) + "\n")
     args.output.write_text("".join(lines), encoding="utf-8")
 
@@ -229,17 +294,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="BAGEL-7B-MoT for UniSandbox's command adapter")
     ap.add_argument("--bagel-repo", type=Path, default=os.environ.get("BAGEL_REPO"))
     ap.add_argument("--model-path", type=Path, default=os.environ.get("BAGEL_MODEL_PATH"))
-    ap.add_argument("--checkpoint", default=os.environ.get("BAGEL_CHECKPOINT"),
-                    help="weights file in --model-path (default: ema.safetensors, else model.safetensors)")
-    ap.add_argument("--offload", type=Path, default=Path(os.environ.get("BAGEL_OFFLOAD", "/tmp/bagel-offload")))
+    ap.add_argument(
+        "--checkpoint",
+        default=os.environ.get("BAGEL_CHECKPOINT"),
+        help="weights file in --model-path (default: ema.safetensors, else model.safetensors)",
+    )
+    ap.add_argument(
+        "--offload", type=Path, default=Path(os.environ.get("BAGEL_OFFLOAD", "/tmp/bagel-offload"))
+    )
     ap.add_argument("--input", type=Path, required=True)
     ap.add_argument("--outdir", type=Path)
     ap.add_argument("--understand", action="store_true")
     ap.add_argument("--output", type=Path)
-    ap.add_argument("--think-tokens", type=int, default=THINK_TOKENS,
-                    help="token budget of a think-mode plan or an answer (BAGEL's and the study's: 1000)")
-    ap.add_argument("--seed-once", action="store_true",
-                    help="seed once per process with the first sample's seed, as the study did")
+    ap.add_argument(
+        "--think-tokens",
+        type=int,
+        default=THINK_TOKENS,
+        help="token budget of a think-mode plan or an answer (BAGEL's and the study's: 1000)",
+    )
+    ap.add_argument(
+        "--seed-once",
+        action="store_true",
+        help="seed once per process with the first sample's seed, as the study did",
+    )
     ap.add_argument("--crop-borders", action="store_true", help="crop blank borders, as the study did")
     ap.add_argument("--crop-tolerance", type=int, default=10, help="0-255 distance still counted as blank")
     args = ap.parse_args()

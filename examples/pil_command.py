@@ -25,8 +25,15 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 EXPR = re.compile(r"(\d+)\s*([-+*/x×÷])\s*(\d+)")
-OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "x": lambda a, b: a * b,
-       "×": lambda a, b: a * b, "/": lambda a, b: a / b if b else float("nan"), "÷": lambda a, b: a / b if b else float("nan")}
+OPS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "x": lambda a, b: a * b,
+    "×": lambda a, b: a * b,
+    "/": lambda a, b: a / b if b else float("nan"),
+    "÷": lambda a, b: a / b if b else float("nan"),
+}
 
 
 def solve(text: str) -> tuple[int | None, str]:
@@ -52,7 +59,7 @@ def draw(n: int, seed: int, size: int = 96) -> Image.Image:
     d = ImageDraw.Draw(img)
     cells = [(r, c) for r in range(4) for c in range(4)]
     rng.shuffle(cells)
-    for r, c in cells[:max(0, min(n, 16))]:
+    for r, c in cells[: max(0, min(n, 16))]:
         x, y = c * 24 + 4 + rng.randint(0, 3), r * 24 + 4 + rng.randint(0, 3)
         d.ellipse([x, y, x + 14, y + 14], fill="black")
     return img
@@ -68,8 +75,10 @@ def generate(inp: Path, outdir: Path) -> None:
             value, working = solve(rec["prompt"])
             n = value if value is not None else first_number(rec["prompt"])
             rewritten = f"{n} dots"
-            (outdir / f"{rec['id']}.json").write_text(json.dumps(
-                {"text": f"{working}\nPrompt: {rewritten}", "rewritten_prompt": rewritten}), encoding="utf-8")
+            (outdir / f"{rec['id']}.json").write_text(
+                json.dumps({"text": f"{working}\nPrompt: {rewritten}", "rewritten_prompt": rewritten}),
+                encoding="utf-8",
+            )
         else:
             n = first_number(rec["prompt"])
         draw(n, int(rec["seed"])).save(outdir / f"{rec['id']}.png")

@@ -60,23 +60,44 @@ class FakeOpenAI:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with outer._lock:
-                    outer.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                    outer.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": body,
+                        }
+                    )
                 if self.path.endswith("/chat/completions"):
                     prompt = body["messages"][-1]["content"]
                     if "FAIL" in prompt:
                         return self._send(500, {"error": {"message": "injected failure"}})
                     text = outer.reply(prompt)
-                    return self._send(200, {
-                        "id": "chat-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": text}}],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+                    return self._send(
+                        200,
+                        {
+                            "id": "chat-1",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": body["model"],
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": text},
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                        },
+                    )
                 if self.path.endswith("/images/generations"):
                     prompt = body["prompt"]
                     if "FAIL" in prompt:
                         return self._send(500, {"error": {"message": "injected failure"}})
-                    b64 = (base64.b64encode(b"not a png").decode() if "NOIMAGE" in prompt
-                           else base64.b64encode(draw(prompt, body.get("seed"))).decode())
+                    b64 = (
+                        base64.b64encode(b"not a png").decode()
+                        if "NOIMAGE" in prompt
+                        else base64.b64encode(draw(prompt, body.get("seed"))).decode()
+                    )
                     return self._send(200, {"created": 0, "data": [{"b64_json": b64}]})
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
 

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 FILES = {
-    "inferencer.py": '''
+    "inferencer.py": """
 import json
 from pathlib import Path
 
@@ -49,31 +49,31 @@ class InterleaveInferencer:
                 img.putpixel((x, y), (red, int(torch.randint(0, 200, (1,))), 0))
         plan = f"<think>plan for {text}</think> 2 cups" if kargs.get("think") else None
         return {"image": img, "text": plan}
-''',
+""",
     "data/__init__.py": "",
-    "data/data_utils.py": '''
+    "data/data_utils.py": """
 def pil_img2rgb(image):
     return image.convert("RGB")
 
 
 def add_special_tokens(tokenizer):
     return tokenizer, {"bos_token_id": 0, "eos_token_id": 1, "start_of_image": 2, "end_of_image": 3}, 4
-''',
-    "data/transforms.py": '''
+""",
+    "data/transforms.py": """
 class ImageTransform:
     def __init__(self, max_image_size, min_image_size, image_stride):
         self.sizes = (max_image_size, min_image_size, image_stride)
-''',
+""",
     "modeling/__init__.py": "",
-    "modeling/autoencoder.py": '''
+    "modeling/autoencoder.py": """
 from pathlib import Path
 {extra_import}
 
 def load_ae(local_path):
     assert Path(local_path).is_file(), local_path
     return object(), {{"z_channels": 16, "downsample": 8}}
-''',
-    "modeling/qwen2/__init__.py": '''
+""",
+    "modeling/qwen2/__init__.py": """
 from pathlib import Path
 
 
@@ -82,16 +82,16 @@ class Qwen2Tokenizer:
     def from_pretrained(cls, path):
         assert Path(path).is_dir(), path
         return cls()
-''',
-    "modeling/bagel/__init__.py": '''
+""",
+    "modeling/bagel/__init__.py": """
 from .bagel import Bagel, BagelConfig
 from .qwen2_navit import Qwen2Config, Qwen2ForCausalLM, Qwen2Model
 from .siglip_navit import SiglipVisionConfig, SiglipVisionModel
 
 __all__ = ["Bagel", "BagelConfig", "Qwen2Config", "Qwen2ForCausalLM", "Qwen2Model", "SiglipVisionConfig",
            "SiglipVisionModel"]
-''',
-    "modeling/bagel/qwen2_navit.py": '''
+""",
+    "modeling/bagel/qwen2_navit.py": """
 import json
 
 import torch
@@ -120,8 +120,8 @@ class Qwen2ForCausalLM(torch.nn.Module):
         super().__init__()
         self.config = config
         self.lm_head = torch.nn.Linear(2, 2, bias=False)
-''',
-    "modeling/bagel/siglip_navit.py": '''
+""",
+    "modeling/bagel/siglip_navit.py": """
 import json
 
 import torch
@@ -150,8 +150,8 @@ class SiglipVisionModel(torch.nn.Module):
     def __init__(self, config):
         super().__init__()
         self.vision_model = _VisionModel()
-''',
-    "modeling/bagel/bagel.py": '''
+""",
+    "modeling/bagel/bagel.py": """
 import torch
 
 
@@ -166,10 +166,10 @@ class Bagel(torch.nn.Module):
         self.language_model = language_model
         self.vit_model = vit_model
         self.config = config
-''',
+""",
 }
 
-GPU_DOUBLE = '''
+GPU_DOUBLE = """
 import accelerate
 import torch
 
@@ -183,7 +183,7 @@ def _load_on_cpu(model, checkpoint, device_map=None, dtype=None, **kwargs):
 
 
 accelerate.load_checkpoint_and_dispatch = _load_on_cpu
-'''
+"""
 
 
 def write_stub_repo(root: Path, extra_import: str = "") -> Path:
@@ -200,7 +200,8 @@ def write_stub_repo(root: Path, extra_import: str = "") -> Path:
 def write_flash_attn(site: Path) -> Path:
     (site / "flash_attn").mkdir(parents=True, exist_ok=True)
     (site / "flash_attn" / "__init__.py").write_text(
-        "def flash_attn_varlen_func(*args, **kwargs):\n    raise NotImplementedError\n", encoding="utf-8")
+        "def flash_attn_varlen_func(*args, **kwargs):\n    raise NotImplementedError\n", encoding="utf-8"
+    )
     return site
 
 

@@ -50,7 +50,7 @@ class GridJudge:
         names = []
         for r in range(GRID):
             for c in range(GRID):
-                patch = img[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL]
+                patch = img[r * CELL : (r + 1) * CELL, c * CELL : (c + 1) * CELL]
                 if not (patch != np.array(BACKGROUND)).any():
                     continue
                 found = None
@@ -59,7 +59,7 @@ class GridJudge:
                     mask = icon[:, :, 3] > 0
                     for dy in (1, 2, 3):
                         for dx in (1, 2, 3):
-                            region = patch[dy:dy + UNIT, dx:dx + UNIT]
+                            region = patch[dy : dy + UNIT, dx : dx + UNIT]
                             if (region[mask] == icon[:, :, :3][mask]).all():
                                 found = noun.singular
                                 break
@@ -89,8 +89,12 @@ def cli_command(*args: str) -> list[str]:
 
 def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the CLI in a subprocess (one torch thread), returning its output."""
-    proc = subprocess.run(cli_command(*args), capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+    proc = subprocess.run(
+        cli_command(*args),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
@@ -98,5 +102,7 @@ def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None) -
 
 def tree_digest(root: Path, pattern: str = "**/*.png") -> dict[str, str]:
     """sha256 of every file matching `pattern`, by relative path."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.glob(pattern))}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.glob(pattern))
+    }

@@ -67,7 +67,10 @@ def test_without_flash_attn_the_error_names_it_and_its_install(bagel, monkeypatc
         pytest.skip("flash_attn is installed here")
     for g in run():
         assert g.image is None and "status 2" in g.error
-        assert "imports flash_attn" in g.error and "pip install flash_attn==2.5.8 --no-build-isolation" in g.error
+        assert (
+            "imports flash_attn" in g.error
+            and "pip install flash_attn==2.5.8 --no-build-isolation" in g.error
+        )
 
 
 def test_a_missing_bagel_module_is_named(bagel):
@@ -119,8 +122,11 @@ def test_seeds_checkpoint_choice_and_the_study_options(bagel):
 
 
 def test_understanding_through_understand_cmd(bagel):
-    model = load_model(f"command:{SCRIPT}", cmd=CMD,
-                       understand_cmd="{python} {script} --understand --input {input} --output {output}")
+    model = load_model(
+        f"command:{SCRIPT}",
+        cmd=CMD,
+        understand_cmd="{python} {script} --understand --input {input} --output {output}",
+    )
     (u,) = model.understand(["What is 8 / 4?"])
     assert u.answer == "2"
     (call,) = calls(bagel["repo"])

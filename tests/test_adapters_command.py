@@ -39,7 +39,9 @@ def dark_blobs(image) -> int:
 
 def test_script_spec_generates_normal_and_think(tmp_path):
     model = load_model(f"command:{EXAMPLE}")
-    assert isinstance(model, UnifiedModel) and model.capabilities.thinks and not model.capabilities.understands
+    assert (
+        isinstance(model, UnifiedModel) and model.capabilities.thinks and not model.capabilities.understands
+    )
     items = [make_item(1, "Generate as many cups as the result of 8 / 4."), make_item(2, "Draw 3 + 2 stars.")]
     normal = model.generate(items, "normal", [1, 2])
     assert [dark_blobs(g.image) for g in normal] == [8, 3]  # normal mode reads the first number
@@ -72,18 +74,25 @@ def test_understanding_command(tmp_path):
 
 def write_script(tmp_path: Path, name: str, body: str) -> Path:
     p = tmp_path / name
-    p.write_text("import json, sys, pathlib\n"
-                 "args = dict(zip(sys.argv[1::2], sys.argv[2::2]))\n"
-                 "inp, out = pathlib.Path(args['--input']), pathlib.Path(args['--outdir'])\n"
-                 "recs = [json.loads(l) for l in inp.read_text().splitlines() if l.strip()]\n" + body)
+    p.write_text(
+        "import json, sys, pathlib\n"
+        "args = dict(zip(sys.argv[1::2], sys.argv[2::2]))\n"
+        "inp, out = pathlib.Path(args['--input']), pathlib.Path(args['--outdir'])\n"
+        "recs = [json.loads(l) for l in inp.read_text().splitlines() if l.strip()]\n" + body
+    )
     return p
 
 
 def test_missing_and_broken_images_are_errors_not_drops(tmp_path):
-    script = write_script(tmp_path, "half.py", (
-        "from PIL import Image\n"
-        "Image.new('RGB', (8, 8)).save(out / (recs[0]['id'] + '.png'))\n"
-        "(out / (recs[1]['id'] + '.png')).write_bytes(b'garbage')\n"))
+    script = write_script(
+        tmp_path,
+        "half.py",
+        (
+            "from PIL import Image\n"
+            "Image.new('RGB', (8, 8)).save(out / (recs[0]['id'] + '.png'))\n"
+            "(out / (recs[1]['id'] + '.png')).write_bytes(b'garbage')\n"
+        ),
+    )
     model = load_model(f"command:{script}")
     out = model.generate([make_item(1, "a"), make_item(2, "b"), make_item(3, "c")], "normal", [1, 2, 3])
     assert out[0].image is not None and out[0].error is None

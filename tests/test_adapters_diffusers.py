@@ -35,8 +35,14 @@ def server():
 
 @pytest.fixture
 def no_rewriter_env(monkeypatch):
-    for name in ("UNISANDBOX_REWRITER_BASE_URL", "UNISANDBOX_REWRITER_MODEL", "UNISANDBOX_REWRITER_API_KEY",
-                 "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY"):
+    for name in (
+        "UNISANDBOX_REWRITER_BASE_URL",
+        "UNISANDBOX_REWRITER_MODEL",
+        "UNISANDBOX_REWRITER_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_MODEL",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -73,8 +79,13 @@ def test_without_rewriter_think_and_understanding_are_refused(pipe_dir, no_rewri
 
 def test_think_mode_rewrites_through_the_endpoint(pipe_dir, server, monkeypatch, no_rewriter_env):
     monkeypatch.setenv("UNISANDBOX_REWRITER_API_KEY", SECRET)
-    model = load_model(f"diffusers:{pipe_dir}", rewriter_base_url=server.base_url, rewriter_model="qwen-test",
-                       rewriter_max_retries="0", **OPTS)
+    model = load_model(
+        f"diffusers:{pipe_dir}",
+        rewriter_base_url=server.base_url,
+        rewriter_model="qwen-test",
+        rewriter_max_retries="0",
+        **OPTS,
+    )
     assert model.capabilities.thinks and not model.capabilities.understands
     items = [make_item(1, "Generate as many cups as the result of 8 / 4."), make_item(2, "FAIL please")]
     n_before = len(server.requests)
@@ -128,6 +139,8 @@ def test_sequential_cpu_offload_installs_per_layer_hooks(pipe_dir, no_rewriter_e
     """Sequential offload hooks every leaf module. Drawing needs a real GPU (accelerate cannot offload
     from the CPU to the CPU), so this test stops at the hooks."""
     model = load_model(f"diffusers:{pipe_dir}", offload="sequential", **OPTS)
-    leaves = [m for m in model.pipe.unet.modules() if not list(m.children()) and list(m.parameters(recurse=False))]
+    leaves = [
+        m for m in model.pipe.unet.modules() if not list(m.children()) and list(m.parameters(recurse=False))
+    ]
     assert leaves and all(getattr(m._hf_hook, "offload", False) for m in leaves)
     assert model.describe()["options"]["offload"] == "sequential"

@@ -34,7 +34,9 @@ REFUSALS = ("unknown option", "unknown placeholder")
 
 def blocks() -> list[tuple[bool, str | None, str]]:
     """(runnable, expected output, text) of each bash block of the guide, in order."""
-    return [(m.group(0).startswith("<!--"), m.group(1), m.group(2)) for m in BLOCK.finditer(GUIDE.read_text())]
+    return [
+        (m.group(0).startswith("<!--"), m.group(1), m.group(2)) for m in BLOCK.finditer(GUIDE.read_text())
+    ]
 
 
 def commands(text: str) -> list[list[str]]:
@@ -49,7 +51,7 @@ def unisandbox_args(args: list[str]) -> list[str] | None:
         return args[1:]
     for i in range(len(args) - 1):
         if args[i] == "-m" and args[i + 1] == "unisandbox":
-            return args[i + 2:]
+            return args[i + 2 :]
     return None
 
 
@@ -65,8 +67,14 @@ def test_the_guide_marks_runnable_commands():
 def test_runnable_command(tmp_path, expect, cmd):
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
-    proc = subprocess.run([sys.executable, "-m", "unisandbox", *unisandbox_args(cmd)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "unisandbox", *unisandbox_args(cmd)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     if expect:
         assert " ".join(expect.split()) in " ".join(proc.stdout.split()), proc.stdout[-3000:]
@@ -78,8 +86,10 @@ def cli_options() -> dict[str, set[str]]:
     from unisandbox.cli import app
 
     group = typer.main.get_command(app)
-    return {name: {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
-            for name, cmd in group.commands.items()}
+    return {
+        name: {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+        for name, cmd in group.commands.items()
+    }
 
 
 def accepted(spec: str, options: dict[str, str]) -> str | None:
@@ -129,6 +139,8 @@ def test_inline_model_options_are_known(tmp_path):
 
 def test_the_checker_catches_drift(tmp_path):
     """The checks above can fail: a stale placeholder and a misspelt option are refused."""
-    assert "unknown placeholder" in accepted(f"command:{PIL_SCRIPT}", {"understand_cmd": "x {input} {outdir}"})
+    assert "unknown placeholder" in accepted(
+        f"command:{PIL_SCRIPT}", {"understand_cmd": "x {input} {outdir}"}
+    )
     assert "unknown option" in accepted(f"diffusers:{tmp_path}", {"ofload": "model"})
     assert "--no-probes" in cli_options()["run"]

@@ -28,15 +28,21 @@ SECRET = "sk-e2e-secret-789"
 @pytest.fixture(scope="module")
 def items_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("items") / "items.jsonl"
-    write_items(path, [make_item(1, "Generate as many cups as the result of 8 / 4.", 2, "What is 8 / 4?"),
-                       make_item(2, "Draw as many cups as 1 + 2.", 3, "What is 1 + 2?")])
+    write_items(
+        path,
+        [
+            make_item(1, "Generate as many cups as the result of 8 / 4.", 2, "What is 8 / 4?"),
+            make_item(2, "Draw as many cups as 1 + 2.", 3, "What is 1 + 2?"),
+        ],
+    )
     return path
 
 
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "unisandbox", *args], capture_output=True, text=True,
-                          env=full_env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "unisandbox", *args], capture_output=True, text=True, env=full_env, timeout=600
+    )
 
 
 def records(path: Path) -> list[dict]:
@@ -47,7 +53,8 @@ def check_run(out: Path, modes: tuple[str, ...], n_items: int = 2, probes: bool 
     """Every planned sample has a record, an image file or an error, and exactly one verdict."""
     samples = records(out / "samples.jsonl")
     assert sorted((s["item_id"], s["mode"]) for s in samples) == sorted(
-        (f"math-l1-{i:04d}", m) for i in range(1, n_items + 1) for m in modes)
+        (f"math-l1-{i:04d}", m) for i in range(1, n_items + 1) for m in modes
+    )
     for s in samples:
         assert (s["image"] is not None and (out / s["image"]).is_file()) or s["error"]
     verdicts = records(out / "verdicts.jsonl")
@@ -71,8 +78,21 @@ def test_janus_end_to_end(tmp_path, items_file):
     build_tiny_janus(tmp_path / "janus")
     out = tmp_path / "run"
     # One item: the adapter's default budgets (256 answer tokens, 512 think tokens) are the slow part.
-    proc = run_cli(["run", "--model", f"janus:{tmp_path / 'janus'}", "--judge", "sandbox", "--items",
-                    str(items_file), "--limit", "1", "--out", str(out)])
+    proc = run_cli(
+        [
+            "run",
+            "--model",
+            f"janus:{tmp_path / 'janus'}",
+            "--judge",
+            "sandbox",
+            "--items",
+            str(items_file),
+            "--limit",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     samples = check_run(out, ("normal", "think"), n_items=1, probes=True)
     think = [s for s in samples if s["mode"] == "think"]
@@ -85,10 +105,26 @@ def test_diffusers_end_to_end_with_decoupled_think(tmp_path, items_file):
     pipe = tmp_path / "pipe"
     out = tmp_path / "run"
     with FakeOpenAI() as server:
-        env = {"UNISANDBOX_REWRITER_BASE_URL": server.base_url, "UNISANDBOX_REWRITER_MODEL": "rewriter-test",
-               "UNISANDBOX_REWRITER_API_KEY": SECRET}
-        proc = run_cli(["run", "--model", f"diffusers:{pipe}", "--judge", "sandbox", "--items", str(items_file),
-                        "--no-probes", "--out", str(out)], env)
+        env = {
+            "UNISANDBOX_REWRITER_BASE_URL": server.base_url,
+            "UNISANDBOX_REWRITER_MODEL": "rewriter-test",
+            "UNISANDBOX_REWRITER_API_KEY": SECRET,
+        }
+        proc = run_cli(
+            [
+                "run",
+                "--model",
+                f"diffusers:{pipe}",
+                "--judge",
+                "sandbox",
+                "--items",
+                str(items_file),
+                "--no-probes",
+                "--out",
+                str(out),
+            ],
+            env,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in server.requests)
     samples = check_run(out, ("normal", "think"))
@@ -102,8 +138,19 @@ def test_diffusers_think_without_rewriter_is_refused_before_work(tmp_path, items
     build_tiny_pipeline(tmp_path)
     out = tmp_path / "run"
     env = {k: "" for k in ("UNISANDBOX_REWRITER_MODEL", "OPENAI_MODEL")}
-    proc = run_cli(["run", "--model", f"diffusers:{tmp_path / 'pipe'}", "--items", str(items_file),
-                    "--no-probes", "--out", str(out)], env)
+    proc = run_cli(
+        [
+            "run",
+            "--model",
+            f"diffusers:{tmp_path / 'pipe'}",
+            "--items",
+            str(items_file),
+            "--no-probes",
+            "--out",
+            str(out),
+        ],
+        env,
+    )
     assert proc.returncode == 2
     assert "think mode" in proc.stderr
     assert not (out / "samples.jsonl").exists() or not records(out / "samples.jsonl")
@@ -111,8 +158,20 @@ def test_diffusers_think_without_rewriter_is_refused_before_work(tmp_path, items
 
 def test_command_end_to_end(tmp_path, items_file):
     out = tmp_path / "run"
-    proc = run_cli(["run", "--model", f"command:{EXAMPLE}", "--judge", "sandbox", "--items", str(items_file),
-                    "--no-probes", "--out", str(out)])
+    proc = run_cli(
+        [
+            "run",
+            "--model",
+            f"command:{EXAMPLE}",
+            "--judge",
+            "sandbox",
+            "--items",
+            str(items_file),
+            "--no-probes",
+            "--out",
+            str(out),
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     samples = check_run(out, ("normal", "think"))
     assert {s["rewritten_prompt"] for s in samples if s["mode"] == "think"} == {"2 dots", "3 dots"}
@@ -122,8 +181,20 @@ def test_openai_end_to_end(tmp_path, items_file):
     out = tmp_path / "run"
     with FakeOpenAI() as server:
         env = {"UNISANDBOX_MODEL_BASE_URL": server.base_url, "UNISANDBOX_MODEL_API_KEY": SECRET}
-        proc = run_cli(["run", "--model", "openai:unified-test", "--judge", "sandbox", "--items", str(items_file),
-                        "--out", str(out)], env)
+        proc = run_cli(
+            [
+                "run",
+                "--model",
+                "openai:unified-test",
+                "--judge",
+                "sandbox",
+                "--items",
+                str(items_file),
+                "--out",
+                str(out),
+            ],
+            env,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
     check_run(out, ("normal", "think"), probes=True)
     probes = records(out / "understanding.jsonl")

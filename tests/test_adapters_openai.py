@@ -25,8 +25,15 @@ def server():
 
 @pytest.fixture
 def env(monkeypatch):
-    for name in ("UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "UNISANDBOX_MODEL_IMAGE_BASE_URL",
-                 "UNISANDBOX_MODEL_CHAT_BASE_URL", "UNISANDBOX_MODEL_IMAGE_API_KEY", "UNISANDBOX_MODEL_CHAT_API_KEY"):
+    for name in (
+        "UNISANDBOX_MODEL_BASE_URL",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "UNISANDBOX_MODEL_IMAGE_BASE_URL",
+        "UNISANDBOX_MODEL_CHAT_BASE_URL",
+        "UNISANDBOX_MODEL_IMAGE_API_KEY",
+        "UNISANDBOX_MODEL_CHAT_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("UNISANDBOX_MODEL_API_KEY", SECRET)
 
@@ -34,7 +41,12 @@ def env(monkeypatch):
 def test_generate_normal_sends_prompt_seed_and_key(server, env):
     model = load_model("openai:unified-test", base_url=server.base_url, max_retries="0")
     assert isinstance(model, UnifiedModel) and model.capabilities.understands and model.capabilities.thinks
-    items = [make_item(1, "3 cups"), make_item(2, "FAIL now"), make_item(3, "NOIMAGE"), make_item(4, "5 keys")]
+    items = [
+        make_item(1, "3 cups"),
+        make_item(2, "FAIL now"),
+        make_item(3, "NOIMAGE"),
+        make_item(4, "5 keys"),
+    ]
     n0 = len(server.requests)
     out = model.generate(items, "normal", [101, 102, 103, 104])
     assert len(out) == 4
@@ -46,8 +58,11 @@ def test_generate_normal_sends_prompt_seed_and_key(server, env):
     assert not_png.image is None and "not an image" in not_png.error
     sent = [r for r in server.requests[n0:] if r["path"].endswith("/images/generations")]
     assert sorted((r["body"]["prompt"], r["body"]["seed"]) for r in sent) == sorted(
-        [("3 cups", 101), ("FAIL now", 102), ("NOIMAGE", 103), ("5 keys", 104)])
-    assert all(r["body"]["model"] == "unified-test" and r["body"]["response_format"] == "b64_json" for r in sent)
+        [("3 cups", 101), ("FAIL now", 102), ("NOIMAGE", 103), ("5 keys", 104)]
+    )
+    assert all(
+        r["body"]["model"] == "unified-test" and r["body"]["response_format"] == "b64_json" for r in sent
+    )
     assert all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in sent)
     assert SECRET not in json.dumps(model.describe())
 
@@ -117,8 +132,13 @@ def test_images_and_text_on_separate_servers_with_separate_keys(env, monkeypatch
     """An image server and a chat server (e.g. a diffusion server and vLLM), each with its own key."""
     monkeypatch.setenv("UNISANDBOX_MODEL_CHAT_API_KEY", "sk-chat-only")
     with FakeOpenAI() as images, FakeOpenAI() as chat:
-        model = load_model("openai:flux-server", image_base_url=images.base_url, chat_base_url=chat.base_url,
-                           chat_model="qwen-chat", max_retries="0")
+        model = load_model(
+            "openai:flux-server",
+            image_base_url=images.base_url,
+            chat_base_url=chat.base_url,
+            chat_model="qwen-chat",
+            max_retries="0",
+        )
         (g,) = model.generate([make_item(1, "Generate as many cups as the result of 8 / 4.")], "think", [7])
         assert g.rewritten_prompt == "2 cups"
         assert g.image.tobytes() == Image.open(io.BytesIO(draw("2 cups", 7))).convert("RGB").tobytes()
@@ -131,7 +151,9 @@ def test_images_and_text_on_separate_servers_with_separate_keys(env, monkeypatch
         assert {r["headers"]["authorization"] for r in chat.requests} == {"Bearer sk-chat-only"}
         d = model.describe()
         assert d["decoupled_think"] is True
-        assert d["endpoint"]["base_url"] == images.base_url and d["chat_endpoint"]["base_url"] == chat.base_url
+        assert (
+            d["endpoint"]["base_url"] == images.base_url and d["chat_endpoint"]["base_url"] == chat.base_url
+        )
         assert d["options"]["chat_base_url"] == chat.base_url
         assert SECRET not in json.dumps(d) and "sk-chat-only" not in json.dumps(d)
 

@@ -18,15 +18,18 @@ from unisandbox.models._text import (
 from unisandbox.tasks.base import InputError
 
 
-@pytest.mark.parametrize("reply, answer", [
-    ("8 / 4 = 2\nAnswer: 2", "2"),
-    ("Answer: 3\nWait, no.\nAnswer: 4", "4"),
-    ("**Answer:** chairs.", "chairs."),
-    ("final answer: lemons", "lemons"),
-    ("The symbol stands for cups", "The symbol stands for cups"),
-    ("Answer:\n5", "5"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "reply, answer",
+    [
+        ("8 / 4 = 2\nAnswer: 2", "2"),
+        ("Answer: 3\nWait, no.\nAnswer: 4", "4"),
+        ("**Answer:** chairs.", "chairs."),
+        ("final answer: lemons", "lemons"),
+        ("The symbol stands for cups", "The symbol stands for cups"),
+        ("Answer:\n5", "5"),
+        ("", ""),
+    ],
+)
 def test_parse_answer(reply, answer):
     assert parse_answer(reply) == answer
 
@@ -48,7 +51,9 @@ def test_parse_rewrite_falls_back_to_the_whole_reply_then_the_original():
 def test_templates_are_versioned_and_fill_in():
     assert TEMPLATES_VERSION == 1
     assert "Request: 3 + 1 cups" in think_prompt("3 + 1 cups") and "Prompt:" in THINK_TEMPLATE
-    assert understand_prompt("What is 2+2?").startswith("What is 2+2?") and "Answer:" in understand_prompt("q")
+    assert understand_prompt("What is 2+2?").startswith("What is 2+2?") and "Answer:" in understand_prompt(
+        "q"
+    )
 
 
 def test_option_coercion():

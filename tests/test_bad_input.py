@@ -19,8 +19,14 @@ from unisandbox.judges.fake_server import _free_port
 from unisandbox.models.sandbox.checkpoint import WEIGHTS_SHA256, file_sha256, shipped_dir
 
 SMALL = ("--tasks", "math", "--levels", "1", "--limit", "2")
-_JUDGE_ENV = ("UNISANDBOX_JUDGE_MODEL", "OPENAI_MODEL", "UNISANDBOX_JUDGE_BASE_URL", "OPENAI_BASE_URL",
-              "UNISANDBOX_JUDGE_API_KEY", "OPENAI_API_KEY")
+_JUDGE_ENV = (
+    "UNISANDBOX_JUDGE_MODEL",
+    "OPENAI_MODEL",
+    "UNISANDBOX_JUDGE_BASE_URL",
+    "OPENAI_BASE_URL",
+    "UNISANDBOX_JUDGE_API_KEY",
+    "OPENAI_API_KEY",
+)
 
 
 def _env() -> dict[str, str]:
@@ -29,8 +35,15 @@ def _env() -> dict[str, str]:
 
 
 def _cli(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "unisandbox", *args], capture_output=True, text=True, cwd=cwd,
-                          env=_env(), timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "unisandbox", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=_env(),
+        timeout=300,
+        **kw,
+    )
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, float]]:
@@ -83,21 +96,68 @@ def _command_script(tmp: Path) -> Path:
 # (case id, argv builder given the work folder, words the one error line must contain)
 CASES = [
     ("model-missing-dir", lambda t: ["--model", "sandbox:/nonexistent"], ["/nonexistent"]),
-    ("model-truncated", lambda t: ["--model", f"sandbox:{_truncated(t)}"], ["truncated", "model.safetensors"]),
-    ("model-zero-bytes", lambda t: ["--model", f"sandbox:{_zero_bytes(t)}"], ["truncated", "model.safetensors"]),
-    ("model-bad-config", lambda t: ["--model", f"sandbox:{_bad_config(t)}"], ["malformed JSON", "config.json"]),
-    ("model-flipped-bits", lambda t: ["--model", f"sandbox:{_flipped_bits(t)}"], ["sha256", "model.safetensors"]),
+    (
+        "model-truncated",
+        lambda t: ["--model", f"sandbox:{_truncated(t)}"],
+        ["truncated", "model.safetensors"],
+    ),
+    (
+        "model-zero-bytes",
+        lambda t: ["--model", f"sandbox:{_zero_bytes(t)}"],
+        ["truncated", "model.safetensors"],
+    ),
+    (
+        "model-bad-config",
+        lambda t: ["--model", f"sandbox:{_bad_config(t)}"],
+        ["malformed JSON", "config.json"],
+    ),
+    (
+        "model-flipped-bits",
+        lambda t: ["--model", f"sandbox:{_flipped_bits(t)}"],
+        ["sha256", "model.safetensors"],
+    ),
     ("model-unknown-kind", lambda t: ["--model", "nosuchmodel"], ["unknown model", "nosuchmodel"]),
     ("model-bad-option", lambda t: ["--model", "fake:p_normal=2"], ["p_normal"]),
     ("command-model-without-probes", lambda t: ["--model", f"command:{_command_script(t)}"], ["understand"]),
     ("batch-size-0", lambda t: ["--model", "fake", "--batch-size", "0"], ["--batch-size"]),
-    ("judge-unknown", lambda t: ["--model", "fake", "--judge", "nosuchjudge"], ["unknown judge", "nosuchjudge"]),
-    ("judge-vlm-no-model", lambda t: ["--model", "fake", "--judge", "vlm"], ["no judge model", "--judge-option model="]),
-    ("judge-timeout-negative", lambda t: ["--model", "fake", "--judge", "vlm", "--judge-option", "model=m",
-                                          "--judge-option", "timeout=-5"], ["timeout=-5"]),
-    ("judge-unreachable", lambda t: ["--model", "fake", "--judge", "vlm", "--judge-option", "model=m",
-                                     "--judge-option", f"base_url=http://127.0.0.1:{_free_port()}/v1"],
-     ["does not answer", "127.0.0.1"]),
+    (
+        "judge-unknown",
+        lambda t: ["--model", "fake", "--judge", "nosuchjudge"],
+        ["unknown judge", "nosuchjudge"],
+    ),
+    (
+        "judge-vlm-no-model",
+        lambda t: ["--model", "fake", "--judge", "vlm"],
+        ["no judge model", "--judge-option model="],
+    ),
+    (
+        "judge-timeout-negative",
+        lambda t: [
+            "--model",
+            "fake",
+            "--judge",
+            "vlm",
+            "--judge-option",
+            "model=m",
+            "--judge-option",
+            "timeout=-5",
+        ],
+        ["timeout=-5"],
+    ),
+    (
+        "judge-unreachable",
+        lambda t: [
+            "--model",
+            "fake",
+            "--judge",
+            "vlm",
+            "--judge-option",
+            "model=m",
+            "--judge-option",
+            f"base_url=http://127.0.0.1:{_free_port()}/v1",
+        ],
+        ["does not answer", "127.0.0.1"],
+    ),
     ("tasks-unknown", lambda t: ["--model", "fake", "--tasks", "maths"], ["unknown task", "maths"]),
     ("levels-unknown", lambda t: ["--model", "fake", "--levels", "7"], ["level 7"]),
     ("items-missing", lambda t: ["--model", "fake", "--items", str(t / "nope.jsonl")], ["nope.jsonl"]),
@@ -163,10 +223,14 @@ def test_read_only_output_directory(tmp_path):
 
 def test_unexpected_failure_is_a_bug_report_not_a_bad_input(tmp_path):
     # A real bug keeps its traceback and asks to be reported (exit 70), distinct from exit 2.
-    code = ("from unisandbox.cli import app\n"
-            "@app.command('boom')\n"
-            "def boom():\n    raise ZeroDivisionError('x')\n"
-            "from unisandbox.cli import main\nimport sys; sys.argv=['unisandbox','boom']; main()\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=_env())
+    code = (
+        "from unisandbox.cli import app\n"
+        "@app.command('boom')\n"
+        "def boom():\n    raise ZeroDivisionError('x')\n"
+        "from unisandbox.cli import main\nimport sys; sys.argv=['unisandbox','boom']; main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=_env()
+    )
     assert proc.returncode == 70
     assert "Traceback" in proc.stderr and "Please report it" in proc.stderr

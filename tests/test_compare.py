@@ -26,16 +26,33 @@ def _fake_run(root, items, outcomes, spec, judge_hash="j1", skip=()):
         for it, ok in zip(items, outcomes, strict=True):
             if it.id in skip:
                 continue
-            s.append(SampleRecord(item_id=it.id, mode="normal", sample_index=0, seed=0, image=f"nope/{it.id}.png",
-                                  model=spec).model_dump(mode="json"))
-            v.append(VerdictRecord(item_id=it.id, mode="normal", sample_index=0, verdict="correct" if ok else "wrong",
-                                   caption="1 cup", judge="sandbox", judge_hash=judge_hash).model_dump(mode="json"))
+            s.append(
+                SampleRecord(
+                    item_id=it.id,
+                    mode="normal",
+                    sample_index=0,
+                    seed=0,
+                    image=f"nope/{it.id}.png",
+                    model=spec,
+                ).model_dump(mode="json")
+            )
+            v.append(
+                VerdictRecord(
+                    item_id=it.id,
+                    mode="normal",
+                    sample_index=0,
+                    verdict="correct" if ok else "wrong",
+                    caption="1 cup",
+                    judge="sandbox",
+                    judge_hash=judge_hash,
+                ).model_dump(mode="json")
+            )
     return root
 
 
 def test_paired_counts_and_tests_follow_the_known_verdicts(tmp_path):
     items = math_items(3, 1, 40)
-    x = [i % 2 == 0 for i in range(40)]            # 20 correct
+    x = [i % 2 == 0 for i in range(40)]  # 20 correct
     y = [i % 4 == 0 or i >= 30 for i in range(40)]  # both: even < 30 with i%4==0 -> 8, + 30,32,34,36,38
     a = _fake_run(tmp_path / "a", items, x, "fake:p_normal=0.1")
     b = _fake_run(tmp_path / "b", items, y, "fake:p_normal=0.2")
@@ -60,7 +77,9 @@ def test_mapping_pairs_are_scored_together_and_intersect_keeps_whole_pairs(tmp_p
     ok = [True] * 12
     ok[1] = False  # pair 0 fails through its B image
     a = _fake_run(tmp_path / "a", items, ok, "fake")
-    b = _fake_run(tmp_path / "b", items[:-1], ok[:-1], "fake", judge_hash="j2")  # drops one image of the last pair
+    b = _fake_run(
+        tmp_path / "b", items[:-1], ok[:-1], "fake", judge_hash="j2"
+    )  # drops one image of the last pair
     with pytest.raises(ConfigError, match="different item sets"):
         compare(load_runs([a, b]))
     runs = load_runs([a, b])
@@ -111,7 +130,9 @@ def test_compare_two_sandbox_runs_shared_and_query(tmp_path):
     assert "UniSandbox comparison" in proc.stdout and "Paired tests" in proc.stdout
     cmp = json.loads((dest / "compare.json").read_text())
     assert [r["label"] for r in cmp["runs"]] == ["sandbox", "sandbox-query"]
-    assert len(cmp["rows"]) == 6 * 3 and len(cmp["pairs"]) == 6 * 3  # task/level x (understanding, normal, think)
+    assert (
+        len(cmp["rows"]) == 6 * 3 and len(cmp["pairs"]) == 6 * 3
+    )  # task/level x (understanding, normal, think)
     for j, run in enumerate(runs):  # each column equals the run's own report on the same items
         summary = json.loads((run / "summary.json").read_text())
         own = {(r["task"], r["level"], r["mode"]): r["correct"] for r in summary["rows"]}

@@ -19,35 +19,52 @@ from unisandbox.world import vocab
 PERSON = PersonAnswer(gender="female", age="kid", hair="red", skin="dark")
 
 
-@pytest.mark.parametrize("text,parsed", [
-    ("3 apples", Parsed("count", 3, "apple")),
-    ("1 apple", Parsed("count", 1, "apple")),
-    ("  Three Cherries. ", Parsed("count", 3, "cherry")),
-    ("2 mugs", Parsed("count", 2, "cup")),
-    ("4 leaves", Parsed("count", 4, "leaf")),
-    ("2 bunch of grapes", Parsed("count", 2, "grape")),
-    ("Fruit: banana", Parsed("fruit", 1, "banana")),
-    ("fruit:Strawberries", Parsed("fruit", 1, "strawberry")),
-    ("Flower: lily", Parsed("flower", 1, "lily")),
-    ("Error", Parsed("error")),
-    ("error.", Parsed("error")),
-    ("Person: dark; red; kid; female", Parsed("person", person=("dark", "red", "kid", "female"))),
-    ("person: Light; Blond; elderly; man", Parsed("person", person=("light", "blonde", "old", "male"))),
-    # Objects outside the vocabulary are kept as English, in the singular.
-    ("three unicorns", Parsed("count", 3, "unicorn")),
-    ("2 Teddy Bears.", Parsed("count", 2, "teddy bear")),
-    ("4 pairs of socks", Parsed("count", 4, "pair of socks")),
-    ("3 mice", Parsed("count", 3, "mouse")),
-])
+@pytest.mark.parametrize(
+    "text,parsed",
+    [
+        ("3 apples", Parsed("count", 3, "apple")),
+        ("1 apple", Parsed("count", 1, "apple")),
+        ("  Three Cherries. ", Parsed("count", 3, "cherry")),
+        ("2 mugs", Parsed("count", 2, "cup")),
+        ("4 leaves", Parsed("count", 4, "leaf")),
+        ("2 bunch of grapes", Parsed("count", 2, "grape")),
+        ("Fruit: banana", Parsed("fruit", 1, "banana")),
+        ("fruit:Strawberries", Parsed("fruit", 1, "strawberry")),
+        ("Flower: lily", Parsed("flower", 1, "lily")),
+        ("Error", Parsed("error")),
+        ("error.", Parsed("error")),
+        ("Person: dark; red; kid; female", Parsed("person", person=("dark", "red", "kid", "female"))),
+        ("person: Light; Blond; elderly; man", Parsed("person", person=("light", "blonde", "old", "male"))),
+        # Objects outside the vocabulary are kept as English, in the singular.
+        ("three unicorns", Parsed("count", 3, "unicorn")),
+        ("2 Teddy Bears.", Parsed("count", 2, "teddy bear")),
+        ("4 pairs of socks", Parsed("count", 4, "pair of socks")),
+        ("3 mice", Parsed("count", 3, "mouse")),
+    ],
+)
 def test_parse_golden(text, parsed):
     assert parse_caption(text) == parsed
 
 
-@pytest.mark.parametrize("text", [
-    "", "apples", "3", "Fruit: rose", "Flower: banana", "Person: dark; red; kid",
-    "Person: dark; purple; kid; female", "I see 3 apples", "Fruit:", "3 apples and 2 cups",
-    "3 unicorns and 2 dragons", "one of them is red", "2 bears with hats", "3 red, blue and green balls",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "apples",
+        "3",
+        "Fruit: rose",
+        "Flower: banana",
+        "Person: dark; red; kid",
+        "Person: dark; purple; kid; female",
+        "I see 3 apples",
+        "Fruit:",
+        "3 apples and 2 cups",
+        "3 unicorns and 2 dragons",
+        "one of them is red",
+        "2 bears with hats",
+        "3 red, blue and green balls",
+    ],
+)
 def test_parse_rejects(text):
     with pytest.raises(CaptionSyntaxError):
         parse_caption(text)
@@ -106,8 +123,13 @@ def test_fruit_and_flower_answers():
 def test_person_answer_needs_all_four_attributes():
     assert match("Person: dark; red; kid; female", PERSON) == "correct"
     assert match("Person: brown; ginger; child; girl", PERSON) == "correct"
-    for wrong in ("Person: light; red; kid; female", "Person: dark; black; kid; female",
-                  "Person: dark; red; old; female", "Person: dark; red; kid; male", "3 apples"):
+    for wrong in (
+        "Person: light; red; kid; female",
+        "Person: dark; black; kid; female",
+        "Person: dark; red; old; female",
+        "Person: dark; red; kid; male",
+        "3 apples",
+    ):
         assert match(wrong, PERSON) == "wrong"
 
 
@@ -122,8 +144,13 @@ def test_verdict_for():
 
 
 def test_answer_caption_matches_its_answer():
-    for a in (CountAnswer(count=4, object="hat"), ObjectAnswer(object="kite"), PERSON,
-              FruitAnswer(fruit="pear"), FlowerAnswer(flower="violet")):
+    for a in (
+        CountAnswer(count=4, object="hat"),
+        ObjectAnswer(object="kite"),
+        PERSON,
+        FruitAnswer(fruit="pear"),
+        FlowerAnswer(flower="violet"),
+    ):
         assert match(answer_caption(a), a) == "correct"
 
 
@@ -142,5 +169,8 @@ def test_objects_outside_the_vocabulary_follow_english():
     # Vocabulary objects keep their exact keys: a listed word never matches another listed object.
     assert match("2 mugs", CountAnswer(count=2, object="cup")) == "correct"
     assert match("2 coins", CountAnswer(count=2, object="cup")) == "wrong"
-    assert count_caption(2, "teddy bear") == "2 teddy bears" and count_caption(1, "pair of socks") == "1 pair of socks"
+    assert (
+        count_caption(2, "teddy bear") == "2 teddy bears"
+        and count_caption(1, "pair of socks") == "1 pair of socks"
+    )
     assert answer_caption(pair) == "4 pairs of socks" and match(answer_caption(bear), bear) == "correct"

@@ -47,7 +47,9 @@ def test_free_singles_are_named(judge):
     rng = np.random.default_rng(1)
     for noun in vocab.FRUITS + vocab.FLOWERS:
         for _ in range(3):
-            assert judge.caption_array(render.render_single(noun.singular, rng)) == single_caption(noun.singular)
+            assert judge.caption_array(render.render_single(noun.singular, rng)) == single_caption(
+                noun.singular
+            )
 
 
 def test_png_entry_point_and_undecodable_bytes(judge):
@@ -77,7 +79,7 @@ def test_fused_icons_and_cut_icons_are_not_counted():
     icon = render.canonical_icon("apple")
     for x in (10, 19):
         m = icon[:, :, 3] > 0
-        img[10:22, x:x + 12][m] = icon[:, :, :3][m]
+        img[10:22, x : x + 12][m] = icon[:, :, :3][m]
     from unisandbox.world.blobs import label
 
     assert label((img != render.BACKGROUND).any(2))[1] == 1

@@ -39,13 +39,22 @@ def _truth(images: list[bytes]) -> list[str]:
 
 
 def _judge(server: FakeVLM, tmp_path: Path, **kw) -> VLMJudge:
-    opts = {"model": "fake-vl", "base_url": server.base_url, "api_key": KEY, "cache_dir": tmp_path / "cache",
-            "timeout": 2.0, "retries": 4, "backoff": 0.05, "backoff_max": 2.0}
+    opts = {
+        "model": "fake-vl",
+        "base_url": server.base_url,
+        "api_key": KEY,
+        "cache_dir": tmp_path / "cache",
+        "timeout": 2.0,
+        "retries": 4,
+        "backoff": 0.05,
+        "backoff_max": 2.0,
+    }
     opts.update(kw)
     return VLMJudge(**opts)
 
 
 # --- prompts and parser (golden) -------------------------------------------------------------------
+
 
 def test_rendered_prompt_is_golden():
     name, template = load_prompt("caption_v1")
@@ -60,26 +69,37 @@ def test_rendered_prompt_is_golden():
 def test_request_body_is_golden():
     png = render.encode_png(render.blank())
     msgs = build_messages("PROMPT", png)
-    assert msgs == [{"role": "user", "content": [
-        {"type": "text", "text": "PROMPT"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}},
-    ]}]
+    assert msgs == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "PROMPT"},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()},
+                },
+            ],
+        }
+    ]
 
 
-@pytest.mark.parametrize("reply,caption", [
-    ("3 apples", "3 apples"),
-    ("3 apples.", "3 apples"),
-    ("Caption: 2 cups", "2 cups"),
-    ("```\nPerson: dark; red; kid; female\n```", "Person: dark; red; kid; female"),
-    ("I count the shapes carefully.\nThere are three.\n3 stars", "3 stars"),
-    ("**Fruit: banana**", "Fruit: banana"),
-    ('"Error"', "Error"),
-    ("", None),
-    ("   ", None),
-    (None, None),
-    ("I see some apples", None),
-    ("Person: dark; red; kid", None),
-])
+@pytest.mark.parametrize(
+    "reply,caption",
+    [
+        ("3 apples", "3 apples"),
+        ("3 apples.", "3 apples"),
+        ("Caption: 2 cups", "2 cups"),
+        ("```\nPerson: dark; red; kid; female\n```", "Person: dark; red; kid; female"),
+        ("I count the shapes carefully.\nThere are three.\n3 stars", "3 stars"),
+        ("**Fruit: banana**", "Fruit: banana"),
+        ('"Error"', "Error"),
+        ("", None),
+        ("   ", None),
+        (None, None),
+        ("I see some apples", None),
+        ("Person: dark; red; kid", None),
+    ],
+)
 def test_reply_parser_golden(reply, caption):
     assert parse_reply(reply) == caption
 
@@ -114,6 +134,7 @@ def test_custom_prompt_file_changes_the_hash(tmp_path):
 
 
 # --- against a real HTTP server ---------------------------------------------------------------------
+
 
 def test_happy_path_cache_and_key_hygiene(tmp_path):
     images = _images(24)

@@ -57,10 +57,10 @@ def test_pure_noise_rarely_agrees():
 
 
 def test_preconditions_need_the_floor_and_more_than_chance():
-    assert not probe_precondition("p", _outs(40, 100), chance=0.25).holds      # under the floor
-    assert not probe_precondition("p", _outs(11, 20), chance=0.5).holds        # at chance within noise
+    assert not probe_precondition("p", _outs(40, 100), chance=0.25).holds  # under the floor
+    assert not probe_precondition("p", _outs(11, 20), chance=0.5).holds  # at chance within noise
     assert probe_precondition("p", _outs(95, 100), chance=0.25).holds
-    assert not probe_precondition("p", ["error"] * 5, chance=0.25).holds        # nothing scored
+    assert not probe_precondition("p", ["error"] * 5, chance=0.25).holds  # nothing scored
     assert not share_precondition("rejected", 6, 900, 0.1).holds
     assert share_precondition("rejected", 200, 900, 0.1).holds
 

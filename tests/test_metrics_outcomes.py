@@ -8,10 +8,16 @@ from unisandbox.training.evaluate import Score, official_items
 
 def test_pair_outcome_combines_members_and_never_calls_error_or_missing_wrong():
     items = official_items("mapping", levels=(1,), limit=4)  # 4 pairs, A then B
-    verdicts = ["correct", "correct",   # pair 0: correct
-                "correct", "wrong",     # pair 1: wrong
-                "wrong", "error",       # pair 2: error (a judge failure is not a wrong image)
-                "error", "missing"]     # pair 3: missing wins over error
+    verdicts = [
+        "correct",
+        "correct",  # pair 0: correct
+        "correct",
+        "wrong",  # pair 1: wrong
+        "wrong",
+        "error",  # pair 2: error (a judge failure is not a wrong image)
+        "error",
+        "missing",
+    ]  # pair 3: missing wins over error
     out = unit_outcomes(items, verdicts)
     assert out == ["correct", "wrong", "error", "missing"]
     r = rate(out, unit_chance(items))

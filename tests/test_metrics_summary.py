@@ -6,14 +6,33 @@ from unisandbox.tasks.base import CountAnswer, Item, ObjectAnswer, Probe
 
 
 def _math(i: int) -> Item:
-    return Item(id=f"m{i}", task="math", subtask="math", level=1, split="test", prompt=f"p{i}",
-                expected=CountAnswer(count=2, object="cup"), probe=Probe(question=f"q{i}", answer="2"))
+    return Item(
+        id=f"m{i}",
+        task="math",
+        subtask="math",
+        level=1,
+        split="test",
+        prompt=f"p{i}",
+        expected=CountAnswer(count=2, object="cup"),
+        probe=Probe(question=f"q{i}", answer="2"),
+    )
 
 
 def _pair(i: int) -> list[Item]:
-    return [Item(id=f"p{i}_{s}", task="mapping", subtask="mapping", level=2, split="test", prompt=f"p{i}{s}",
-                 expected=ObjectAnswer(object="cup"), probe=Probe(question=f"q{i}{s}", answer="cup"),
-                 group=f"p{i}") for s in "AB"]
+    return [
+        Item(
+            id=f"p{i}_{s}",
+            task="mapping",
+            subtask="mapping",
+            level=2,
+            split="test",
+            prompt=f"p{i}{s}",
+            expected=ObjectAnswer(object="cup"),
+            probe=Probe(question=f"q{i}{s}", answer="cup"),
+            group=f"p{i}",
+        )
+        for s in "AB"
+    ]
 
 
 def _records(outcomes: dict[tuple[str, str], str], probes: dict[str, bool | None]):
@@ -21,13 +40,17 @@ def _records(outcomes: dict[tuple[str, str], str], probes: dict[str, bool | None
     for (item_id, mode), v in outcomes.items():
         key = (item_id, mode, 0)
         image = None if v == "missing" else f"images/{mode}/s0/{item_id}.png"
-        samples[key] = SampleRecord(item_id=item_id, mode=mode, sample_index=0, seed=1, image=image, model="t")
+        samples[key] = SampleRecord(
+            item_id=item_id, mode=mode, sample_index=0, seed=1, image=image, model="t"
+        )
         if v != "unjudged":
-            verdicts[key] = VerdictRecord(item_id=item_id, mode=mode, sample_index=0, verdict=v, caption=None,
-                                          judge="j", judge_hash="h")
+            verdicts[key] = VerdictRecord(
+                item_id=item_id, mode=mode, sample_index=0, verdict=v, caption=None, judge="j", judge_hash="h"
+            )
     for item_id, ok in probes.items():
-        und[(item_id,)] = UnderstandingRecord(item_id=item_id, question="q", expected="2", answer="2",
-                                              correct=ok, model="t")
+        und[(item_id,)] = UnderstandingRecord(
+            item_id=item_id, question="q", expected="2", answer="2", correct=ok, model="t"
+        )
     return samples, und, verdicts
 
 
@@ -58,9 +81,14 @@ def test_counts_accuracy_gap_and_mcnemar_by_hand():
 
 def test_mapping_is_scored_per_pair():
     items = _pair(0) + _pair(1) + _pair(2)
-    outcomes = {("p0_A", "normal"): "correct", ("p0_B", "normal"): "correct",
-                ("p1_A", "normal"): "correct", ("p1_B", "normal"): "wrong",
-                ("p2_A", "normal"): "wrong", ("p2_B", "normal"): "wrong"}
+    outcomes = {
+        ("p0_A", "normal"): "correct",
+        ("p0_B", "normal"): "correct",
+        ("p1_A", "normal"): "correct",
+        ("p1_B", "normal"): "wrong",
+        ("p2_A", "normal"): "wrong",
+        ("p2_B", "normal"): "wrong",
+    }
     probes = {"p0_A": True, "p0_B": True, "p1_A": True, "p1_B": False, "p2_A": True, "p2_B": True}
     s = summarize(items, ["normal"], 1, *_records(outcomes, probes))
     row = _row(s, "mapping", "normal")
@@ -70,8 +98,12 @@ def test_mapping_is_scored_per_pair():
 
 def test_errors_and_missing_are_counted_never_wrong_and_withhold_accuracy():
     items = [_math(i) for i in range(4)]
-    outcomes = {("m0", "normal"): "correct", ("m1", "normal"): "error", ("m2", "normal"): "missing",
-                ("m3", "normal"): "unjudged"}
+    outcomes = {
+        ("m0", "normal"): "correct",
+        ("m1", "normal"): "error",
+        ("m2", "normal"): "missing",
+        ("m3", "normal"): "unjudged",
+    }
     probes = {"m0": True, "m1": None, "m2": True}  # m3 never asked
     recs = _records(outcomes, probes)
     s = summarize(items, ["normal"], 1, *recs)
@@ -97,17 +129,25 @@ def test_several_samples_use_cluster_bootstrap():
     items = [_math(i) for i in range(6)]
     samples, und, verdicts = {}, {}, {}
     for i in range(6):
-        und[(f"m{i}",)] = UnderstandingRecord(item_id=f"m{i}", question="q", expected="2", answer="2",
-                                              correct=True, model="t")
+        und[(f"m{i}",)] = UnderstandingRecord(
+            item_id=f"m{i}", question="q", expected="2", answer="2", correct=True, model="t"
+        )
         for k in range(3):
             for mode in ("normal", "think"):
                 key = (f"m{i}", mode, k)
-                samples[key] = SampleRecord(item_id=key[0], mode=mode, sample_index=k, seed=1, image="x.png",
-                                            model="t")
+                samples[key] = SampleRecord(
+                    item_id=key[0], mode=mode, sample_index=k, seed=1, image="x.png", model="t"
+                )
                 ok = (i + k) % 2 == 0 if mode == "normal" else i != 0
-                verdicts[key] = VerdictRecord(item_id=key[0], mode=mode, sample_index=k,
-                                              verdict="correct" if ok else "wrong", caption=None,
-                                              judge="j", judge_hash="h")
+                verdicts[key] = VerdictRecord(
+                    item_id=key[0],
+                    mode=mode,
+                    sample_index=k,
+                    verdict="correct" if ok else "wrong",
+                    caption=None,
+                    judge="j",
+                    judge_hash="h",
+                )
     s = summarize(items, ["normal", "think"], 3, samples, und, verdicts)
     assert _row(s, "math", "normal")["expected"] == 18
     comp = s["comparisons"][0]

@@ -3,7 +3,9 @@ import sys
 
 
 def test_import_is_light():
-    code = "import sys, unisandbox, unisandbox.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = (
+        "import sys, unisandbox, unisandbox.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

@@ -16,12 +16,35 @@ from pathlib import Path
 
 from unisandbox.judges.fake_server import FakeVLM, Faults
 
-RUN = ("run", "--model", "fake:delay_ms=30", "--tasks", "math", "--levels", "1", "--limit", "30", "--judge", "vlm")
+RUN = (
+    "run",
+    "--model",
+    "fake:delay_ms=30",
+    "--tasks",
+    "math",
+    "--levels",
+    "1",
+    "--limit",
+    "30",
+    "--judge",
+    "vlm",
+)
 
 
 def _cmd(base_url: str, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "unisandbox", *RUN, "--judge-option", "model=fake-vlm", "--judge-option",
-            f"base_url={base_url}", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "unisandbox",
+        *RUN,
+        "--judge-option",
+        "model=fake-vlm",
+        "--judge-option",
+        f"base_url={base_url}",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _env(cache: Path) -> dict[str, str]:
@@ -36,13 +59,23 @@ def test_dead_endpoint_stops_with_exit_3_then_rerun_completes(tmp_path):
     server = FakeVLM().start()
     try:
         undisturbed = tmp_path / "undisturbed"
-        proc = subprocess.run(_cmd(server.base_url, undisturbed), capture_output=True, text=True,
-                              env=_env(tmp_path / "cache-a"), timeout=300)
+        proc = subprocess.run(
+            _cmd(server.base_url, undisturbed),
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path / "cache-a"),
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
 
         out = tmp_path / "outage"
-        child = subprocess.Popen(_cmd(server.base_url, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, env=_env(tmp_path / "cache-b"))
+        child = subprocess.Popen(
+            _cmd(server.base_url, out),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(tmp_path / "cache-b"),
+        )
         deadline = time.monotonic() + 120
         while _records(out / "samples.jsonl") == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -59,12 +92,18 @@ def test_dead_endpoint_stops_with_exit_3_then_rerun_completes(tmp_path):
         assert "INCOMPLETE" in (out / "report.md").read_text()  # the report says what the run holds
 
         server.start()  # back on the same port
-        proc = subprocess.run(_cmd(server.base_url, out), capture_output=True, text=True,
-                              env=_env(tmp_path / "cache-b"), timeout=300)
+        proc = subprocess.run(
+            _cmd(server.base_url, out),
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path / "cache-b"),
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
         assert "0 images, 0 probes this call" in proc.stderr  # nothing generated twice
         assert json.loads((out / "summary.json").read_text()) == json.loads(
-            (undisturbed / "summary.json").read_text())
+            (undisturbed / "summary.json").read_text()
+        )
     finally:
         server.kill()
 
@@ -74,9 +113,22 @@ def test_hanging_endpoint_trips_the_breaker_and_writes_no_verdicts(tmp_path):
     with FakeVLM(Faults(slow_first=10**6, slow_seconds=300)) as server:
         out = tmp_path / "hang"
         start = time.monotonic()
-        proc = subprocess.run(_cmd(server.base_url, out, "--judge-option", "timeout=1", "--judge-option",
-                                   "concurrency=4", "--judge-option", "breaker_seconds=3"),
-                              capture_output=True, text=True, env=_env(tmp_path / "cache"), timeout=300)
+        proc = subprocess.run(
+            _cmd(
+                server.base_url,
+                out,
+                "--judge-option",
+                "timeout=1",
+                "--judge-option",
+                "concurrency=4",
+                "--judge-option",
+                "breaker_seconds=3",
+            ),
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path / "cache"),
+            timeout=300,
+        )
         took = time.monotonic() - start
     assert proc.returncode == 3, proc.stderr
     assert re.search(r"failed (\d+) calls in a row", proc.stderr) and "timeout" in proc.stderr

@@ -29,8 +29,12 @@ def _count(path):
 
 
 def _kill_when(out, file, at, args):
-    proc = subprocess.Popen(cli_command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        cli_command(*args),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 120
     while _count(out / file) < at and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
@@ -56,8 +60,19 @@ def test_sigkill_at_three_random_points_then_resume(tmp_path):
     run_cli("run", "--model", MODEL, "--judge", "grid-test", "--items", str(items), "--out", str(ref))
 
     out = tmp_path / "killed"
-    args = ["run", "--model", MODEL, "--judge", "grid-test:8", "--items", str(items), "--out", str(out),
-            "--batch-size", "4"]
+    args = [
+        "run",
+        "--model",
+        MODEL,
+        "--judge",
+        "grid-test:8",
+        "--items",
+        str(items),
+        "--out",
+        str(out),
+        "--batch-size",
+        "4",
+    ]
     rng = np.random.default_rng(20240607)
     gen_points = sorted(rng.integers(1, N_SAMPLES, size=2))
     judge_point = int(rng.integers(1, N_SAMPLES))

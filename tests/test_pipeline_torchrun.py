@@ -14,10 +14,20 @@ from unisandbox.tasks.math import math_items
 
 
 def _torchrun(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "unisandbox", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "unisandbox",
+        *args,
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
@@ -37,4 +47,6 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
     for out in (single, multi):
         run_cli("judge", "--out", str(out), "--judge", "grid-test")
         run_cli("report", "--out", str(out))
-    assert json.loads((multi / "summary.json").read_text()) == json.loads((single / "summary.json").read_text())
+    assert json.loads((multi / "summary.json").read_text()) == json.loads(
+        (single / "summary.json").read_text()
+    )

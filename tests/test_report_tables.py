@@ -16,10 +16,22 @@ def _summary(verdict: str, allow: bool = True) -> dict:
     for it in items:
         for mode in ("normal", "think"):
             key = (it.id, mode, 0)
-            samples[key] = SampleRecord(item_id=it.id, mode=mode, sample_index=0, seed=1, image="x.png", model="m")
-            verdicts[key] = VerdictRecord(item_id=it.id, mode=mode, sample_index=0, verdict=verdict, caption=None,
-                                          judge="j", judge_hash="h", error="boom" if verdict == "error" else None)
-    return summarize(items, ("normal", "think"), 1, samples, {}, verdicts, probes=False, allow_incomplete=allow)
+            samples[key] = SampleRecord(
+                item_id=it.id, mode=mode, sample_index=0, seed=1, image="x.png", model="m"
+            )
+            verdicts[key] = VerdictRecord(
+                item_id=it.id,
+                mode=mode,
+                sample_index=0,
+                verdict=verdict,
+                caption=None,
+                judge="j",
+                judge_hash="h",
+                error="boom" if verdict == "error" else None,
+            )
+    return summarize(
+        items, ("normal", "think"), 1, samples, {}, verdicts, probes=False, allow_incomplete=allow
+    )
 
 
 def test_nothing_scored_gives_no_mcnemar_p():
@@ -43,6 +55,8 @@ def test_incomplete_status_says_what_a_rerun_does():
 
 
 def test_failure_lines_count_by_reason_with_a_first_example():
-    lines = failure_lines([{"stage": "model", "reason": "CUDA not found", "count": 7, "example": "math-1 normal #0"}])
+    lines = failure_lines(
+        [{"stage": "model", "reason": "CUDA not found", "count": 7, "example": "math-1 normal #0"}]
+    )
     assert lines == ["Failures by reason:", "  model: 7 x CUDA not found (first: math-1 normal #0)"]
     assert failure_lines([]) == []

@@ -15,8 +15,15 @@ from unisandbox.tasks.math import math_items
 
 
 def _sample(item_id: str, image: str | None = "x.png", mode: str = "normal") -> dict:
-    return SampleRecord(item_id=item_id, mode=mode, sample_index=0, seed=1, image=image, model="t",
-                        error=None if image else "boom").model_dump(mode="json")
+    return SampleRecord(
+        item_id=item_id,
+        mode=mode,
+        sample_index=0,
+        seed=1,
+        image=image,
+        model="t",
+        error=None if image else "boom",
+    ).model_dump(mode="json")
 
 
 def test_append_many_and_torn_last_line_is_skipped_then_repaired(tmp_path):
@@ -86,10 +93,17 @@ def test_bind_component_refuses_a_different_model(tmp_path):
         run.bind_component(manifest, "model", "fake", {"kind": "fake", "p": 2})
 
 
-@pytest.mark.parametrize("bad", [
-    RunConfig(modes=("normal", "dream")), RunConfig(samples_per_item=0), RunConfig(limit=0),
-    RunConfig(layout="study", samples_per_item=2), RunConfig(levels=(4,)), RunConfig(layout="flat"),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        RunConfig(modes=("normal", "dream")),
+        RunConfig(samples_per_item=0),
+        RunConfig(limit=0),
+        RunConfig(layout="study", samples_per_item=2),
+        RunConfig(levels=(4,)),
+        RunConfig(layout="flat"),
+    ],
+)
 def test_bad_configs_are_refused(bad):
     with pytest.raises(ConfigError):
         bad.validate()
@@ -104,11 +118,22 @@ def test_parse_shard():
             parse_shard(bad)
 
 
-@pytest.mark.parametrize("answer,expected,ok", [
-    ("3", "3", True), ("The answer is 3.", "3", True), ("three", "3", True), ("3.0", "3", True),
-    ("4", "3", False), ("", "3", False), ("Chairs", "chair", True), ("a mug", "cup", True),
-    ("chairs", "tables", False), ("cherries", "cherry", True), ("apple", "3", False),
-])
+@pytest.mark.parametrize(
+    "answer,expected,ok",
+    [
+        ("3", "3", True),
+        ("The answer is 3.", "3", True),
+        ("three", "3", True),
+        ("3.0", "3", True),
+        ("4", "3", False),
+        ("", "3", False),
+        ("Chairs", "chair", True),
+        ("a mug", "cup", True),
+        ("chairs", "tables", False),
+        ("cherries", "cherry", True),
+        ("apple", "3", False),
+    ],
+)
 def test_probe_correct(answer, expected, ok):
     assert probe_correct(answer, expected) is ok
 
@@ -128,7 +153,9 @@ def test_damaged_lines_anywhere_are_quarantined_and_nothing_valid_is_lost(tmp_pa
         out.append_many([_sample("a"), _sample("b")])
     with open(run.record_path("samples"), "a") as f:
         f.write('{"item_id": "x", "mode": "nor\n')  # bad JSON in the middle
-        f.write(json.dumps({"item_id": "y", "mode": "sideways", "sample_index": 0}) + "\n")  # fails the schema
+        f.write(
+            json.dumps({"item_id": "y", "mode": "sideways", "sample_index": 0}) + "\n"
+        )  # fails the schema
     with run.appender("samples") as out:
         out.append(_sample("c"))
     with open(run.record_path("samples"), "a") as f:
@@ -137,8 +164,10 @@ def test_damaged_lines_anywhere_are_quarantined_and_nothing_valid_is_lost(tmp_pa
     warnings = run.quarantine_damaged()
     assert len(warnings) == 1 and "2 damaged line(s)" in warnings[0] and "line 3, 4" in warnings[0]
     side = tmp_path / "samples.jsonl.damaged"
-    assert side.read_text().splitlines() == ['{"item_id": "x", "mode": "nor',
-                                             json.dumps({"item_id": "y", "mode": "sideways", "sample_index": 0})]
+    assert side.read_text().splitlines() == [
+        '{"item_id": "x", "mode": "nor',
+        json.dumps({"item_id": "y", "mode": "sideways", "sample_index": 0}),
+    ]
     assert [r["item_id"] for r in iter_jsonl(run.record_path("samples"))] == ["a", "b", "c"]
     assert run.record_path("samples").read_text().endswith('{"item_id": "d", "mo')
     assert run.quarantine_damaged() == []  # once moved, no warning again

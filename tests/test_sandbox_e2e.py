@@ -19,8 +19,12 @@ from unisandbox.tasks.math import math_items
 @pytest.fixture(scope="module")
 def quick_shared(tmp_path_factory):
     out = tmp_path_factory.mktemp("quick_shared")
-    train.main(replace(train.profile("quick", "shared", seed=3), threads=1), out, command=["test"],
-               echo=lambda s: None)
+    train.main(
+        replace(train.profile("quick", "shared", seed=3), threads=1),
+        out,
+        command=["test"],
+        echo=lambda s: None,
+    )
     return out
 
 
@@ -66,15 +70,32 @@ def test_finetune_and_save_round_trip(quick_shared, tmp_path):
     assert losses[-1] < losses[0]
     model.save(tmp_path / "tuned", extra={"finetuned": "test"})
     tuned = SandboxModel.from_spec(str(tmp_path / "tuned"), device="cpu")
-    assert tuned.understand(["what is the colour of zorblat?"])[0].answer == \
-        model.understand(["what is the colour of zorblat?"])[0].answer
+    assert (
+        tuned.understand(["what is the colour of zorblat?"])[0].answer
+        == model.understand(["what is the colour of zorblat?"])[0].answer
+    )
     assert json.loads((tmp_path / "tuned" / CONFIG).read_text())["finetuned"] == "test"
 
 
 @pytest.mark.slow
 def test_eval_cli_json_shape(quick_shared):
-    r = subprocess.run([sys.executable, "-m", "unisandbox", "sandbox", "eval", "--checkpoint", str(quick_shared),
-                        "--json", "--limit", "2"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "unisandbox",
+            "sandbox",
+            "eval",
+            "--checkpoint",
+            str(quick_shared),
+            "--json",
+            "--limit",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["arch"] == "shared" and 0.0 <= rep["draw_accuracy"] <= 1.0
@@ -101,11 +122,29 @@ def test_query_arch_quick_end_to_end(tmp_path):
 
 
 def test_bad_checkpoint_dir_is_a_clear_error(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "unisandbox", "sandbox", "eval", "--checkpoint", str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "unisandbox", "sandbox", "eval", "--checkpoint", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert "not a sandbox checkpoint" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "unisandbox", "sandbox", "train", "--arch", "nope", "--out",
-                        str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "unisandbox",
+            "sandbox",
+            "train",
+            "--arch",
+            "nope",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "--arch" in r.stderr
     assert not (tmp_path / "x").exists()

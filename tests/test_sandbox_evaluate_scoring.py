@@ -15,8 +15,9 @@ class _NoImages:
     checkpoint = SimpleNamespace(config={})
 
     def __init__(self):
-        self.answers = {it.probe.question: it.probe.answer
-                        for task in ("math", "mapping") for it in official_items(task)}
+        self.answers = {
+            it.probe.question: it.probe.answer for task in ("math", "mapping") for it in official_items(task)
+        }
 
     def describe(self):
         return {"temperature": 1.0}

@@ -25,9 +25,14 @@ def built():
 
 
 def test_describe_and_parse_are_inverse():
-    answers = [CountAnswer(count=3, object="box"), CountAnswer(count=1, object="fish"), ObjectAnswer(object="leaf"),
-               PersonAnswer(gender="female", age="mid-age", hair="red", skin="dark"),
-               FruitAnswer(fruit="cherry"), FlowerAnswer(flower="lily")]
+    answers = [
+        CountAnswer(count=3, object="box"),
+        CountAnswer(count=1, object="fish"),
+        ObjectAnswer(object="leaf"),
+        PersonAnswer(gender="female", age="mid-age", hair="red", skin="dark"),
+        FruitAnswer(fruit="cherry"),
+        FlowerAnswer(flower="lily"),
+    ]
     for a in answers:
         assert parse_description(describe(a)) == a
     assert parse_description("Generate as many cups as the result of 8 / 4.") is None
@@ -54,7 +59,7 @@ def test_no_reasoning_prompt_meets_an_image_without_its_trace(built):
             else:
                 assert s.kind == "think"
                 assert sep in s.ids[:k]
-                trace = codec.text.decode(s.ids[s.ids.index(sep) + 1:k])
+                trace = codec.text.decode(s.ids[s.ids.index(sep) + 1 : k])
                 assert "answer:" in trace and len(trace.split("answer:")[0].strip()) > 0
     assert n_image == len(pools["draw"]) + len(pools["think"]) + len(pools["kthink"])
     check_mixture(pools, codec, reasoning)
@@ -96,8 +101,13 @@ def test_mixture_uses_train_items_only(built):
 
 
 def test_mixture_is_deterministic():
-    cfg = MixtureConfig(math_items={1: 20, 2: 0, 3: 0}, mapping_items={1: 5, 2: 0, 3: 0}, facts=False,
-                        n_draw=50, knowledge=None)
+    cfg = MixtureConfig(
+        math_items={1: 20, 2: 0, 3: 0},
+        mapping_items={1: 5, 2: 0, 3: 0},
+        facts=False,
+        n_draw=50,
+        knowledge=None,
+    )
     a, b = build_raw(cfg, 5), build_raw(cfg, 5)
     assert a.und == b.und and [d for d, _ in a.draw] == [d for d, _ in b.draw]
     assert all(np.array_equal(x, y) for (_, _, x), (_, _, y) in zip(a.think, b.think, strict=True))
@@ -161,11 +171,13 @@ def test_lookup_stage_pool_is_mapping_understanding_at_its_levels(built):
 
     def head(question: str) -> tuple[int, ...]:
         ids = codec.understanding(question, ["answer: x"]).ids
-        return tuple(ids[:ids.index(sep)])
+        return tuple(ids[: ids.index(sep)])
 
-    heads = {tuple(s.ids[:s.ids.index(sep)]) for s in pool}
+    heads = {tuple(s.ids[: s.ids.index(sep)]) for s in pool}
     assert all(head(it.probe.question) in heads for it in mapping_items(cfg.seed + 1000, 1, n[1], "train"))
-    assert not any(head(it.probe.question) in heads for it in mapping_items(cfg.seed + 1000, 3, n[3], "train"))
+    assert not any(
+        head(it.probe.question) in heads for it in mapping_items(cfg.seed + 1000, 3, n[3], "train")
+    )
 
 
 def test_lookup_stage_trains_the_network_first(built):
@@ -176,7 +188,9 @@ def test_lookup_stage_trains_the_network_first(built):
 
     _, codec, _ = built
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=codec.vocab_size, block_size=192, n_layer=1, n_head=2, n_embd=32, rope=True))
+    model = GPT(
+        GPTConfig(vocab_size=codec.vocab_size, block_size=192, n_layer=1, n_head=2, n_embd=32, rope=True)
+    )
     before = [p.detach().clone() for p in model.parameters()]
     logged: list[dict] = []
     cfg = T.TrainConfig(mixture=MixtureConfig.quick(), lookup_steps=3, batch_size=4, log_every=1, warmup=1)

@@ -10,8 +10,12 @@ torch.set_num_threads(1)
 V, OFF, NC = 60, 40, 20  # vocab, first image code, number of codes
 
 
-VARIANTS = {"absolute": {}, "rope": {"rope": True}, "conv": {"qkv_conv": True},
-            "rope-conv": {"rope": True, "qkv_conv": True}}
+VARIANTS = {
+    "absolute": {},
+    "rope": {"rope": True},
+    "conv": {"qkv_conv": True},
+    "rope-conv": {"rope": True, "qkv_conv": True},
+}
 
 
 def randomise_convs(m: torch.nn.Module) -> None:
@@ -131,8 +135,10 @@ def test_image_sampling_depends_only_on_row_and_seed(gpt):
 @pytest.mark.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
 def test_query_model_trains_and_samples_batch_invariantly(variant):
     torch.manual_seed(0)
-    qm = QueryModel(GPTConfig(vocab_size=OFF, block_size=40, n_layer=1, n_head=2, n_embd=32, **VARIANTS[variant]),
-                    QueryConfig(n_queries=3, n_codes=NC, dec_layer=1, dec_head=2, dec_embd=16))
+    qm = QueryModel(
+        GPTConfig(vocab_size=OFF, block_size=40, n_layer=1, n_head=2, n_embd=32, **VARIANTS[variant]),
+        QueryConfig(n_queries=3, n_codes=NC, dec_layer=1, dec_head=2, dec_embd=16),
+    )
     randomise_convs(qm)
     prompts = [[1, 2, 3], [4, 5, 6, 7, 8]]
     codes = torch.tensor([[1] * 9, [2] * 9])

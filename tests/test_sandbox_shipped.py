@@ -34,10 +34,15 @@ def test_shipped_models_draw_plain_descriptions(kind):
 
     model = load_model(kind, device="cpu")
     # On the official split (docs/sandbox.md): objects 0.99, exact counts 1.00 (shared) / 0.997 (query).
-    answers = [ObjectAnswer(object=o) for o in ("chair", "hat", "moon", "kite", "drum", "cup", "tree", "key")] * 3
+    answers = [
+        ObjectAnswer(object=o) for o in ("chair", "hat", "moon", "kite", "drum", "cup", "tree", "key")
+    ] * 3
     gens = model.draw_descriptions([describe(a) for a in answers], list(range(len(answers))))
     judge = SandboxJudge()
-    ok = [match(judge.caption_array(np.asarray(g.image)), a) == "correct" for g, a in zip(gens, answers, strict=True)]
+    ok = [
+        match(judge.caption_array(np.asarray(g.image)), a) == "correct"
+        for g, a in zip(gens, answers, strict=True)
+    ]
     assert sum(ok) / len(ok) >= 0.9, ok
     counts = [CountAnswer(count=1 + i % 3, object="cup") for i in range(30)]
     gens = model.draw_descriptions([describe(a) for a in counts], list(range(100, 130)))
@@ -53,7 +58,9 @@ def test_shipped_shared_model_answers_level1_probes():
     model = load_model("sandbox", device="cpu")
     items = official_items(limit=40)[("math", 1)]
     answers = model.understand([it.probe.question for it in items])
-    acc = sum(probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)) / len(items)
+    acc = sum(probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)) / len(
+        items
+    )
     assert acc >= 0.9
 
 
@@ -68,5 +75,7 @@ def test_shipped_models_copy_mapping_answers_from_the_prompt(kind):
     model = load_model(kind, device="cpu")
     items = official_items(limit=20)[("mapping", 1)]
     answers = model.understand([it.probe.question for it in items])
-    acc = sum(probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)) / len(items)
+    acc = sum(probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)) / len(
+        items
+    )
     assert acc >= 0.9

@@ -7,8 +7,15 @@ from unisandbox.world.render import render_portrait, render_scene
 
 @pytest.fixture(scope="module")
 def text_tok():
-    return TextTokenizer.build(["Generate as many cups as the result of 8 / 4.", "answer: 2 cups",
-                                "The symbol # stands for the letter B.", "B -> #"], max_number=20)
+    return TextTokenizer.build(
+        [
+            "Generate as many cups as the result of 8 / 4.",
+            "answer: 2 cups",
+            "The symbol # stands for the letter B.",
+            "B -> #",
+        ],
+        max_number=20,
+    )
 
 
 def test_split_and_join_words():

@@ -50,12 +50,22 @@ def test_fresh_items_hold_out_every_test_expression_and_rule_set():
 
 
 def _sample(it, k, image=True):
-    return SampleRecord(item_id=it.id, mode="think", sample_index=k, seed=k, image=f"x/{it.id}-{k}.png" if image else None,
-                        text=f"trace {k}", rewritten_prompt="p", model="m")
+    return SampleRecord(
+        item_id=it.id,
+        mode="think",
+        sample_index=k,
+        seed=k,
+        image=f"x/{it.id}-{k}.png" if image else None,
+        text=f"trace {k}",
+        rewritten_prompt="p",
+        model="m",
+    )
 
 
 def _verdict(it, k, v):
-    return VerdictRecord(item_id=it.id, mode="think", sample_index=k, verdict=v, caption="c", judge="j", judge_hash="h")
+    return VerdictRecord(
+        item_id=it.id, mode="think", sample_index=k, verdict=v, caption="c", judge="j", judge_hash="h"
+    )
 
 
 def test_rejection_and_curriculum_order_on_known_verdicts():
@@ -91,8 +101,12 @@ def _read_all_formats(out):
     rows = [json.loads(x) for x in (out / "jsonl" / "triples.jsonl").read_text().splitlines()]
     for r in rows:
         assert (out / "jsonl" / r["image"]).read_bytes()[:4] == b"\x89PNG"
-    ds = datasets.load_dataset("parquet", data_files=str(out / "parquet" / "train.parquet"), split="train",
-                               cache_dir=str(out.parent / "hf-cache"))
+    ds = datasets.load_dataset(
+        "parquet",
+        data_files=str(out / "parquet" / "train.parquet"),
+        split="train",
+        cache_dir=str(out.parent / "hf-cache"),
+    )
     assert ds["id"] == [r["id"] for r in rows] and ds["trace"] == [r["trace"] for r in rows]
     if rows:
         img = ds[0]["image"]
@@ -126,7 +140,9 @@ def test_fake_model_all_formats_read_back_and_rejection_matches_the_verdicts(tmp
     for lv in (1, 2, 3):
         a = manifest["acceptance"][f"level {lv}"]
         assert a["accepted"] == sum(1 for r in rows if r["level"] == lv)
-        assert a["judged"] == sum(1 for v in verdicts if f"-l{lv}-" in v["item_id"] and v["verdict"] in ("correct", "wrong"))
+        assert a["judged"] == sum(
+            1 for v in verdicts if f"-l{lv}-" in v["item_id"] and v["verdict"] in ("correct", "wrong")
+        )
     assert manifest["model"]["spec"] == "fake:p_think=0.6" and manifest["judge"]["spec"] == "sandbox"
     assert manifest["complete"] and manifest["accepted"] == len(rows)
     # Same options: nothing new is sampled and the outputs are the same.
@@ -170,8 +186,21 @@ def test_command_model_end_to_end_through_the_cli(tmp_path):
     script = tmp_path / "model.py"
     script.write_text(COMMAND_MODEL)
     out = tmp_path / "sd"
-    proc = run_cli("stars-data", "--model", f"command:{script}", "--levels", "1,2", "--items-per-level", "3",
-                   "--samples", "2", "--format", "jsonl,parquet,bagel", "--out", str(out))
+    proc = run_cli(
+        "stars-data",
+        "--model",
+        f"command:{script}",
+        "--levels",
+        "1,2",
+        "--items-per-level",
+        "3",
+        "--samples",
+        "2",
+        "--format",
+        "jsonl,parquet,bagel",
+        "--out",
+        str(out),
+    )
     assert "accepted triples" in proc.stdout
     rows = _read_all_formats(out)
     samples, verdicts = _records(out / "run")
@@ -187,8 +216,23 @@ def test_command_model_end_to_end_through_the_cli(tmp_path):
 
 def test_sandbox_model_end_to_end(tmp_path):
     out = tmp_path / "sd"
-    run_cli("stars-data", "--model", "sandbox", "--levels", "1", "--items-per-level", "2", "--samples", "2",
-            "--format", "jsonl", "--format", "bagel", "--out", str(out))
+    run_cli(
+        "stars-data",
+        "--model",
+        "sandbox",
+        "--levels",
+        "1",
+        "--items-per-level",
+        "2",
+        "--samples",
+        "2",
+        "--format",
+        "jsonl",
+        "--format",
+        "bagel",
+        "--out",
+        str(out),
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["spec"] == "sandbox" and set(manifest["formats"]) == {"jsonl", "bagel"}
     rows = [json.loads(x) for x in (out / "jsonl" / "triples.jsonl").read_text().splitlines()]
@@ -197,19 +241,40 @@ def test_sandbox_model_end_to_end(tmp_path):
 
 
 def _digest(out):
-    files = [out / "jsonl" / "triples.jsonl", out / "parquet" / "train.parquet", *sorted((out / "jsonl").rglob("*.png")),
-             *sorted((out / "bagel").rglob("*.parquet"))]
+    files = [
+        out / "jsonl" / "triples.jsonl",
+        out / "parquet" / "train.parquet",
+        *sorted((out / "jsonl").rglob("*.png")),
+        *sorted((out / "bagel").rglob("*.parquet")),
+    ]
     return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 def test_a_killed_run_resumes_to_the_same_output(tmp_path):
-    args = ["stars-data", "--model", "fake:p_think=0.7,delay_ms=30", "--items-per-level", "4", "--samples", "2",
-            "--levels", "1,2", "--batch-size", "4", "--format", "jsonl,parquet,bagel"]
+    args = [
+        "stars-data",
+        "--model",
+        "fake:p_think=0.7,delay_ms=30",
+        "--items-per-level",
+        "4",
+        "--samples",
+        "2",
+        "--levels",
+        "1,2",
+        "--batch-size",
+        "4",
+        "--format",
+        "jsonl,parquet,bagel",
+    ]
     ref = tmp_path / "ref"
     run_cli(*args, "--out", str(ref))
     out = tmp_path / "killed"
-    proc = subprocess.Popen(cli_command(*args, "--out", str(out)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        cli_command(*args, "--out", str(out)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 120
     samples = out / "run" / "samples.jsonl"
     while (not samples.exists() or samples.read_bytes().count(b"\n") < 12) and time.time() < deadline:
@@ -220,16 +285,29 @@ def test_a_killed_run_resumes_to_the_same_output(tmp_path):
     assert not (out / "manifest.json").exists()
     run_cli(*args, "--out", str(out))
     assert _digest(out) == _digest(ref)
-    assert json.loads((out / "manifest.json").read_text())["acceptance"] == \
-        json.loads((ref / "manifest.json").read_text())["acceptance"]
+    assert (
+        json.loads((out / "manifest.json").read_text())["acceptance"]
+        == json.loads((ref / "manifest.json").read_text())["acceptance"]
+    )
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "sd"
-    for extra in (["--model", "nosuch"], ["--judge", "nosuch"], ["--judge", "vlm"], ["--format", "xml"], ["--tasks", "knowledge"], ["--levels", "4"],
-                  ["--samples", "0"]):
-        proc = subprocess.run(cli_command("stars-data", "--model", "fake", "--out", str(out), *extra[-2:]),
-                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for extra in (
+        ["--model", "nosuch"],
+        ["--judge", "nosuch"],
+        ["--judge", "vlm"],
+        ["--format", "xml"],
+        ["--tasks", "knowledge"],
+        ["--levels", "4"],
+        ["--samples", "0"],
+    ):
+        proc = subprocess.run(
+            cli_command("stars-data", "--model", "fake", "--out", str(out), *extra[-2:]),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         assert proc.returncode == 2, (extra, proc.stderr)
         assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
         assert not out.exists()
@@ -237,13 +315,37 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_two_ranks_write_the_same_data_as_one_process(tmp_path):
-    args = ["stars-data", "--model", "fake:p_think=0.6", "--items-per-level", "3", "--samples", "2", "--levels", "1,2",
-            "--format", "jsonl,parquet,bagel"]
+    args = [
+        "stars-data",
+        "--model",
+        "fake:p_think=0.6",
+        "--items-per-level",
+        "3",
+        "--samples",
+        "2",
+        "--levels",
+        "1,2",
+        "--format",
+        "jsonl,parquet,bagel",
+    ]
     single, multi = tmp_path / "single", tmp_path / "multi"
     run_cli(*args, "--out", str(single))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "unisandbox",
-           *args, "--out", str(multi)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "unisandbox",
+        *args,
+        "--out",
+        str(multi),
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not list((multi / "run").glob("*.rank*.jsonl"))  # rank 0 merged the rank files
     assert _digest(multi) == _digest(single)
@@ -251,8 +353,21 @@ def test_torchrun_two_ranks_write_the_same_data_as_one_process(tmp_path):
 
 def test_missing_images_stop_with_exit_3_unless_allowed(tmp_path):
     out = tmp_path / "sd"
-    args = ["stars-data", "--model", "fake:p_think=0.8,p_no_image=0.3", "--items-per-level", "4", "--samples", "2",
-            "--levels", "1", "--tasks", "math", "--out", str(out)]
+    args = [
+        "stars-data",
+        "--model",
+        "fake:p_think=0.8,p_no_image=0.3",
+        "--items-per-level",
+        "4",
+        "--samples",
+        "2",
+        "--levels",
+        "1",
+        "--tasks",
+        "math",
+        "--out",
+        str(out),
+    ]
     proc = run_cli(*args, check=False)
     assert proc.returncode == 3 and proc.stderr.startswith("stopped: "), proc.stderr
     assert not (out / "manifest.json").exists()

@@ -170,7 +170,9 @@ def test_knowledge_world():
     assert all(t.answer.isascii() for t in foreign)  # answers stay English
     kinds = Counter(t.kind for t in w.corpus)
     assert {"attribute", "yes_no", "negation", "profile", "foreign"} <= set(kinds)
-    assert all(" not " in t.answer or t.answer.startswith(("Yes", "No")) for t in w.corpus if t.kind == "negation")
+    assert all(
+        " not " in t.answer or t.answer.startswith(("Yes", "No")) for t in w.corpus if t.kind == "negation"
+    )
     line = w.conversations_jsonl().splitlines()[0]
     assert '"from": "human"' in line and '"from": "gpt"' in line
     assert knowledge_world(21, 10) == w

@@ -38,7 +38,9 @@ def test_round_trip(tmp_path, make):
     path.write_text(text, encoding="utf-8")
     back = read_study_file(path)
     assert study_jsonl(back) == text
-    assert [it.model_dump(include=set(KEEP)) for it in back] == [it.model_dump(include=set(KEEP)) for it in items]
+    assert [it.model_dump(include=set(KEEP)) for it in back] == [
+        it.model_dump(include=set(KEEP)) for it in items
+    ]
 
 
 def test_conversations_round_trip(tmp_path):
@@ -54,7 +56,9 @@ def test_cli_export_then_import(tmp_path):
     assert runner.invoke(app, ["data", "export", str(ours), "--out", str(tmp_path / "study")]).exit_code == 0
     first = json.loads((tmp_path / "study" / "math_l1.jsonl").read_text().splitlines()[0])
     assert set(first) == {"Question", "Answer", "id"}
-    res = runner.invoke(app, ["data", "import", str(tmp_path / "study" / "math_l1.jsonl"), "--out", str(tmp_path / "back")])
+    res = runner.invoke(
+        app, ["data", "import", str(tmp_path / "study" / "math_l1.jsonl"), "--out", str(tmp_path / "back")]
+    )
     assert res.exit_code == 0, res.output
     back = read_items(tmp_path / "back" / "math_l1.jsonl")
     assert [b.expected for b in back] == [a.expected for a in read_items(ours)]
@@ -82,7 +86,9 @@ OURS_BAD_ROWS = [
 
 def _src(tmp_path, lines):
     src = tmp_path / "in.jsonl"
-    src.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines), encoding="utf-8")
+    src.write_text(
+        "".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines), encoding="utf-8"
+    )
     return src
 
 
@@ -93,7 +99,9 @@ def test_stats_refuses_bad_input(tmp_path, lines, field):
     assert res.exit_code == 2, res.output
     message = res.stderr if hasattr(res, "stderr") else res.output
     line = len(lines) if "duplicate" in field or len(lines) == 1 else 1
-    assert f"{src}:{line}:" in message and field.replace("duplicate id", "field 'id': duplicate id") in message
+    assert (
+        f"{src}:{line}:" in message and field.replace("duplicate id", "field 'id': duplicate id") in message
+    )
 
 
 @pytest.mark.parametrize(("lines", "field"), BAD_ROWS + OURS_BAD_ROWS)
@@ -130,21 +138,42 @@ def test_import_of_an_unusable_file_exits_2_and_writes_nothing(tmp_path):
 
 def test_generate_refuses_bad_options_and_writes_nothing(tmp_path):
     out = tmp_path / "gen"
-    for bad in (["--tasks", "math,poetry"], ["--split", "dev"], ["--holdout-objects", "unicorn"], ["--levels", "4"]):
+    for bad in (
+        ["--tasks", "math,poetry"],
+        ["--split", "dev"],
+        ["--holdout-objects", "unicorn"],
+        ["--levels", "4"],
+    ):
         res = runner.invoke(app, ["data", "generate", "--out", str(out), "--size", "3", *bad])
         assert res.exit_code == 2, (bad, res.output)
         assert not out.exists()
 
 
 STUDY_STYLE_MAPPING = [
-    {"ID": "1", "Question_A": "Rule 1: 'K' maps to 7. Rule 2: 7 means a teddy bear. Rule 3: 'L' maps to 8. Rule 4: 8 "
-     "means a kite. Please generate the toy represented by the letter 'K'.", "Answer": "teddy bear"},
-    {"ID": "1", "Question_B": "Rule 1: 'K' maps to 7. Rule 2: 7 means a teddy bear. Rule 3: 'L' maps to 8. Rule 4: 8 "
-     "means a kite. Please generate the toy represented by the letter 'L'.", "Answer": "kites"},
-    {"ID": "2", "Question_A": "Rule 1: % stands for radio. Rule 2: Letter F maps to !. Please generate the object "
-     "represented by the letter 'F'.", "Answer": "N/A"},
-    {"ID": "2", "Question_B": "Rule 1: % stands for radio. Rule 2: Letter F maps to !. Please generate the object "
-     "represented by the symbol '%'.", "Answer": "radio"},
+    {
+        "ID": "1",
+        "Question_A": "Rule 1: 'K' maps to 7. Rule 2: 7 means a teddy bear. Rule 3: 'L' maps to 8. Rule 4: 8 "
+        "means a kite. Please generate the toy represented by the letter 'K'.",
+        "Answer": "teddy bear",
+    },
+    {
+        "ID": "1",
+        "Question_B": "Rule 1: 'K' maps to 7. Rule 2: 7 means a teddy bear. Rule 3: 'L' maps to 8. Rule 4: 8 "
+        "means a kite. Please generate the toy represented by the letter 'L'.",
+        "Answer": "kites",
+    },
+    {
+        "ID": "2",
+        "Question_A": "Rule 1: % stands for radio. Rule 2: Letter F maps to !. Please generate the object "
+        "represented by the letter 'F'.",
+        "Answer": "N/A",
+    },
+    {
+        "ID": "2",
+        "Question_B": "Rule 1: % stands for radio. Rule 2: Letter F maps to !. Please generate the object "
+        "represented by the symbol '%'.",
+        "Answer": "radio",
+    },
 ]
 
 
@@ -158,8 +187,10 @@ def test_import_keeps_every_item_with_stated_and_audited_answers(tmp_path):
     assert list(items) == ["1_A", "1_B", "2_A", "2_B"] and [f.line for f in result.skipped] == [5]
     a = items["1_A"]
     assert a.expected.object == "teddy bear" and a.group == "1" and a.level == 3  # kept as text
-    assert a.meta["answers"] == {"stated": {"kind": "object", "object": "teddy bear"},
-                                 "audited": {"kind": "object", "object": "teddy bear"}}
+    assert a.meta["answers"] == {
+        "stated": {"kind": "object", "object": "teddy bear"},
+        "audited": {"kind": "object", "object": "teddy bear"},
+    }
     assert a.meta["audit"]["derivation"] == "K -> 7 -> teddy bear" and a.meta["stated_answer"] == "teddy bear"
     undefined = items["2_A"]
     assert undefined.meta["audit"]["kind"] == "undefined"
@@ -172,5 +203,6 @@ def test_import_keeps_every_item_with_stated_and_audited_answers(tmp_path):
     assert res.exit_code == 1
     back = read_items(out / "mapping3.jsonl")
     assert [it.id for it in back] == ["1_A", "1_B", "2_A", "2_B"]
-    assert back[2].meta["audit"]["derivation"] == ("F -> ! -> ? (no rule says what ! stands for); rules read: "
-                                                   "% -> radio, F -> !")
+    assert back[2].meta["audit"]["derivation"] == (
+        "F -> ! -> ? (no rule says what ! stands for); rules read: % -> radio, F -> !"
+    )

@@ -15,8 +15,14 @@ SHIPPED = Path(__file__).resolve().parents[1] / "src" / "unisandbox" / "checkpoi
 def test_an_expression_trained_with_another_object_is_seen():
     test = official_items("math", levels=(1,), limit=3)
     # The same expression with another object and phrasing, as a train item would carry it.
-    twin = test[0].model_copy(update={"id": "twin", "split": "train", "prompt": "other",
-                                      "expected": test[0].expected.model_copy(update={"object": "zzz"})})
+    twin = test[0].model_copy(
+        update={
+            "id": "twin",
+            "split": "train",
+            "prompt": "other",
+            "expected": test[0].expected.model_copy(update={"object": "zzz"}),
+        }
+    )
     assert expression_key(twin) == expression_key(test[0])
     assert [it.id for it in unseen_items(test, [twin])] == [it.id for it in test[1:]]
     assert unseen_mask(test, [twin]) == [False, True, True]

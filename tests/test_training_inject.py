@@ -14,8 +14,9 @@ from unisandbox.training.common import ReplayConfig, generation_params, param_ha
 sys.path.insert(0, str(Path(__file__).parent))
 from training_tiny import tiny_checkpoint  # noqa: E402
 
-SMALL = inject.InjectConfig(steps=12, batch_size=8,
-                            replay=ReplayConfig(math_items=8, mapping_items=4, n_draw=20, size=500))
+SMALL = inject.InjectConfig(
+    steps=12, batch_size=8, replay=ReplayConfig(math_items=8, mapping_items=4, n_draw=20, size=500)
+)
 
 
 def test_official_world_matches_the_shipped_corpus_and_injected_data_has_no_image_token():
@@ -81,9 +82,28 @@ def test_distributed_injection_two_cpu_processes_loss_falls(tmp_path, arch, port
 
     ckpt = tiny_checkpoint(arch)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port,
-           "-m", "unisandbox", "inject", "--out", str(tmp_path / "ddp"), "--checkpoint", str(ckpt),
-           "--arch", arch, "--steps", "60", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        port,
+        "-m",
+        "unisandbox",
+        "inject",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--checkpoint",
+        str(ckpt),
+        "--arch",
+        arch,
+        "--steps",
+        "60",
+        "--threads",
+        "1",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "ddp" / "inject_report.json").read_text())

@@ -14,8 +14,9 @@ from unisandbox.tasks import knowledge as tk
 
 @pytest.fixture(scope="module")
 def km() -> K.KnowledgeMixture:
-    return K.knowledge_mixture(K.KnowledgeMixtureConfig(worlds=2, characters=8, heldout_pairs=1,
-                                                        qa_repeat=1, think_repeat=1), seed=3)
+    return K.knowledge_mixture(
+        K.KnowledgeMixtureConfig(worlds=2, characters=8, heldout_pairs=1, qa_repeat=1, think_repeat=1), seed=3
+    )
 
 
 def test_name_onsets_match_the_generator():
@@ -32,8 +33,9 @@ def test_names_are_disjoint_from_the_official_world(km):
 
 
 def test_deterministic_for_a_seed(km):
-    again = K.knowledge_mixture(K.KnowledgeMixtureConfig(worlds=2, characters=8, heldout_pairs=1,
-                                                         qa_repeat=1, think_repeat=1), seed=3)
+    again = K.knowledge_mixture(
+        K.KnowledgeMixtureConfig(worlds=2, characters=8, heldout_pairs=1, qa_repeat=1, think_repeat=1), seed=3
+    )
     assert again.und == km.und
     assert [(p, s) for p, s, _ in again.think] == [(p, s) for p, s, _ in km.think]
     assert all(np.array_equal(a[2], b[2]) for a, b in zip(again.think, km.think, strict=True))

@@ -20,7 +20,9 @@ SMALL_REPLAY = ReplayConfig(math_items=10, mapping_items=5, n_draw=40)
 
 
 def _cfg(**kw) -> stars.StarsConfig:
-    base = dict(train_items=6, samples_per_item=2, steps=20, batch_size=8, replay=SMALL_REPLAY, sample_batch=64)
+    base = dict(
+        train_items=6, samples_per_item=2, steps=20, batch_size=8, replay=SMALL_REPLAY, sample_batch=64
+    )
     return stars.StarsConfig(**{**base, **kw})
 
 
@@ -39,7 +41,9 @@ def test_stars_items_are_fresh_train_items_disjoint_from_the_test_split():
     same = fresh_items(StarsDataConfig(items_per_level=30, samples=2, item_seed_offset=5000))
     assert [it.id for it in same] == [it.id for it in items]
     assert [it.prompt for it in stars.stars_items(_cfg(train_items=30))] == [it.prompt for it in items]
-    assert [it.prompt for it in stars.stars_items(_cfg(train_items=30, seed=1))] != [it.prompt for it in items]
+    assert [it.prompt for it in stars.stars_items(_cfg(train_items=30, seed=1))] != [
+        it.prompt for it in items
+    ]
 
 
 def _sample(item_id: str, level: int, verdict: str, k: int = 0) -> stars.Sample:
@@ -51,13 +55,18 @@ def test_rejection_keeps_only_accepted_images_and_unfiltered_keeps_all():
 
     codec = load_checkpoint(tiny_checkpoint("shared"), "shared", device="cpu").codec
     items = stars.stars_items(_cfg(tasks=("math",), levels=(1, 2)))
-    samples = [_sample(items[0].id, 1, "correct"), _sample(items[0].id, 1, "wrong", 1),
-               _sample(items[7].id, 2, "error"), _sample(items[7].id, 2, "missing", 1)]
+    samples = [
+        _sample(items[0].id, 1, "correct"),
+        _sample(items[0].id, 1, "wrong", 1),
+        _sample(items[7].id, 2, "error"),
+        _sample(items[7].id, 2, "missing", 1),
+    ]
     kept = stars.normal_pairs(samples, items, codec, filtered=True)
     assert {k: len(v) for k, v in kept.items()} == {1: 1}
     seq = kept[1][0]
-    assert seq.kind == "draw" and codec.text.decode(seq.ids[1:seq.ids.index(codec.special("<img>"))]) \
-        == codec.text.decode(codec.text.encode(items[0].prompt))  # prompt straight to the image, no trace
+    assert seq.kind == "draw" and codec.text.decode(
+        seq.ids[1 : seq.ids.index(codec.special("<img>"))]
+    ) == codec.text.decode(codec.text.encode(items[0].prompt))  # prompt straight to the image, no trace
     everything = stars.normal_pairs(samples, items, codec, filtered=False)
     assert {k: len(v) for k, v in everything.items()} == {1: 2, 2: 1}  # no image, no pair
     acc = stars.acceptance(samples)
@@ -68,8 +77,11 @@ def test_rejection_keeps_only_accepted_images_and_unfiltered_keeps_all():
 def test_curriculum_adds_levels_in_stages_with_the_same_total_steps():
     pairs = {1: ["a"] * 3, 2: ["b"] * 2, 3: ["c"]}
     cur = stars.stages(pairs, _cfg(steps=100))
-    assert [(n, len(s), st) for n, s, st in cur] == [("levels 1-1", 3, 33), ("levels 1-2", 5, 33),
-                                                      ("levels 1-3", 6, 34)]
+    assert [(n, len(s), st) for n, s, st in cur] == [
+        ("levels 1-1", 3, 33),
+        ("levels 1-2", 5, 33),
+        ("levels 1-3", 6, 34),
+    ]
     mixed = stars.stages(pairs, _cfg(steps=100, curriculum=False))
     assert [(len(s), st) for _, s, st in mixed] == [(6, 100)]
     assert stars.stages({}, _cfg()) == []
@@ -89,7 +101,10 @@ def test_a_stars_round_writes_a_loadable_checkpoint_and_a_report(tmp_path, monke
     assert on_disk["variant"] == "unfiltered" and on_disk["normal"] == report["normal"]
     assert set(report["normal"]) == {f"{t}/{lv}" for t in ("math", "mapping") for lv in (1, 2, 3)}
     r = report["normal"]["math/1"]
-    assert r["before"]["n"] == r["after"]["n"] == 3 and r["before"]["low"] <= r["before"]["value"] <= r["before"]["high"]
+    assert (
+        r["before"]["n"] == r["after"]["n"] == 3
+        and r["before"]["low"] <= r["before"]["value"] <= r["before"]["high"]
+    )
     assert set(report["probes"]) == set(report["normal"])  # the forgetting check covers every level
     assert sum(a["samples"] for a in report["acceptance"].values()) == 6 * 2 * 3 * 3
     cfg_json = json.loads((tmp_path / "out" / "checkpoint" / "config.json").read_text())
@@ -126,7 +141,9 @@ def _check_data_dir(data: Path, ckpt: Path, arch: str, cfg: stars.StarsConfig, r
     recs, verdicts = run.read_records("samples"), run.read_records("verdicts")
     items = read_items(data / "items.jsonl")
     assert not {expression_key(it) for it in items} & held_out_keys(cfg.tasks)
-    got = stars.samples_from_run(data, items, cfg.samples_per_item, load_checkpoint(ckpt, arch, device="cpu").codec)
+    got = stars.samples_from_run(
+        data, items, cfg.samples_per_item, load_checkpoint(ckpt, arch, device="cpu").codec
+    )
     assert len(got) == len(recs) == len(verdicts) == len(items) * cfg.samples_per_item
     assert stars.acceptance(got) == report["acceptance"]
     for s in got:
@@ -141,16 +158,44 @@ def _check_data_dir(data: Path, ckpt: Path, arch: str, cfg: stars.StarsConfig, r
     assert {s.verdict for s in got} >= {"wrong"}  # a tiny model is often wrong: all of them are kept
     units = report["data"]["units"]
     assert set(units) == {f"{t}/{lv}" for t in cfg.tasks for lv in cfg.levels}
-    assert all(u["kept"] == cfg.train_items and u["drawn"] >= u["held_out"] + u["kept"] for u in units.values())
+    assert all(
+        u["kept"] == cfg.train_items and u["drawn"] >= u["held_out"] + u["kept"] for u in units.values()
+    )
 
 
 def _torchrun_stars(out: Path, ckpt: Path, arch: str, port: str, steps: int = 50) -> dict:
     """Unfiltered STARS on 2 CPU ranks; asserts it ran on both and its loss fell; returns the report."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port,
-           "-m", "unisandbox", "stars", "--out", str(out), "--checkpoint", str(ckpt), "--arch", arch,
-           "--variant", "unfiltered", "--train-items", "2", "--samples", "2", "--steps", str(steps),
-           "--eval-limit", "1", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        port,
+        "-m",
+        "unisandbox",
+        "stars",
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(ckpt),
+        "--arch",
+        arch,
+        "--variant",
+        "unfiltered",
+        "--train-items",
+        "2",
+        "--samples",
+        "2",
+        "--steps",
+        str(steps),
+        "--eval-limit",
+        "1",
+        "--threads",
+        "1",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "stars_report.json").read_text())

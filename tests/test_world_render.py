@@ -103,15 +103,21 @@ def test_tally_style_fills_the_first_cells_in_reading_order():
     for count in range(1, 10):
         name = NAMES[count % len(NAMES)]
         img = render_scene(name, count, rng, "tally")
-        blank = render_scene(name, 1, rng, "tally")[2 * CELL:, 2 * CELL:]  # the last cell is empty here
-        filled = [not np.array_equal(img[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL], blank)
-                  for r in range(GRID) for c in range(GRID)]
+        blank = render_scene(name, 1, rng, "tally")[2 * CELL :, 2 * CELL :]  # the last cell is empty here
+        filled = [
+            not np.array_equal(img[r * CELL : (r + 1) * CELL, c * CELL : (c + 1) * CELL], blank)
+            for r in range(GRID)
+            for c in range(GRID)
+        ]
         assert filled == [k < count for k in range(GRID * GRID)], (name, count)
 
 
 def _cells(img: np.ndarray) -> list[bytes]:
-    return [img[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL].tobytes()
-            for r in range(GRID) for c in range(GRID)]
+    return [
+        img[r * CELL : (r + 1) * CELL, c * CELL : (c + 1) * CELL].tobytes()
+        for r in range(GRID)
+        for c in range(GRID)
+    ]
 
 
 def test_grid_world_has_a_small_set_of_cell_patches():
@@ -142,9 +148,13 @@ def test_mixed_scene_has_all_parts():
 
 def test_render_answer_draws_every_kind():
     rng = np.random.default_rng(0)
-    answers = [CountAnswer(count=4, object="hat"), ObjectAnswer(object="kite"),
-               PersonAnswer(gender="male", age="old", hair="red", skin="dark"),
-               FruitAnswer(fruit="pear"), FlowerAnswer(flower="rose")]
+    answers = [
+        CountAnswer(count=4, object="hat"),
+        ObjectAnswer(object="kite"),
+        PersonAnswer(gender="male", age="old", hair="red", skin="dark"),
+        FruitAnswer(fruit="pear"),
+        FlowerAnswer(flower="rose"),
+    ]
     for a in answers:
         for style in ("free", "grid"):
             img = render_answer(a, rng, style)

@@ -20,9 +20,20 @@ def tiny_checkpoint(arch: str) -> Path:
         from unisandbox.models.sandbox.mixture import MixtureConfig
 
         cfg = train.profile("quick", arch=arch, seed=0)
-        cfg = replace(cfg, steps=40, lm_steps=30, threads=1, device="cpu", log_every=20,
-                      mixture=replace(MixtureConfig.quick(), math_items={1: 40, 2: 40, 3: 40},
-                                      mapping_items={1: 20, 2: 20, 3: 20}, n_draw=300))
+        cfg = replace(
+            cfg,
+            steps=40,
+            lm_steps=30,
+            threads=1,
+            device="cpu",
+            log_every=20,
+            mixture=replace(
+                MixtureConfig.quick(),
+                math_items={1: 40, 2: 40, 3: 40},
+                mapping_items={1: 20, 2: 20, 3: 20},
+                n_draw=300,
+            ),
+        )
         out = Path(tempfile.mkdtemp(prefix=f"unisandbox-tiny-{arch}-")) / "ckpt"
         train.main(cfg, out, command=["tests"], echo=lambda s: None)
         _CACHE[arch] = out

@@ -48,8 +48,10 @@ def _print(cmp: dict[str, Any], out: Path) -> None:
         console.print(table)
     for note in cmp["notes"] + cmp["incomplete"]:
         console.print(f"note: {note}")
-    console.print("Cells: accuracy (95% Wilson interval). Pairs: first - second (Newcombe 95% CI), exact McNemar p "
-                  "(first-only:second-only correct).")
+    console.print(
+        "Cells: accuracy (95% Wilson interval). Pairs: first - second (Newcombe 95% CI), exact McNemar p "
+        "(first-only:second-only correct)."
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -58,16 +60,29 @@ def register(app: typer.Typer) -> None:
     @app.command("compare")
     def compare_cmd(
         runs: list[Path] = typer.Argument(..., help="Two or more run directories."),
-        out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/compare-<hash of the runs>)."),  # noqa: UP007
-        intersect: bool = typer.Option(False, "--intersect", help="Compare on the items all runs hold "
-                                       "(default: refuse runs on different item sets)."),
-        allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
-                                              help="Compare runs with errors or missing samples on what was scored."),
-        html_units: int = typer.Option(24, "--html-units", min=1,
-                                       help="Most units per task/level/mode on the HTML page (disagreements first)."),
+        out: Path | None = typer.Option(
+            None, "--out", help="Output folder (default runs/compare-<hash of the runs>)."
+        ),  # noqa: UP007
+        intersect: bool = typer.Option(
+            False,
+            "--intersect",
+            help="Compare on the items all runs hold (default: refuse runs on different item sets).",
+        ),
+        allow_incomplete: bool = typer.Option(
+            False,
+            "--allow-incomplete",
+            help="Compare runs with errors or missing samples on what was scored.",
+        ),
+        html_units: int = typer.Option(
+            24,
+            "--html-units",
+            min=1,
+            help="Most units per task/level/mode on the HTML page (disagreements first).",
+        ),
     ) -> None:
         """Several runs side by side: a table (a column per model), paired tests on the shared items
         (Newcombe, McNemar), a grouped bar chart and an HTML page with the same items side by side."""
+
         def body() -> None:
             from unisandbox.report.compare import compare, load_runs, write_comparison
 
@@ -77,4 +92,5 @@ def register(app: typer.Typer) -> None:
             written = write_comparison(target, views, cmp, per_section=html_units)
             _print(cmp, target)
             print(f"Wrote {', '.join(written)} -> {target}", file=sys.stderr)
+
         _guarded(body)

@@ -180,8 +180,11 @@ def import_(
     files: Annotated[list[Path], typer.Argument(help="Study-format test files (or our own, validated).")],
     out: Annotated[Path, typer.Option(help="Directory for our item files (same file names).")],
     level: Annotated[
-        int | None, typer.Option(help="Level for ids that do not carry one (default: the file name's final "
-                                      "digit, as in mapping3.jsonl, else 1).")
+        int | None,
+        typer.Option(
+            help="Level for ids that do not carry one (default: the file name's final "
+            "digit, as in mapping3.jsonl, else 1)."
+        ),
     ] = None,
 ) -> None:
     """Read the study's JSONL test files into our item format, keeping every readable item.

@@ -113,7 +113,10 @@ def run_app(app: Any, args: list[str] | None = None) -> NoReturn:
         known = describe(e)
         if known is None:
             traceback.print_exc()
-            fail(f"unisandbox hit a bug ({type(e).__name__}). Please report it to the maintainers with the "
-                 "command line and the traceback above.", EXIT_BUG)
+            fail(
+                f"unisandbox hit a bug ({type(e).__name__}). Please report it to the maintainers with the "
+                "command line and the traceback above.",
+                EXIT_BUG,
+            )
         fail(*known)
     raise SystemExit(rc if isinstance(rc, int) else EXIT_OK)

@@ -18,8 +18,9 @@ def _fmt(x: float | None) -> str:
 def judge_calibrate(
     n: Annotated[int, typer.Option(min=1, help="Number of held-out images in all.")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the held-out renders.")] = 12345,
-    style: Annotated[str, typer.Option(help="free (jittered, default) or grid (what the model trains on).")]
-    = "free",
+    style: Annotated[
+        str, typer.Option(help="free (jittered, default) or grid (what the model trains on).")
+    ] = "free",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Render held-out scenes, portraits, fruits, flowers and negatives; report the sandbox judge's accuracy."""
@@ -32,12 +33,18 @@ def judge_calibrate(
         typer.echo(json.dumps(summary, indent=2))
         return
     typer.echo(f"sandbox judge calibration: n={summary['n']} seed={seed} style={style}")
-    for label, key in (("count and type", "count_type"), ("portraits", "portrait"),
-                       ("fruit / flower", "fruit_flower"), ("negatives rejected", "negative")):
+    for label, key in (
+        ("count and type", "count_type"),
+        ("portraits", "portrait"),
+        ("fruit / flower", "fruit_flower"),
+        ("negatives rejected", "negative"),
+    ):
         c = summary["per_category"][key]
         typer.echo(f"  {label:<20} {c['right']:>5}/{c['n']:<5} = {c['right'] / max(c['n'], 1):.4f}")
-    typer.echo("  negatives by kind: " + ", ".join(
-        f"{k} {v['n'] - v['missed']}/{v['n']}" for k, v in summary["negatives_by_kind"].items()))
+    typer.echo(
+        "  negatives by kind: "
+        + ", ".join(f"{k} {v['n'] - v['missed']}/{v['n']}" for k, v in summary["negatives_by_kind"].items())
+    )
     if summary["top_confusions"]:
         typer.echo("  confusions (expected -> got):")
         for c in summary["top_confusions"]:
@@ -77,15 +84,21 @@ def judge_agreement(
         return
     typer.echo(f"common samples {res.n_common} (only in A: {res.only_a}, only in B: {res.only_b})")
     typer.echo(f"agreement {_fmt(res.agreement)}  Cohen's kappa {_fmt(res.kappa)}  (all four verdicts)")
-    typer.echo(f"decided (correct/wrong in both) {res.n_decided}: agreement {_fmt(res.decided_agreement)}"
-               f"  kappa {_fmt(res.decided_kappa)}")
+    typer.echo(
+        f"decided (correct/wrong in both) {res.n_decided}: agreement {_fmt(res.decided_agreement)}"
+        f"  kappa {_fmt(res.decided_kappa)}"
+    )
     typer.echo("confusion (rows A, columns B): " + json.dumps(res.confusion))
 
 
 def judge_caption(
     images: Annotated[list[Path], typer.Argument(help="PNG files to caption.")],
-    judge: Annotated[str, typer.Option("--judge", help="Judge spec: sandbox or vlm[:PROMPT_FILE].")] = "sandbox",
-    base_url: Annotated[str | None, typer.Option(help="VLM endpoint (else UNISANDBOX_JUDGE_BASE_URL).")] = None,
+    judge: Annotated[
+        str, typer.Option("--judge", help="Judge spec: sandbox or vlm[:PROMPT_FILE].")
+    ] = "sandbox",
+    base_url: Annotated[
+        str | None, typer.Option(help="VLM endpoint (else UNISANDBOX_JUDGE_BASE_URL).")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="VLM model id (else UNISANDBOX_JUDGE_MODEL).")] = None,
     api_key: Annotated[str | None, typer.Option(help="VLM key (prefer UNISANDBOX_JUDGE_API_KEY).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="VLM caption cache directory.")] = None,
@@ -107,8 +120,14 @@ def judge_caption(
             exit_error(f"{p}: cannot read: {e}")
     options: dict[str, object] = {}
     if judge.split(":", 1)[0] == "vlm":
-        options = {"base_url": base_url, "model": model, "api_key": api_key, "cache_dir": cache_dir,
-                   "concurrency": concurrency, "timeout": timeout}
+        options = {
+            "base_url": base_url,
+            "model": model,
+            "api_key": api_key,
+            "cache_dir": cache_dir,
+            "concurrency": concurrency,
+            "timeout": timeout,
+        }
     try:
         j = load_judge(judge, **options)
     except (SpecError, ValueError) as e:

@@ -81,8 +81,14 @@ class _RichProgress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled)
+        self._progress = Progress(
+            TextColumn("{task.description:>9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not enabled,
+        )
         self._task: TaskID | None = None
 
     def __enter__(self) -> _RichProgress:
@@ -120,8 +126,10 @@ def _print_summary(summary: dict[str, Any], opened: Any) -> None:
     print(f"Reports: {opened.run.root}/report.md, report.html, results.csv, summary.json")
     if not summary["complete"]:
         t = summary["totals"]
-        raise Incomplete(f"the run is incomplete ({t['errors']} errors, {t['missing']} missing); "
-                         f"rerun `unisandbox run --out {opened.run.root}` to retry them")
+        raise Incomplete(
+            f"the run is incomplete ({t['errors']} errors, {t['missing']} missing); "
+            f"rerun `unisandbox run --out {opened.run.root}` to retry them"
+        )
 
 
 def _run_dir(out: Path | None, run_dir: Path | None) -> Path:
@@ -134,45 +142,113 @@ def _run_dir(out: Path | None, run_dir: Path | None) -> Path:
 
 
 # Shared option declarations (typer reads the defaults as option specs).
-_MODEL = typer.Option(None, "--model", help="Model spec KIND[:PATH]: sandbox (default), sandbox:DIR, "
-                      "sandbox-query[:DIR], janus:MODEL, diffusers:MODEL, command:SCRIPT, openai:MODEL, "
-                      "fake[:k=v,...] (see docs/evaluate-your-model.md).")
-_JUDGE = typer.Option(None, "--judge", help="Judge spec KIND[:PATH]: sandbox (default) or vlm[:PROMPT_FILE] "
-                      "(endpoint from UNISANDBOX_JUDGE_BASE_URL / _MODEL / _API_KEY or --judge-option).")
-_TASKS = typer.Option(None, "--tasks", help="Comma list: math,mapping,knowledge (default: math,mapping; with --items: all).")
+_MODEL = typer.Option(
+    None,
+    "--model",
+    help="Model spec KIND[:PATH]: sandbox (default), sandbox:DIR, "
+    "sandbox-query[:DIR], janus:MODEL, diffusers:MODEL, command:SCRIPT, openai:MODEL, "
+    "fake[:k=v,...] (see docs/evaluate-your-model.md).",
+)
+_JUDGE = typer.Option(
+    None,
+    "--judge",
+    help="Judge spec KIND[:PATH]: sandbox (default) or vlm[:PROMPT_FILE] "
+    "(endpoint from UNISANDBOX_JUDGE_BASE_URL / _MODEL / _API_KEY or --judge-option).",
+)
+_TASKS = typer.Option(
+    None, "--tasks", help="Comma list: math,mapping,knowledge (default: math,mapping; with --items: all)."
+)
 _LEVELS = typer.Option(None, "--levels", help="Comma list of levels (default: 1,2,3).")
 _MODES = typer.Option(None, "--modes", help="Comma list: normal,think (default: both).")
 _SAMPLES = typer.Option(None, "--samples-per-item", help="Images per item and mode (default 1).")
 _LIMIT = typer.Option(None, "--limit", help="First N items (mapping: pairs) per task and level.")
-_ITEMS = typer.Option(None, "--items", help="Items file, ours or the study's format (repeatable). Default: the official test split.")
+_ITEMS = typer.Option(
+    None,
+    "--items",
+    help="Items file, ours or the study's format (repeatable). Default: the official test split.",
+)
 _OUT = typer.Option(None, "--out", help=_HELP_OUT)
-_LAYOUT = typer.Option(None, "--layout", help="Image layout: ours (default) or study (test/<mode>/<file>/<id>.png + evaluation_results.csv).")
-_SEED = typer.Option(None, "--seed", help="Base seed (default 0); sample seeds derive from (item, mode, sample index).")
+_LAYOUT = typer.Option(
+    None,
+    "--layout",
+    help="Image layout: ours (default) or study (test/<mode>/<file>/<id>.png + evaluation_results.csv).",
+)
+_SEED = typer.Option(
+    None, "--seed", help="Base seed (default 0); sample seeds derive from (item, mode, sample index)."
+)
 _NO_PROBES = typer.Option(None, "--probes/--no-probes", help="Ask the understanding probes (default: yes).")
-_BATCH = typer.Option(64, "--batch-size", min=1, help="Samples per model/judge call (does not change results).")
-_RETRY = typer.Option(True, "--retry-errors/--keep-errors", help="Redo samples, probes and verdicts that "
-                      "failed in an earlier call (default), or keep them as they are.")
-_ALLOW = typer.Option(False, "--allow-incomplete", help="Show accuracies even with errors or missing samples (marked incomplete).")
-_SHARD = typer.Option(None, "--shard", help="Generate only share i of n (e.g. 0/4), for schedulers such as Slurm.")
-_MODEL_OPT = typer.Option(None, "--model-option", help="KEY=VALUE passed to the model adapter (repeatable); "
-                          "recorded in the run's configuration. E.g. --model-option batch_size=4.")
-_ANSWERS = typer.Option(None, "--answers", help="Study-format --items: score the file's stated answers or "
-                       "the audit's derived ones: stated|audited (default audited; see `unisandbox data audit`).")
-_JUDGE_OPT = typer.Option(None, "--judge-option", help="KEY=VALUE passed to the judge (repeatable), e.g. "
-                          "--judge-option concurrency=32. Not stored: the judge's identity is recorded instead.")
+_BATCH = typer.Option(
+    64, "--batch-size", min=1, help="Samples per model/judge call (does not change results)."
+)
+_RETRY = typer.Option(
+    True,
+    "--retry-errors/--keep-errors",
+    help="Redo samples, probes and verdicts that "
+    "failed in an earlier call (default), or keep them as they are.",
+)
+_ALLOW = typer.Option(
+    False,
+    "--allow-incomplete",
+    help="Show accuracies even with errors or missing samples (marked incomplete).",
+)
+_SHARD = typer.Option(
+    None, "--shard", help="Generate only share i of n (e.g. 0/4), for schedulers such as Slurm."
+)
+_MODEL_OPT = typer.Option(
+    None,
+    "--model-option",
+    help="KEY=VALUE passed to the model adapter (repeatable); "
+    "recorded in the run's configuration. E.g. --model-option batch_size=4.",
+)
+_ANSWERS = typer.Option(
+    None,
+    "--answers",
+    help="Study-format --items: score the file's stated answers or "
+    "the audit's derived ones: stated|audited (default audited; see `unisandbox data audit`).",
+)
+_JUDGE_OPT = typer.Option(
+    None,
+    "--judge-option",
+    help="KEY=VALUE passed to the judge (repeatable), e.g. "
+    "--judge-option concurrency=32. Not stored: the judge's identity is recorded instead.",
+)
 
 
-def _config_values(model: str | None, tasks: str | None, levels: str | None, modes: str | None,
-                   samples_per_item: int | None, limit: int | None, items: list[Path] | None, layout: str | None,
-                   seed: int | None, probes: bool | None, judge: str | None = None,
-                   model_option: list[str] | None = None, answers: str | None = None) -> dict[str, Any]:
-    return _given(model=model, judge=judge, tasks=_split(tasks, "tasks"), levels=_split(levels, "levels", int),
-                  modes=_split(modes, "modes"), samples_per_item=samples_per_item, limit=limit,
-                  items_files=items, layout=layout, seed=seed, probes=probes,
-                  model_options=_options(model_option, "--model-option"), answers=answers)
+def _config_values(
+    model: str | None,
+    tasks: str | None,
+    levels: str | None,
+    modes: str | None,
+    samples_per_item: int | None,
+    limit: int | None,
+    items: list[Path] | None,
+    layout: str | None,
+    seed: int | None,
+    probes: bool | None,
+    judge: str | None = None,
+    model_option: list[str] | None = None,
+    answers: str | None = None,
+) -> dict[str, Any]:
+    return _given(
+        model=model,
+        judge=judge,
+        tasks=_split(tasks, "tasks"),
+        levels=_split(levels, "levels", int),
+        modes=_split(modes, "modes"),
+        samples_per_item=samples_per_item,
+        limit=limit,
+        items_files=items,
+        layout=layout,
+        seed=seed,
+        probes=probes,
+        model_options=_options(model_option, "--model-option"),
+        answers=answers,
+    )
 
 
-def _preflight(out_dir: Path, given: dict[str, Any], judge_options: dict[str, Any] | None) -> tuple[Any, Any, Any]:
+def _preflight(
+    out_dir: Path, given: dict[str, Any], judge_options: dict[str, Any] | None
+) -> tuple[Any, Any, Any]:
     """Everything a run needs, checked before anything is written: options and items, the output
     directory, the model (checkpoint integrity, capabilities), and with `judge_options` the judge
     (configuration, and a remote judge's endpoint). Then the run directory is written and both bound."""
@@ -195,9 +271,15 @@ def _preflight(out_dir: Path, given: dict[str, Any], judge_options: dict[str, An
     return opened, model, judge_obj
 
 
-def _generate(given: dict[str, Any], out: Path | None, batch_size: int, retry_errors: bool,
-              shard_text: str | None, then: Callable[[Any, Any], None] | None = None,
-              judge_options: dict[str, Any] | None = None) -> None:
+def _generate(
+    given: dict[str, Any],
+    out: Path | None,
+    batch_size: int,
+    retry_errors: bool,
+    shard_text: str | None,
+    then: Callable[[Any, Any], None] | None = None,
+    judge_options: dict[str, Any] | None = None,
+) -> None:
     """Generation on one process, a --shard, or every torchrun rank; `then(opened, judge)` runs on
     rank 0 afterwards (with the judge built, checked and bound before the first sample)."""
     from unisandbox.runs.distributed import parse_shard
@@ -229,13 +311,22 @@ def _generate(given: dict[str, Any], out: Path | None, batch_size: int, retry_er
             if callable(prepare):
                 prepare(opened.plan.items)
         with _RichProgress(enabled=group.is_main) as progress:
-            counts = stage_generate(opened, model, shard=shard, batch_size=batch_size,
-                                    retry_errors=retry_errors, progress=progress)
+            counts = stage_generate(
+                opened,
+                model,
+                shard=shard,
+                batch_size=batch_size,
+                retry_errors=retry_errors,
+                progress=progress,
+            )
         group.barrier()
         if group.is_main:
             merged = merge_shards(opened, force=group.world > 1)
-            print(f"generate: {counts['generated']} images, {counts['probed']} probes this call"
-                  f"{' (shards merged)' if merged else ''} -> {RunDir(out_dir).root}", file=sys.stderr)
+            print(
+                f"generate: {counts['generated']} images, {counts['probed']} probes this call"
+                f"{' (shards merged)' if merged else ''} -> {RunDir(out_dir).root}",
+                file=sys.stderr,
+            )
             if then is not None:
                 then(opened, judge_obj)
             else:
@@ -254,13 +345,16 @@ def _check_generated(opened: Any, shard: Any) -> None:
     keys = opened.plan.sample_keys(shard)
     failed = sum(1 for k in keys if k not in samples or samples[k].image is None)
     owned = [it for pos, it in enumerate(opened.plan.items) if shard.owns(pos)]
-    failed_probes = sum(1 for it in owned if opened.config.probes and
-                        ((it.id,) not in und or und[(it.id,)].correct is None))
+    failed_probes = sum(
+        1 for it in owned if opened.config.probes and ((it.id,) not in und or und[(it.id,)].correct is None)
+    )
     if failed or failed_probes:
         for line in failure_lines(failure_reasons(opened.plan, samples, und, {})):
             print(line, file=sys.stderr)
-        raise Incomplete(f"{failed} of {len(keys)} images and {failed_probes} probes failed; rerun the same "
-                         "command to retry them")
+        raise Incomplete(
+            f"{failed} of {len(keys)} images and {failed_probes} probes failed; rerun the same "
+            "command to retry them"
+        )
 
 
 _RUN_DIR = typer.Argument(None, help="Run directory (or --out).", show_default=False)
@@ -270,24 +364,56 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
 
     @app.command("generate")
-    def generate_cmd(model: str = _MODEL, tasks: str = _TASKS, levels: str = _LEVELS, modes: str = _MODES,
-                     samples_per_item: int = _SAMPLES, limit: int = _LIMIT, items: list[Path] = _ITEMS,
-                     out: Path = _OUT, layout: str = _LAYOUT, seed: int = _SEED, probes: bool = _NO_PROBES,
-                     batch_size: int = _BATCH, retry_errors: bool = _RETRY, shard: str = _SHARD,
-                     model_option: list[str] = _MODEL_OPT, answers: str = _ANSWERS) -> None:
+    def generate_cmd(
+        model: str = _MODEL,
+        tasks: str = _TASKS,
+        levels: str = _LEVELS,
+        modes: str = _MODES,
+        samples_per_item: int = _SAMPLES,
+        limit: int = _LIMIT,
+        items: list[Path] = _ITEMS,
+        out: Path = _OUT,
+        layout: str = _LAYOUT,
+        seed: int = _SEED,
+        probes: bool = _NO_PROBES,
+        batch_size: int = _BATCH,
+        retry_errors: bool = _RETRY,
+        shard: str = _SHARD,
+        model_option: list[str] = _MODEL_OPT,
+        answers: str = _ANSWERS,
+    ) -> None:
         """Generate images (normal and think mode) and ask the understanding probes. Resumable;
         works under `torchrun --nproc-per-node N -m unisandbox generate ...` and with --shard i/n.
         Exit 3 if any image or probe failed (a rerun retries them)."""
+
         def body() -> None:
-            given = _config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout, seed, probes,
-                                   model_option=model_option, answers=answers)
+            given = _config_values(
+                model,
+                tasks,
+                levels,
+                modes,
+                samples_per_item,
+                limit,
+                items,
+                layout,
+                seed,
+                probes,
+                model_option=model_option,
+                answers=answers,
+            )
             _generate(given, out, batch_size, retry_errors, shard)
+
         _guard(body, f"unisandbox generate --out {out or '<the same options>'}")
 
     @app.command("judge")
-    def judge_cmd(run_dir: Path = _RUN_DIR, out: Path = typer.Option(None, "--out", help="Run directory."),
-                  judge: str = _JUDGE, batch_size: int = _BATCH, retry_errors: bool = _RETRY,
-                  judge_option: list[str] = _JUDGE_OPT) -> None:
+    def judge_cmd(
+        run_dir: Path = _RUN_DIR,
+        out: Path = typer.Option(None, "--out", help="Run directory."),
+        judge: str = _JUDGE,
+        batch_size: int = _BATCH,
+        retry_errors: bool = _RETRY,
+        judge_option: list[str] = _JUDGE_OPT,
+    ) -> None:
         """Judge every generated sample that has no verdict yet (blind caption, then a match in code).
         Exit 3 if verdicts failed or the judge stopped answering (a rerun resumes)."""
         where = out or run_dir
@@ -302,38 +428,62 @@ def register(app: typer.Typer) -> None:
             n = _judge_stage(opened, judge_obj, batch_size, retry_errors)
             print(f"judge: {n} samples judged this call -> {path}", file=sys.stderr)
             _check_judged(opened)
+
         _guard(body, f"unisandbox judge {where}")
 
     @app.command("report")
-    def report_cmd(run_dir: Path = _RUN_DIR, out: Path = typer.Option(None, "--out", help="Run directory."),
-                   allow_incomplete: bool = _ALLOW) -> None:
+    def report_cmd(
+        run_dir: Path = _RUN_DIR,
+        out: Path = typer.Option(None, "--out", help="Run directory."),
+        allow_incomplete: bool = _ALLOW,
+    ) -> None:
         """Aggregate verdicts into summary.json, results.csv, report.md and report.html; print the table.
         Exit 3 if the run is incomplete."""
+
         def body() -> None:
             from unisandbox.runs.pipeline import open_run, stage_report
 
             opened = open_run(_run_dir(out, run_dir), {}, create=False)
             _print_summary(stage_report(opened, allow_incomplete=allow_incomplete), opened)
+
         _guard(body, f"unisandbox report {out or run_dir}")
 
     @app.command("merge")
-    def merge_cmd(run_dir: Path = _RUN_DIR, out: Path = typer.Option(None, "--out", help="Run directory.")) -> None:
+    def merge_cmd(
+        run_dir: Path = _RUN_DIR, out: Path = typer.Option(None, "--out", help="Run directory.")
+    ) -> None:
         """Fold --shard record files into the main files (only once every shard has finished)."""
+
         def body() -> None:
             from unisandbox.runs.pipeline import merge_shards, open_run
 
             opened = open_run(_run_dir(out, run_dir), {}, create=False)
             moved = merge_shards(opened, force=True)
             print("merged" if moved else "nothing to merge", file=sys.stderr)
+
         _guard(body, f"unisandbox merge {out or run_dir}")
 
     @app.command("run")
-    def run_cmd(model: str = _MODEL, judge: str = _JUDGE, tasks: str = _TASKS, levels: str = _LEVELS,
-                modes: str = _MODES, samples_per_item: int = _SAMPLES, limit: int = _LIMIT,
-                items: list[Path] = _ITEMS, out: Path = _OUT, layout: str = _LAYOUT, seed: int = _SEED,
-                probes: bool = _NO_PROBES, batch_size: int = _BATCH, retry_errors: bool = _RETRY,
-                allow_incomplete: bool = _ALLOW, model_option: list[str] = _MODEL_OPT,
-                judge_option: list[str] = _JUDGE_OPT, answers: str = _ANSWERS) -> None:
+    def run_cmd(
+        model: str = _MODEL,
+        judge: str = _JUDGE,
+        tasks: str = _TASKS,
+        levels: str = _LEVELS,
+        modes: str = _MODES,
+        samples_per_item: int = _SAMPLES,
+        limit: int = _LIMIT,
+        items: list[Path] = _ITEMS,
+        out: Path = _OUT,
+        layout: str = _LAYOUT,
+        seed: int = _SEED,
+        probes: bool = _NO_PROBES,
+        batch_size: int = _BATCH,
+        retry_errors: bool = _RETRY,
+        allow_incomplete: bool = _ALLOW,
+        model_option: list[str] = _MODEL_OPT,
+        judge_option: list[str] = _JUDGE_OPT,
+        answers: str = _ANSWERS,
+    ) -> None:
         """The main job: generate, judge and report. With no options: the shipped sandbox model and judge
         on the official math and mapping test split, levels 1-3, both modes, with understanding probes.
         Model, judge, items and output directory are all checked before the first image. Exit 0 when
@@ -352,16 +502,53 @@ def register(app: typer.Typer) -> None:
             _print_summary(stage_report(opened, allow_incomplete=allow_incomplete), opened)
 
         def body() -> None:
-            given.update(_config_values(model, tasks, levels, modes, samples_per_item, limit, items, layout,
-                                        seed, probes, judge=judge, model_option=model_option, answers=answers))
-            _generate(given, out, batch_size, retry_errors, None, then=finish,
-                      judge_options=_options(judge_option, "--judge-option") or {})
+            given.update(
+                _config_values(
+                    model,
+                    tasks,
+                    levels,
+                    modes,
+                    samples_per_item,
+                    limit,
+                    items,
+                    layout,
+                    seed,
+                    probes,
+                    judge=judge,
+                    model_option=model_option,
+                    answers=answers,
+                )
+            )
+            _generate(
+                given,
+                out,
+                batch_size,
+                retry_errors,
+                None,
+                then=finish,
+                judge_options=_options(judge_option, "--judge-option") or {},
+            )
 
         resume_out = out
         try:
-            resume_out = out or _out_dir(None, _config_values(model, tasks, levels, modes, samples_per_item,
-                                                              limit, items, layout, seed, probes, judge=judge,
-                                                              model_option=model_option, answers=answers))
+            resume_out = out or _out_dir(
+                None,
+                _config_values(
+                    model,
+                    tasks,
+                    levels,
+                    modes,
+                    samples_per_item,
+                    limit,
+                    items,
+                    layout,
+                    seed,
+                    probes,
+                    judge=judge,
+                    model_option=model_option,
+                    answers=answers,
+                ),
+            )
         except Exception:  # a bad option is reported when body() meets it
             pass
         _guard(body, f"unisandbox run --out {resume_out}")
@@ -371,7 +558,9 @@ def _judge_stage(opened: Any, judge_obj: Any, batch_size: int, retry_errors: boo
     from unisandbox.runs.pipeline import stage_judge
 
     with _RichProgress() as progress:
-        return stage_judge(opened, judge_obj, batch_size=batch_size, retry_errors=retry_errors, progress=progress)
+        return stage_judge(
+            opened, judge_obj, batch_size=batch_size, retry_errors=retry_errors, progress=progress
+        )
 
 
 def _check_judged(opened: Any) -> None:
@@ -381,8 +570,13 @@ def _check_judged(opened: Any) -> None:
 
     samples = opened.run.read_records("samples")
     verdicts = opened.run.read_records("verdicts")
-    bad = [k for k in opened.plan.sample_keys() if k in samples and samples[k].image is not None
-           and (k not in verdicts or verdicts[k].verdict in ("error", "missing"))]
+    bad = [
+        k
+        for k in opened.plan.sample_keys()
+        if k in samples
+        and samples[k].image is not None
+        and (k not in verdicts or verdicts[k].verdict in ("error", "missing"))
+    ]
     if bad:
         for line in failure_lines(failure_reasons(opened.plan, samples, {}, verdicts)):
             print(line, file=sys.stderr)

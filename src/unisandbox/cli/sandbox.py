@@ -11,8 +11,9 @@ import typer
 
 from unisandbox.cli.errors import exit_error
 
-sandbox_app = typer.Typer(help="The embedded sandbox unified model: pretrain it, evaluate it.",
-                          no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="The embedded sandbox unified model: pretrain it, evaluate it.", no_args_is_help=True
+)
 
 ARCHES = ("shared", "query")
 PROFILES = ("full", "quick")
@@ -20,18 +21,29 @@ PROFILES = ("full", "quick")
 
 @sandbox_app.command("train")
 def train_cmd(
-    arch: str = typer.Option("shared", help="shared (one transformer) or query (frozen LM + queries + decoder)."),
-    profile: str = typer.Option("full", help="full (shipped checkpoints, <= 30 min on 2 CPU cores) or quick."),
+    arch: str = typer.Option(
+        "shared", help="shared (one transformer) or query (frozen LM + queries + decoder)."
+    ),
+    profile: str = typer.Option(
+        "full", help="full (shipped checkpoints, <= 30 min on 2 CPU cores) or quick."
+    ),
     out: Path = typer.Option(..., help="Checkpoint directory to write."),
     seed: int = typer.Option(0, min=0, help="Seed of data generation, initialisation and batch order."),
     steps: int | None = typer.Option(None, min=1, help="Override the profile's step count."),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
     threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
-    settings: list[str] = typer.Option([], "--set", help="Override any training setting: KEY=VALUE, KEY a "
-                                       "dotted path (model.rope=true, mixture.rule_format=adjacent, "
-                                       "weights.und=0.3), VALUE JSON; repeatable; recorded in config.json."),
-    init_lm: Path | None = typer.Option(None, help="Query arch: reuse the frozen LM of this query checkpoint "
-                                        "(same seed and profile) and train only queries + decoder."),
+    settings: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override any training setting: KEY=VALUE, KEY a "
+        "dotted path (model.rope=true, mixture.rule_format=adjacent, "
+        "weights.und=0.3), VALUE JSON; repeatable; recorded in config.json.",
+    ),
+    init_lm: Path | None = typer.Option(
+        None,
+        help="Query arch: reuse the frozen LM of this query checkpoint "
+        "(same seed and profile) and train only queries + decoder.",
+    ),
 ) -> None:
     """Pretrain the sandbox model from scratch; writes config.json, model.safetensors, tokenizers, train_log.jsonl."""
     if arch not in ARCHES:
@@ -67,11 +79,16 @@ def eval_cmd(
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
     batch_size: int = typer.Option(256, min=1),
     seed: int = typer.Option(0, min=0, help="Base seed of image sampling (per-sample seeds derive from it)."),
-    temperature: float | None = typer.Option(None, min=0.0, help="Image-code sampling temperature "
-                                             "(default: the checkpoint's)."),
-    validation_seed: int | None = typer.Option(None, min=0, help="Evaluate on fresh test-split items of "
-                                               "this seed instead of the official split (choose settings "
-                                               "without looking at it)."),
+    temperature: float | None = typer.Option(
+        None, min=0.0, help="Image-code sampling temperature (default: the checkpoint's)."
+    ),
+    validation_seed: int | None = typer.Option(
+        None,
+        min=0,
+        help="Evaluate on fresh test-split items of "
+        "this seed instead of the official split (choose settings "
+        "without looking at it).",
+    ),
 ) -> None:
     """Evaluate a sandbox checkpoint on the official test split, judged by the sandbox judge."""
     if arch not in ARCHES:
@@ -79,13 +96,22 @@ def eval_cmd(
     from unisandbox.models.sandbox import evaluate
 
     where = checkpoint or f"the shipped {arch} checkpoint"
-    typer.echo(f"sandbox eval: loading {where}, then generating and judging the official test split"
-               f"{f' (first {limit} per task and level)' if limit else ''}; this takes a while on a CPU ...",
-               err=True)
+    typer.echo(
+        f"sandbox eval: loading {where}, then generating and judging the official test split"
+        f"{f' (first {limit} per task and level)' if limit else ''}; this takes a while on a CPU ...",
+        err=True,
+    )
     try:
-        report = evaluate.run_eval(arch=arch, checkpoint=checkpoint, limit=limit, device=device,
-                                   batch_size=batch_size, base_seed=seed, temperature=temperature,
-                                   validation_seed=validation_seed)
+        report = evaluate.run_eval(
+            arch=arch,
+            checkpoint=checkpoint,
+            limit=limit,
+            device=device,
+            batch_size=batch_size,
+            base_seed=seed,
+            temperature=temperature,
+            validation_seed=validation_seed,
+        )
     except (FileNotFoundError, ValueError) as e:
         exit_error(str(e))
         return

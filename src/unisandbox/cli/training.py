@@ -23,8 +23,11 @@ def _threads(n: int) -> None:
 
 
 def stars_cmd(
-    out: Path = typer.Option(..., help="Output directory: data/ (stars-data: train items, think-mode run with "
-                             "PNGs and verdicts; resumed on a rerun), checkpoint/ and stars_report.{json,md}."),
+    out: Path = typer.Option(
+        ...,
+        help="Output directory: data/ (stars-data: train items, think-mode run with "
+        "PNGs and verdicts; resumed on a rerun), checkpoint/ and stars_report.{json,md}.",
+    ),
     arch: str = typer.Option("shared", help="shared or query."),
     checkpoint: Path | None = typer.Option(None, help="Checkpoint directory (default: the shipped one)."),  # noqa: UP007
     variant: str = typer.Option("curriculum", help="curriculum, mixed or unfiltered (no rejection)."),
@@ -45,8 +48,14 @@ def stars_cmd(
 
     _threads(threads)
     d = init_dist()
-    cfg = stars.StarsConfig(train_items=train_items, samples_per_item=samples, steps=steps, seed=seed,
-                            filtered=variant != "unfiltered", curriculum=variant == "curriculum")
+    cfg = stars.StarsConfig(
+        train_items=train_items,
+        samples_per_item=samples,
+        steps=steps,
+        seed=seed,
+        filtered=variant != "unfiltered",
+        curriculum=variant == "curriculum",
+    )
     try:
         report = stars.run(checkpoint, arch, out, cfg, eval_limit, d=d, log=typer.echo)
     except (FileNotFoundError, ValueError) as e:
@@ -71,7 +80,9 @@ def inject_cmd(
     _threads(threads)
     d = init_dist()
     try:
-        report = inject.run(checkpoint, arch, out, inject.InjectConfig(steps=steps, seed=seed), d=d, log=typer.echo)
+        report = inject.run(
+            checkpoint, arch, out, inject.InjectConfig(steps=steps, seed=seed), d=d, log=typer.echo
+        )
     except (FileNotFoundError, ValueError) as e:
         exit_error(str(e))
     if report is not None:
@@ -79,15 +90,20 @@ def inject_cmd(
 
 
 def study_cmd(
-    out: Path = typer.Option(Path("study"), help="Output directory: findings.json, report.md, per-arch runs."),
+    out: Path = typer.Option(
+        Path("study"), help="Output directory: findings.json, report.md, per-arch runs."
+    ),
     arch: str = typer.Option("both", help="shared, query or both."),
     profile: str = typer.Option("quick", help="quick (CI, minutes) or full (the README's numbers)."),
     checkpoint_shared: Path | None = typer.Option(None, help="Shared checkpoint (default: shipped)."),  # noqa: UP007
     checkpoint_query: Path | None = typer.Option(None, help="Query checkpoint (default: shipped)."),  # noqa: UP007
     seed: int = typer.Option(0, min=0),
     threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
-    resume: bool = typer.Option(False, help="Reuse architectures already finished in OUT (same profile "
-                                "and checkpoint), e.g. to combine per-arch runs into one findings table."),
+    resume: bool = typer.Option(
+        False,
+        help="Reuse architectures already finished in OUT (same profile "
+        "and checkpoint), e.g. to combine per-arch runs into one findings table.",
+    ),
 ) -> None:
     """The whole sandbox replication: gap, think mode, STARS variants, knowledge injection; findings table."""
     if arch not in (*ARCHES, "both"):
@@ -99,12 +115,20 @@ def study_cmd(
     _threads(threads)
     arches = list(ARCHES) if arch == "both" else [arch]
     try:
-        f = study.run(arches, out, study.profile(profile, seed),
-                      {"shared": checkpoint_shared, "query": checkpoint_query}, log=typer.echo, resume=resume)
+        f = study.run(
+            arches,
+            out,
+            study.profile(profile, seed),
+            {"shared": checkpoint_shared, "query": checkpoint_query},
+            log=typer.echo,
+            resume=resume,
+        )
     except (FileNotFoundError, ValueError) as e:
         exit_error(str(e))
     for c in f["claims"]:
-        typer.echo(f"- {c['claim']}\n    sandbox: {c['sandbox']}\n    verdict: {c['verdict']} ({c['reason']})")
+        typer.echo(
+            f"- {c['claim']}\n    sandbox: {c['sandbox']}\n    verdict: {c['verdict']} ({c['reason']})"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -69,10 +69,17 @@ def _print_acceptance(manifest: dict[str, Any], out: Path) -> None:
     table = Table(title=f"stars-data: {manifest['accepted']} accepted triples -> {out}")
     for col in ("task/level", "samples", "judged", "accepted", "rate (95% CI)", "errors", "missing"):
         table.add_column(col, justify="left" if col == "task/level" else "right", no_wrap=True)
-    for key, r in sorted(manifest["acceptance"].items(), key=lambda kv: (kv[0][-1], kv[0].startswith("level"))):
+    for key, r in sorted(
+        manifest["acceptance"].items(), key=lambda kv: (kv[0][-1], kv[0].startswith("level"))
+    ):
         rate = "-" if r["rate"] is None else f"{r['rate']:.2f} ({r['ci_low']:.2f}-{r['ci_high']:.2f})"
-        table.add_row(key, *map(str, (r["samples"], r["judged"], r["accepted"])), rate, str(r["errors"]),
-                      str(r["missing"]))
+        table.add_row(
+            key,
+            *map(str, (r["samples"], r["judged"], r["accepted"])),
+            rate,
+            str(r["errors"]),
+            str(r["missing"]),
+        )
     Console(width=max(Console().width, 110)).print(table)
     for fmt, w in manifest["formats"].items():
         print(f"{fmt}: {out / w['path']} ({w['rows']} rows)")
@@ -84,57 +91,96 @@ def register(app: typer.Typer) -> None:
     @app.command("stars-data")
     def stars_data_cmd(
         out: Path = typer.Option(..., "--out", help="Output folder (rerun with the same options to resume)."),
-        model: str = typer.Option("sandbox", "--model", help="Model spec that samples think mode (any adapter)."),
+        model: str = typer.Option(
+            "sandbox", "--model", help="Model spec that samples think mode (any adapter)."
+        ),
         judge: str = typer.Option("sandbox", "--judge", help="Judge spec: sandbox or vlm[:PROMPT_FILE]."),
         tasks: str = typer.Option("math,mapping", "--tasks", help="Comma list: math,mapping."),
         levels: str = typer.Option("1,2,3", "--levels", help="Comma list of curriculum levels."),
-        items_per_level: int = typer.Option(300, "--items-per-level", help="Fresh train items per task and level "
-                                            "(mapping: pairs)."),
+        items_per_level: int = typer.Option(
+            300, "--items-per-level", help="Fresh train items per task and level (mapping: pairs)."
+        ),
         samples: int = typer.Option(3, "--samples", help="K think-mode samples per item."),
-        fmt: list[str] = typer.Option(["jsonl"], "--format", help="jsonl, parquet or bagel (repeatable or comma "
-                                      "list): our JSONL + PNGs, a datasets-readable Parquet file, the study's "
-                                      "BAGEL t2i_pretrain folders."),
+        fmt: list[str] = typer.Option(
+            ["jsonl"],
+            "--format",
+            help="jsonl, parquet or bagel (repeatable or comma "
+            "list): our JSONL + PNGs, a datasets-readable Parquet file, the study's "
+            "BAGEL t2i_pretrain folders.",
+        ),
         seed: int = typer.Option(0, "--seed", help="Base seed (items: seed + 5000; samples: seed)."),
         batch_size: int = typer.Option(64, "--batch-size", min=1, help="Samples per model/judge call."),
-        model_option: list[str] = typer.Option(None, "--model-option", help="KEY=VALUE for the adapter (repeatable)."),
-        judge_option: list[str] = typer.Option(None, "--judge-option", help="KEY=VALUE for the judge (repeatable)."),
-        allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help="Write the accepted triples even "
-                                              "when some samples have a judge error or no image."),
+        model_option: list[str] = typer.Option(
+            None, "--model-option", help="KEY=VALUE for the adapter (repeatable)."
+        ),
+        judge_option: list[str] = typer.Option(
+            None, "--judge-option", help="KEY=VALUE for the judge (repeatable)."
+        ),
+        allow_incomplete: bool = typer.Option(
+            False,
+            "--allow-incomplete",
+            help="Write the accepted triples even when some samples have a judge error or no image.",
+        ),
     ) -> None:
         """STARS data for any model: fresh train items (no test expression or rule set), K think-mode samples
         each, judged blind, the accepted (prompt, trace, image) triples in curriculum order, and a manifest
         with the acceptance rate per level. Resumable; shardable under torchrun."""
+
         def body() -> None:
             from unisandbox.training.stars_data import StarsDataConfig, main
 
-            cfg = StarsDataConfig(model=model, judge=judge, tasks=_list(tasks, "tasks"),
-                                  levels=_list(levels, "levels", int), items_per_level=items_per_level,
-                                  samples=samples, seed=seed, model_options=_pairs(model_option, "--model-option"))
+            cfg = StarsDataConfig(
+                model=model,
+                judge=judge,
+                tasks=_list(tasks, "tasks"),
+                levels=_list(levels, "levels", int),
+                items_per_level=items_per_level,
+                samples=samples,
+                seed=seed,
+                model_options=_pairs(model_option, "--model-option"),
+            )
             formats = tuple(f for v in fmt for f in _list(v, "format"))
-            manifest = main(out, cfg, formats, batch_size=batch_size,
-                            judge_options=_pairs(judge_option, "--judge-option"), allow_incomplete=allow_incomplete)
+            manifest = main(
+                out,
+                cfg,
+                formats,
+                batch_size=batch_size,
+                judge_options=_pairs(judge_option, "--judge-option"),
+                allow_incomplete=allow_incomplete,
+            )
             if manifest is not None:
                 _print_acceptance(manifest, out)
+
         _guarded(body, f"unisandbox stars-data --out {out} (with the same options)")
 
     @app.command("inject-data")
     def inject_data_cmd(
         out: Path = typer.Option(..., "--out", help="Output folder."),
-        characters: int = typer.Option(10, "--characters", help="Fictional characters to invent (2-60; pairs of two "
-                                       "for the inverse test)."),
-        seed: int = typer.Option(..., "--seed", help="Seed of the new club (one that meets the official test world "
-                                 "is refused)."),
+        characters: int = typer.Option(
+            10,
+            "--characters",
+            help="Fictional characters to invent (2-60; pairs of two for the inverse test).",
+        ),
+        seed: int = typer.Option(
+            ..., "--seed", help="Seed of the new club (one that meets the official test world is refused)."
+        ),
     ) -> None:
         """Knowledge-injection data for any model: fresh fictional characters, their profiles, the text-only
         training corpus (ours and the study's conversation format, per character and per pair with the study's
         vlm_sft configs), and the matching forward and inverse test items."""
+
         def body() -> None:
             from unisandbox.training.inject_data import write
 
             m = write(out, characters, seed)
             c = m["counts"]
-            print(f"inject-data: {m['club']}: {c['characters']} characters, {c['pairs']} pairs, {c['turns']} training "
-                  f"turns, {c['forward_items']} forward and {c['inverse_items']} inverse test items -> {out}")
-            print(f"evaluate: unisandbox run --model SPEC --items {out}/knowledge_forward.jsonl "
-                  f"--items {out}/knowledge_inverse.jsonl")
+            print(
+                f"inject-data: {m['club']}: {c['characters']} characters, {c['pairs']} pairs, {c['turns']} training "
+                f"turns, {c['forward_items']} forward and {c['inverse_items']} inverse test items -> {out}"
+            )
+            print(
+                f"evaluate: unisandbox run --model SPEC --items {out}/knowledge_forward.jsonl "
+                f"--items {out}/knowledge_inverse.jsonl"
+            )
+
         _guarded(body, f"unisandbox inject-data --out {out} --characters {characters} --seed {seed}")

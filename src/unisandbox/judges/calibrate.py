@@ -59,10 +59,14 @@ def make_sample(category: str, index: int, seed: int, style: str = "free") -> Sa
     rng = _rng(seed, category, index)
     if category == "count_type":
         name, count = _NAMES[int(rng.integers(len(_NAMES)))], int(rng.integers(1, 10))
-        return Sample(category, index, render.render_scene(name, count, rng, style), count_caption(count, name))
+        return Sample(
+            category, index, render.render_scene(name, count, rng, style), count_caption(count, name)
+        )
     if category == "portrait":
-        attrs = [a[int(rng.integers(len(a)))] for a in
-                 (vocab.GENDERS, vocab.AGE_GROUPS, vocab.HAIR_COLOURS, vocab.SKIN_TONES)]
+        attrs = [
+            a[int(rng.integers(len(a)))]
+            for a in (vocab.GENDERS, vocab.AGE_GROUPS, vocab.HAIR_COLOURS, vocab.SKIN_TONES)
+        ]
         gender, age, hair, skin = attrs
         img = render.render_portrait(gender, age, hair, skin, rng, style)
         return Sample(category, index, img, person_caption(skin, hair, age, gender))
@@ -117,23 +121,31 @@ class Report:
     def summary(self) -> dict[str, Any]:
         """The JSON summary (fractions in [0, 1])."""
         return {
-            "n": self.n, "seed": self.seed, "style": self.style,
+            "n": self.n,
+            "seed": self.seed,
+            "style": self.style,
             "count_type_accuracy": self.accuracy("count_type"),
             "portrait_accuracy": self.accuracy("portrait"),
             "fruit_flower_accuracy": self.accuracy("fruit_flower"),
             "negative_reject_rate": self.accuracy("negative"),
             "per_category": {c: {"n": self.totals[c], "right": self.right[c]} for c in CATEGORIES},
-            "negatives_by_kind": {k: {"n": self.negative_totals[k], "missed": self.negatives_missed[k]}
-                                  for k in sorted(self.negative_totals)},
-            "top_confusions": [{"category": c, "expected": e, "got": g, "count": k}
-                               for (c, e, g), k in self.confusions.most_common(10)],
-            "top_reject_reasons": [{"category": c, "reason": r, "count": k}
-                                   for (c, r), k in self.reject_reasons.most_common(10)],
+            "negatives_by_kind": {
+                k: {"n": self.negative_totals[k], "missed": self.negatives_missed[k]}
+                for k in sorted(self.negative_totals)
+            },
+            "top_confusions": [
+                {"category": c, "expected": e, "got": g, "count": k}
+                for (c, e, g), k in self.confusions.most_common(10)
+            ],
+            "top_reject_reasons": [
+                {"category": c, "reason": r, "count": k} for (c, r), k in self.reject_reasons.most_common(10)
+            ],
         }
 
 
-def calibrate(n: int = 2000, seed: int = 12345, style: str = "free",
-              read: Callable[[np.ndarray], Any] | None = None) -> Report:
+def calibrate(
+    n: int = 2000, seed: int = 12345, style: str = "free", read: Callable[[np.ndarray], Any] | None = None
+) -> Report:
     """Render n held-out samples and read each with the sandbox judge (or `read`, returning a Reading)."""
     from unisandbox.judges.sandbox import read_image
 

@@ -101,8 +101,9 @@ class FakeVLM:
         self._server = _Server(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
         self.alive = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -161,9 +162,16 @@ class _Server(ThreadingHTTPServer):
 
 
 def _completion(content: str) -> bytes:
-    return json.dumps({"id": "cmpl-test", "object": "chat.completion", "model": "fake",
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": content}}]}).encode()
+    return json.dumps(
+        {
+            "id": "cmpl-test",
+            "object": "chat.completion",
+            "model": "fake",
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+            ],
+        }
+    ).encode()
 
 
 def _make_handler(server: FakeVLM) -> type[BaseHTTPRequestHandler]:
@@ -219,8 +227,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fixed-reply", default=None, help="Answer this caption without reading images.")
     ap.add_argument("--keep-alive", action="store_true", help="Serve HTTP/1.1 keep-alive connections.")
     args = ap.parse_args(argv)
-    server = FakeVLM(Faults(latency=args.latency, fail_rate=args.fail_rate, fixed_reply=args.fixed_reply,
-                            keep_alive=args.keep_alive))
+    server = FakeVLM(
+        Faults(
+            latency=args.latency,
+            fail_rate=args.fail_rate,
+            fixed_reply=args.fixed_reply,
+            keep_alive=args.keep_alive,
+        )
+    )
     server.port = args.port
     server.start()
     print(f"serving {server.base_url}", flush=True)

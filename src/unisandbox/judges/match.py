@@ -31,21 +31,62 @@ if TYPE_CHECKING:
 ERROR = "Error"
 """The reject caption."""
 
-NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+NUMBER_WORDS = {
+    w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+}
 
 ATTRIBUTE_SYNONYMS: dict[str, dict[str, str]] = {
-    "skin": {"light": "light", "fair": "light", "pale": "light", "medium": "medium", "tan": "medium",
-             "olive": "medium", "dark": "dark", "brown": "dark", "deep": "dark"},
-    "hair": {"black": "black", "blonde": "blonde", "blond": "blonde", "yellow": "blonde",
-             "golden": "blonde", "brown": "brown", "brunette": "brown", "red": "red", "ginger": "red",
-             "auburn": "red", "orange": "red"},
-    "age": {"kid": "kid", "child": "kid", "children": "kid", "boy": "kid", "girl": "kid",
-            "young": "kid", "mid-age": "mid-age", "mid age": "mid-age", "middle-aged": "mid-age",
-            "middle aged": "mid-age", "adult": "mid-age", "old": "old", "elderly": "old",
-            "senior": "old", "aged": "old"},
-    "gender": {"female": "female", "woman": "female", "girl": "female", "f": "female",
-               "male": "male", "man": "male", "boy": "male", "m": "male"},
+    "skin": {
+        "light": "light",
+        "fair": "light",
+        "pale": "light",
+        "medium": "medium",
+        "tan": "medium",
+        "olive": "medium",
+        "dark": "dark",
+        "brown": "dark",
+        "deep": "dark",
+    },
+    "hair": {
+        "black": "black",
+        "blonde": "blonde",
+        "blond": "blonde",
+        "yellow": "blonde",
+        "golden": "blonde",
+        "brown": "brown",
+        "brunette": "brown",
+        "red": "red",
+        "ginger": "red",
+        "auburn": "red",
+        "orange": "red",
+    },
+    "age": {
+        "kid": "kid",
+        "child": "kid",
+        "children": "kid",
+        "boy": "kid",
+        "girl": "kid",
+        "young": "kid",
+        "mid-age": "mid-age",
+        "mid age": "mid-age",
+        "middle-aged": "mid-age",
+        "middle aged": "mid-age",
+        "adult": "mid-age",
+        "old": "old",
+        "elderly": "old",
+        "senior": "old",
+        "aged": "old",
+    },
+    "gender": {
+        "female": "female",
+        "woman": "female",
+        "girl": "female",
+        "f": "female",
+        "male": "male",
+        "man": "male",
+        "boy": "male",
+        "m": "male",
+    },
 }
 """Accepted words for each portrait attribute -> the vocabulary value."""
 
@@ -112,8 +153,9 @@ def parse_caption(text: str) -> Parsed:
             parts = [p for p in re.split(r"[;,]", body)]
             if len(parts) != 4:
                 raise CaptionSyntaxError(f"a person caption has 4 fields (skin; hair; age; gender): {text!r}")
-            skin, hair, age, gender = (_attr(k, w, text) for k, w in zip(
-                ("skin", "hair", "age", "gender"), parts, strict=True))
+            skin, hair, age, gender = (
+                _attr(k, w, text) for k, w in zip(("skin", "hair", "age", "gender"), parts, strict=True)
+            )
             return Parsed("person", person=(skin, hair, age, gender))
         key = vocab.canonical(body)
         allowed = _FRUITS if label == "fruit" else _FLOWERS
@@ -137,8 +179,11 @@ def _is_plain_noun(noun: str) -> bool:
     words = noun.split()
     unit = len(words) >= 3 and words[1] == "of"
     rest = words[2:] if unit else words
-    return bool(_PLAIN_NOUN.match(noun)) and not any(w in _NOT_A_NOUN for w in rest) and not (
-        "of" in words and not unit)
+    return (
+        bool(_PLAIN_NOUN.match(noun))
+        and not any(w in _NOT_A_NOUN for w in rest)
+        and not ("of" in words and not unit)
+    )
 
 
 def is_valid_caption(text: str) -> bool:

@@ -85,6 +85,7 @@ class Reading:
 
 # --- colour palettes ----------------------------------------------------------------------------------
 
+
 @cache
 def _portrait_palette() -> tuple[tuple[str, ...], np.ndarray]:
     names = list(render.PORTRAIT_COLOURS)
@@ -96,6 +97,7 @@ def _portrait_palette() -> tuple[tuple[str, ...], np.ndarray]:
 
 
 # --- reading one image -------------------------------------------------------------------------------
+
 
 def _normalise(arr: np.ndarray) -> np.ndarray:
     arr = np.asarray(arr)
@@ -147,13 +149,16 @@ def _read(arr: np.ndarray) -> str:
     for k in keep:
         ys, xs = np.nonzero(labels == k)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        m = match_blob(arr[y0:y1, x0:x1], labels[y0:y1, x0:x1] == k,
-                       (ICON_MAX_SHAPE_ERROR, ICON_MAX_COLOUR_ERROR))
+        m = match_blob(
+            arr[y0:y1, x0:x1], labels[y0:y1, x0:x1] == k, (ICON_MAX_SHAPE_ERROR, ICON_MAX_COLOUR_ERROR)
+        )
         if m.ratio < ICON_MIN_RATIO:
             raise Reject(f"ambiguous blob ({m.name}, ratio {m.ratio:.2f}) at ({y0},{x0})")
         if m.shape_error > ICON_MAX_SHAPE_ERROR or m.colour_error > ICON_MAX_COLOUR_ERROR:
-            raise Reject(f"unverified blob ({m.name}: shape {m.shape_error:.2f}, colour "
-                         f"{m.colour_error:.1f}) at ({y0},{x0})")
+            raise Reject(
+                f"unverified blob ({m.name}: shape {m.shape_error:.2f}, colour "
+                f"{m.colour_error:.1f}) at ({y0},{x0})"
+            )
         names.append(m.name)
     if len(set(names)) > 1:
         raise Reject(f"mixed types: {sorted(set(names))}")
@@ -182,7 +187,7 @@ def _read_portrait(arr: np.ndarray, fg: np.ndarray) -> str:
     pix = arr[ys, xs].astype(np.float32)
     d2 = ((pix[:, None, :] - pal[None, :, :]) ** 2).sum(-1)
     cls = d2.argmin(1)
-    unexplained = float((d2.min(1) > UNEXPLAINED_DIST ** 2).mean())
+    unexplained = float((d2.min(1) > UNEXPLAINED_DIST**2).mean())
     if unexplained > PORTRAIT_MAX_UNEXPLAINED:
         raise Reject(f"portrait colours unexplained ({unexplained:.2f} of pixels)")
     role = np.array([n.split(":")[0] for n in names])[cls]
@@ -260,6 +265,7 @@ def _dominant(values: np.ndarray, classes: Sequence[str], min_count: int, what: 
 
 # --- the Judge --------------------------------------------------------------------------------------
 
+
 class SandboxJudge:
     """Captions sandbox images from pixels alone (no prompt, no answer, no metadata).
 
@@ -293,8 +299,12 @@ class SandboxJudge:
 
     def describe(self) -> dict[str, Any]:
         """Identity of this judge for run records."""
-        return {"name": self.name, "kind": "analytic", "version": JUDGE_VERSION,
-                "prototypes": prototype_hash()}
+        return {
+            "name": self.name,
+            "kind": "analytic",
+            "version": JUDGE_VERSION,
+            "prototypes": prototype_hash(),
+        }
 
     @classmethod
     def from_spec(cls, path: str | None, **options: Any) -> SandboxJudge:

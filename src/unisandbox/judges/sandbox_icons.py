@@ -53,6 +53,7 @@ class Match:
 
 # --- features and prototypes ----------------------------------------------------------------------
 
+
 @cache
 def _palette() -> np.ndarray:
     colours: list[np.ndarray] = []
@@ -86,8 +87,8 @@ def features(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     sq_mask = np.zeros((side, side), np.float32)
     sq_rgb = np.zeros((side, side, 3), np.float32)
     y0, x0 = (side - h) // 2, (side - w) // 2
-    sq_mask[y0:y0 + h, x0:x0 + w] = mask
-    sq_rgb[y0:y0 + h, x0:x0 + w] = rgb * mask[:, :, None]
+    sq_mask[y0 : y0 + h, x0 : x0 + w] = mask
+    sq_rgb[y0 : y0 + h, x0 : x0 + w] = rgb * mask[:, :, None]
     a = _area_matrix(side, SHAPE_SIDE)
     shape = a @ sq_mask @ a.T
     b = _area_matrix(side, LAYOUT_SIDE)
@@ -96,8 +97,8 @@ def features(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     layout = layout / np.maximum(cover, 1e-3)[:, :, None] / 255.0 * (cover > 0.05)[:, :, None]
     pix = rgb[mask].astype(np.float32)
     pal = _palette()
-    d2 = (pix ** 2).sum(1)[:, None] - 2.0 * (pix @ pal.T) + (pal ** 2).sum(1)[None, :]
-    soft = np.exp(-(d2 - d2.min(1, keepdims=True)) / (2 * HIST_SIGMA ** 2))
+    d2 = (pix**2).sum(1)[:, None] - 2.0 * (pix @ pal.T) + (pal**2).sum(1)[None, :]
+    soft = np.exp(-(d2 - d2.min(1, keepdims=True)) / (2 * HIST_SIGMA**2))
     hist = (soft / soft.sum(1, keepdims=True)).mean(0)
     # Flush tiny weights to zero: float32 subnormals make every later matrix product ~20x slower.
     hist[hist < 1e-6] = 0.0
@@ -106,7 +107,7 @@ def features(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _crop(icon: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(icon[:, :, 3])
-    return icon[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    return icon[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def _dilate(m: np.ndarray) -> np.ndarray:
     p[:, 1:-1, 1:-1] = m
     out = m.copy()
     for dy, dx in _NEIGHBOURS:
-        out |= p[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+        out |= p[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
     return out
 
 
@@ -222,22 +223,24 @@ def _verify_group(bm: np.ndarray, bc: np.ndarray, tm: np.ndarray, tc: np.ndarray
     return float(shape[k]), float(colour[k])
 
 
-def _frame(mask: np.ndarray, colour: np.ndarray, fh: int, fw: int, oy: int, ox: int
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _frame(
+    mask: np.ndarray, colour: np.ndarray, fh: int, fw: int, oy: int, ox: int
+) -> tuple[np.ndarray, np.ndarray]:
     lead = mask.shape[:-2]
     h, w = mask.shape[-2:]
     fm = np.zeros((*lead, fh, fw), bool)
     fc = np.zeros((*lead, fh, fw, 3), np.float32)
-    fm[..., 1 + oy:1 + oy + h, 1 + ox:1 + ox + w] = mask
-    fc[..., 1 + oy:1 + oy + h, 1 + ox:1 + ox + w, :] = colour
+    fm[..., 1 + oy : 1 + oy + h, 1 + ox : 1 + ox + w] = mask
+    fc[..., 1 + oy : 1 + oy + h, 1 + ox : 1 + ox + w, :] = colour
     return fm, fc
 
 
 def _alignments(h: int, w: int, table: dict[Any, Any]) -> list[tuple[tuple[int, int], int, int, int, int]]:
     # Exact size first (the common case, tried alone before anything else), then sizes within 1 px.
     out = []
-    for th, tw in sorted(((h + a, w + b) for a in (-1, 0, 1) for b in (-1, 0, 1)),
-                         key=lambda k: abs(k[0] - h) + abs(k[1] - w)):
+    for th, tw in sorted(
+        ((h + a, w + b) for a in (-1, 0, 1) for b in (-1, 0, 1)), key=lambda k: abs(k[0] - h) + abs(k[1] - w)
+    ):
         if (th, tw) not in table:
             continue
         fh, fw = max(h, th), max(w, tw)
@@ -249,8 +252,9 @@ def _alignments(h: int, w: int, table: dict[Any, Any]) -> list[tuple[tuple[int, 
     return out
 
 
-def verify(rgb: np.ndarray, mask: np.ndarray, name: str, good: tuple[float, float] = (0.0, 0.0)
-           ) -> tuple[float, float]:
+def verify(
+    rgb: np.ndarray, mask: np.ndarray, name: str, good: tuple[float, float] = (0.0, 0.0)
+) -> tuple[float, float]:
     """(shape error, colour error) of a blob against the templates of icon `name`; (inf, inf) if none fit.
 
     Stops at the first alignment whose errors are both within `good`.

@@ -77,13 +77,16 @@ def _env(*names: str) -> str | None:
 
 # --- prompts ----------------------------------------------------------------------------------------
 
+
 def _fields() -> dict[str, str]:
     return {
         "objects": ", ".join(n.singular for n in vocab.OBJECTS),
         "fruits": ", ".join(n.singular for n in vocab.FRUITS),
         "flowers": ", ".join(n.singular for n in vocab.FLOWERS),
-        "skins": ", ".join(vocab.SKIN_TONES), "hairs": ", ".join(vocab.HAIR_COLOURS),
-        "ages": ", ".join(vocab.AGE_GROUPS), "genders": ", ".join(vocab.GENDERS),
+        "skins": ", ".join(vocab.SKIN_TONES),
+        "hairs": ", ".join(vocab.HAIR_COLOURS),
+        "ages": ", ".join(vocab.AGE_GROUPS),
+        "genders": ", ".join(vocab.GENDERS),
     }
 
 
@@ -96,9 +99,13 @@ def load_prompt(name_or_path: str = DEFAULT_PROMPT) -> tuple[str, str]:
         except OSError as e:
             raise JudgeConfigError(f"cannot read prompt file: {e.strerror or e} ({p})") from e
     try:
-        text = resources.files("unisandbox.judges").joinpath("prompts", f"{name_or_path}.txt").read_text("utf-8")
+        text = (
+            resources.files("unisandbox.judges").joinpath("prompts", f"{name_or_path}.txt").read_text("utf-8")
+        )
     except FileNotFoundError as e:
-        raise JudgeConfigError(f"no shipped prompt {name_or_path!r} (see src/unisandbox/judges/prompts/)") from e
+        raise JudgeConfigError(
+            f"no shipped prompt {name_or_path!r} (see src/unisandbox/judges/prompts/)"
+        ) from e
     return name_or_path, text
 
 
@@ -107,7 +114,9 @@ def render_caption_prompt(template: str) -> str:
     try:
         return template.format(**_fields())
     except (KeyError, IndexError) as e:
-        raise JudgeConfigError(f"caption prompt has an unknown placeholder {e}; known: {sorted(_fields())}") from e
+        raise JudgeConfigError(
+            f"caption prompt has an unknown placeholder {e}; known: {sorted(_fields())}"
+        ) from e
 
 
 def prompt_hash(text: str) -> str:
@@ -127,10 +136,15 @@ def build_messages(prompt: str, png: bytes) -> list[dict[str, Any]]:
     """The chat messages for one image: our prompt and the image as a base64 data URL (PNG, or the
     JPEG/WebP type its bytes show)."""
     url = f"data:{_mime(png)};base64," + base64.b64encode(png).decode("ascii")
-    return [{"role": "user", "content": [
-        {"type": "text", "text": prompt},
-        {"type": "image_url", "image_url": {"url": url}},
-    ]}]
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": prompt},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        }
+    ]
 
 
 _PREFIX = re.compile(r"^(caption|answer|output|final answer)\s*:\s*", re.IGNORECASE)
@@ -146,7 +160,9 @@ def parse_reply(content: str | None) -> str | None:
     """
     if not content or not content.strip():
         return None
-    lines = [ln.strip().strip("`").strip().strip('"').strip("*").strip() for ln in content.strip().splitlines()]
+    lines = [
+        ln.strip().strip("`").strip().strip('"').strip("*").strip() for ln in content.strip().splitlines()
+    ]
     lines = [_PREFIX.sub("", ln).strip() for ln in lines if ln and not ln.startswith("```")]
     for ln in reversed(lines):
         if ln and is_valid_caption(ln):
@@ -155,6 +171,7 @@ def parse_reply(content: str | None) -> str | None:
 
 
 # --- configuration ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class VLMConfig:
@@ -189,8 +206,13 @@ class VLMConfig:
 
     def cache_hash(self) -> str:
         """Hash of the settings that decide the caption (not the URL, concurrency, timeout or retries)."""
-        ident = {"model": self.model, "prompt_sha256": self.prompt_sha256, "temperature": self.temperature,
-                 "max_tokens": self.max_tokens, "reply_format": REPLY_FORMAT}
+        ident = {
+            "model": self.model,
+            "prompt_sha256": self.prompt_sha256,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "reply_format": REPLY_FORMAT,
+        }
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -207,7 +229,11 @@ class _Cache:
                     rec = json.loads(line) if line.strip() else None
                 except ValueError:
                     continue
-                if isinstance(rec, dict) and isinstance(rec.get("key"), str) and isinstance(rec.get("caption"), str):
+                if (
+                    isinstance(rec, dict)
+                    and isinstance(rec.get("key"), str)
+                    and isinstance(rec.get("caption"), str)
+                ):
                     self.entries[rec["key"]] = rec["caption"]
         self._out: JsonlAppender | None = None
         self._lock = threading.Lock()
@@ -219,8 +245,15 @@ class _Cache:
         with self._lock:
             if self._out is None:
                 self._out = JsonlAppender(self.path)
-            self._out.append({"key": key, "image_sha256": image_sha, "config": config_hash,
-                              "caption": caption, "time": round(time.time(), 3)})
+            self._out.append(
+                {
+                    "key": key,
+                    "image_sha256": image_sha,
+                    "config": config_hash,
+                    "caption": caption,
+                    "time": round(time.time(), 3),
+                }
+            )
 
     def close(self) -> None:
         if self._out is not None:
@@ -231,8 +264,13 @@ class _Cache:
 class _Failure(Exception):
     """One failed attempt; `retry_after` is the server's requested wait, if any."""
 
-    def __init__(self, message: str, retryable: bool = True, retry_after: float | None = None,
-                 endpoint_down: bool = True):
+    def __init__(
+        self,
+        message: str,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        endpoint_down: bool = True,
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
@@ -280,28 +318,61 @@ class VLMJudge:
 
     name = "vlm"
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, api_key: str | None = None,
-                 prompt: str = DEFAULT_PROMPT, cache_dir: str | Path | None = None, concurrency: int = 16,
-                 timeout: float = 30.0, retries: int = 5, backoff: float = 0.5, backoff_max: float = 30.0,
-                 temperature: float = 0.0, max_tokens: int = 64, jitter_seed: int = 0,
-                 use_cache: bool = True, max_consecutive_failures: int = 20, breaker_seconds: float = 10.0):
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        prompt: str = DEFAULT_PROMPT,
+        cache_dir: str | Path | None = None,
+        concurrency: int = 16,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        backoff_max: float = 30.0,
+        temperature: float = 0.0,
+        max_tokens: int = 64,
+        jitter_seed: int = 0,
+        use_cache: bool = True,
+        max_consecutive_failures: int = 20,
+        breaker_seconds: float = 10.0,
+    ):
         model = model or _env("UNISANDBOX_JUDGE_MODEL", "OPENAI_MODEL")
         if not model:
-            raise JudgeConfigError("no judge model configured: set UNISANDBOX_JUDGE_MODEL (or OPENAI_MODEL), or "
-                                   "pass --judge-option model=ID (judge-caption: --model ID)")
-        base_url = (base_url or _env("UNISANDBOX_JUDGE_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL)
-        _check_options(concurrency=concurrency, retries=retries, timeout=timeout, backoff=backoff,
-                       backoff_max=backoff_max, max_tokens=max_tokens, temperature=temperature,
-                       max_consecutive_failures=max_consecutive_failures, breaker_seconds=breaker_seconds)
+            raise JudgeConfigError(
+                "no judge model configured: set UNISANDBOX_JUDGE_MODEL (or OPENAI_MODEL), or "
+                "pass --judge-option model=ID (judge-caption: --model ID)"
+            )
+        base_url = base_url or _env("UNISANDBOX_JUDGE_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        _check_options(
+            concurrency=concurrency,
+            retries=retries,
+            timeout=timeout,
+            backoff=backoff,
+            backoff_max=backoff_max,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            max_consecutive_failures=max_consecutive_failures,
+            breaker_seconds=breaker_seconds,
+        )
         self._api_key = api_key if api_key is not None else _env("UNISANDBOX_JUDGE_API_KEY", "OPENAI_API_KEY")
         self.prompt_name, template = load_prompt(prompt)
         self.prompt = render_caption_prompt(template)
-        self.config = VLMConfig(model=model, base_url=base_url.rstrip("/"), prompt_name=self.prompt_name,
-                                prompt_sha256=prompt_hash(self.prompt), temperature=temperature,
-                                max_tokens=max_tokens, concurrency=concurrency, timeout=timeout,
-                                retries=retries, backoff=backoff, backoff_max=backoff_max,
-                                max_consecutive_failures=int(max_consecutive_failures),
-                                breaker_seconds=float(breaker_seconds))
+        self.config = VLMConfig(
+            model=model,
+            base_url=base_url.rstrip("/"),
+            prompt_name=self.prompt_name,
+            prompt_sha256=prompt_hash(self.prompt),
+            temperature=temperature,
+            max_tokens=max_tokens,
+            concurrency=concurrency,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            backoff_max=backoff_max,
+            max_consecutive_failures=int(max_consecutive_failures),
+            breaker_seconds=float(breaker_seconds),
+        )
         if cache_dir is None and use_cache:
             cache_dir = _env("UNISANDBOX_JUDGE_CACHE") or Path.home() / ".cache" / "unisandbox" / "vlm-judge"
         self._cache = _Cache(Path(cache_dir) if use_cache and cache_dir is not None else None)
@@ -325,10 +396,16 @@ class VLMJudge:
     def describe(self) -> dict[str, Any]:
         """Model id, base URL, prompt name and hash, sampling settings (never the key)."""
         c = self.config
-        return {"name": self.name, "model": c.model, "base_url": c.base_url, "prompt": c.prompt_name,
-                "prompt_sha256": c.prompt_sha256, "reply_format": REPLY_FORMAT,
-                "sampling": {"temperature": c.temperature, "max_tokens": c.max_tokens},
-                "concurrency": c.concurrency}
+        return {
+            "name": self.name,
+            "model": c.model,
+            "base_url": c.base_url,
+            "prompt": c.prompt_name,
+            "prompt_sha256": c.prompt_sha256,
+            "reply_format": REPLY_FORMAT,
+            "sampling": {"temperature": c.temperature, "max_tokens": c.max_tokens},
+            "concurrency": c.concurrency,
+        }
 
     # --- captioning --------------------------------------------------------------------------------
 
@@ -342,11 +419,15 @@ class VLMJudge:
         try:
             resp = httpx.get(url, headers=headers, timeout=min(10.0, self.config.timeout))
         except httpx.HTTPError as e:
-            raise JudgeConfigError(f"the judge endpoint does not answer ({type(e).__name__}); start it or set "
-                                   f"UNISANDBOX_JUDGE_BASE_URL ({self.config.base_url})") from None
+            raise JudgeConfigError(
+                f"the judge endpoint does not answer ({type(e).__name__}); start it or set "
+                f"UNISANDBOX_JUDGE_BASE_URL ({self.config.base_url})"
+            ) from None
         if resp.status_code in (401, 403):
-            raise JudgeConfigError(f"the judge endpoint refused the API key (HTTP {resp.status_code}); set "
-                                   f"UNISANDBOX_JUDGE_API_KEY ({self.config.base_url})")
+            raise JudgeConfigError(
+                f"the judge endpoint refused the API key (HTTP {resp.status_code}); set "
+                f"UNISANDBOX_JUDGE_API_KEY ({self.config.base_url})"
+            )
 
     def _note(self, ok: bool, failure: str = "") -> None:
         # Called from the event loop only (one thread), so no lock.
@@ -358,12 +439,18 @@ class VLMJudge:
         now = time.monotonic()
         if self._failing_since is None:
             self._failing_since = now
-        if (c.max_consecutive_failures and self._failures_in_a_row >= c.max_consecutive_failures
-                and now - self._failing_since >= c.breaker_seconds and self._stopped is None):
-            self._stopped = (f"the judge endpoint failed {self._failures_in_a_row} calls in a row over "
-                             f"{now - self._failing_since:.0f} s (last: {failure}) ({c.base_url}). Verdicts "
-                             "made so far are saved; rerun the same command once the endpoint answers: it "
-                             "resumes where it stopped")
+        if (
+            c.max_consecutive_failures
+            and self._failures_in_a_row >= c.max_consecutive_failures
+            and now - self._failing_since >= c.breaker_seconds
+            and self._stopped is None
+        ):
+            self._stopped = (
+                f"the judge endpoint failed {self._failures_in_a_row} calls in a row over "
+                f"{now - self._failing_since:.0f} s (last: {failure}) ({c.base_url}). Verdicts "
+                "made so far are saved; rerun the same command once the endpoint answers: it "
+                "resumes where it stopped"
+            )
 
     def caption(self, images: Sequence[bytes]) -> list[Caption]:
         """Caption PNG-encoded images, in order; identical images cost one call; cached ones none.
@@ -402,13 +489,18 @@ class VLMJudge:
         limits = httpx.Limits(max_connections=c.concurrency, max_keepalive_connections=c.concurrency)
         sem = asyncio.Semaphore(c.concurrency)
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        async with httpx.AsyncClient(timeout=httpx.Timeout(c.timeout), limits=limits, headers=headers) as client:
-            tasks = {sha: asyncio.create_task(self._caption_one(client, sem, sha, data, chash, stats))
-                     for sha, data in todo.items()}
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(c.timeout), limits=limits, headers=headers
+        ) as client:
+            tasks = {
+                sha: asyncio.create_task(self._caption_one(client, sem, sha, data, chash, stats))
+                for sha, data in todo.items()
+            }
             return {sha: await task for sha, task in tasks.items()}
 
-    async def _caption_one(self, client: Any, sem: asyncio.Semaphore, sha: str, png: bytes, chash: str,
-                           stats: CallStats) -> Caption:
+    async def _caption_one(
+        self, client: Any, sem: asyncio.Semaphore, sha: str, png: bytes, chash: str, stats: CallStats
+    ) -> Caption:
         try:
             cap = await self._attempts(client, sem, png, stats)
         except Exception as e:  # noqa: BLE001 - an unexpected failure is one image's error, never a lost batch
@@ -420,8 +512,12 @@ class VLMJudge:
 
     async def _attempts(self, client: Any, sem: asyncio.Semaphore, png: bytes, stats: CallStats) -> Caption:
         c = self.config
-        body = {"model": c.model, "messages": build_messages(self.prompt, png), "temperature": c.temperature,
-                "max_tokens": c.max_tokens}
+        body = {
+            "model": c.model,
+            "messages": build_messages(self.prompt, png),
+            "temperature": c.temperature,
+            "max_tokens": c.max_tokens,
+        }
         last = "no attempt made"
         for attempt in range(c.retries + 1):
             if self._stopped is not None:
@@ -441,7 +537,7 @@ class VLMJudge:
                 self._note(not f.endpoint_down, last)
                 if not f.retryable or attempt == c.retries:
                     break
-                wait = min(c.backoff_max, c.backoff * 2 ** attempt) * (0.5 + self._jitter.random())
+                wait = min(c.backoff_max, c.backoff * 2**attempt) * (0.5 + self._jitter.random())
                 if f.retry_after is not None:
                     wait = max(wait, min(f.retry_after, c.backoff_max))
                 await asyncio.sleep(wait)
@@ -459,8 +555,11 @@ class VLMJudge:
             raise _Failure(f"connection failed ({type(e).__name__})") from None
         if resp.status_code != 200:
             retry = resp.status_code in RETRY_STATUS or resp.status_code >= 500
-            raise _Failure(f"HTTP {resp.status_code}", retryable=retry,
-                           retry_after=_retry_after(resp.headers.get("retry-after")))
+            raise _Failure(
+                f"HTTP {resp.status_code}",
+                retryable=retry,
+                retry_after=_retry_after(resp.headers.get("retry-after")),
+            )
         try:
             content = resp.json()["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
@@ -469,7 +568,9 @@ class VLMJudge:
             content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
         caption = parse_reply(content if isinstance(content, str) else None)
         if caption is None:
-            raise _Failure(f"reply holds no caption in the grammar: {str(content)[:80]!r}", endpoint_down=False)
+            raise _Failure(
+                f"reply holds no caption in the grammar: {str(content)[:80]!r}", endpoint_down=False
+            )
         return caption
 
     # --- optional LLM-based match ------------------------------------------------------------------
@@ -490,8 +591,12 @@ class VLMJudge:
 
         c = self.config
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        body = {"model": c.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.0,
-                "max_tokens": 4}
+        body = {
+            "model": c.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": 0.0,
+            "max_tokens": 4,
+        }
         async with httpx.AsyncClient(timeout=httpx.Timeout(c.timeout), headers=headers) as client:
             for attempt in range(c.retries + 1):
                 try:
@@ -507,7 +612,9 @@ class VLMJudge:
                 except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
                     pass
                 if attempt < c.retries:
-                    await asyncio.sleep(min(c.backoff_max, c.backoff * 2 ** attempt) * (0.5 + self._jitter.random()))
+                    await asyncio.sleep(
+                        min(c.backoff_max, c.backoff * 2**attempt) * (0.5 + self._jitter.random())
+                    )
         return "error"
 
     def close(self) -> None:
@@ -521,12 +628,23 @@ class VLMJudge:
 
 def _check_options(**values: float) -> None:
     """JudgeConfigError naming the first option out of range (`--judge-option NAME=VALUE`)."""
-    least = {"concurrency": 1, "retries": 0, "timeout": 0, "backoff": 0, "backoff_max": 0, "max_tokens": 1,
-             "temperature": 0, "max_consecutive_failures": 0, "breaker_seconds": 0}
+    least = {
+        "concurrency": 1,
+        "retries": 0,
+        "timeout": 0,
+        "backoff": 0,
+        "backoff_max": 0,
+        "max_tokens": 1,
+        "temperature": 0,
+        "max_consecutive_failures": 0,
+        "breaker_seconds": 0,
+    }
     strict = {"timeout"}
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise JudgeConfigError(f"judge option {name}={value!r}: expected a number (--judge-option {name}=N)")
+            raise JudgeConfigError(
+                f"judge option {name}={value!r}: expected a number (--judge-option {name}=N)"
+            )
         low = least[name]
         if value < low or (name in strict and value <= low):
             rule = f"> {low}" if name in strict else f">= {low}"

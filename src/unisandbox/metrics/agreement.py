@@ -118,7 +118,9 @@ def agreement(a: Mapping[Hashable, str], b: Mapping[Hashable, str]) -> Agreement
     for x, y in zip(va, vb, strict=True):
         confusion[x][y] += 1
     return Agreement(
-        n_common=len(common), only_a=len(set(a) - set(b)), only_b=len(set(b) - set(a)),
+        n_common=len(common),
+        only_a=len(set(a) - set(b)),
+        only_b=len(set(b) - set(a)),
         agreement=(sum(x == y for x, y in zip(va, vb, strict=True)) / len(common)) if common else None,
         kappa=cohen_kappa(va, vb),
         n_decided=len(decided),

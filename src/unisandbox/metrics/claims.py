@@ -62,16 +62,19 @@ class Precondition:
         return asdict(self)
 
 
-def probe_precondition(name: str, outcomes: Sequence[str], chance: float | None,
-                       floor: float = PROBE_FLOOR) -> Precondition:
+def probe_precondition(
+    name: str, outcomes: Sequence[str], chance: float | None, floor: float = PROBE_FLOOR
+) -> Precondition:
     """Holds when the accuracy is at least `floor` and its Wilson lower bound is above `chance`."""
     r = rate(outcomes, chance)
     if r.n == 0:
         return Precondition(name, False, f"nothing scored ({r.errors} errors, {r.missing} missing)")
     assert r.accuracy is not None and r.ci_low is not None and r.ci_high is not None
     ch = "unknown" if chance is None else f"{chance:.2f}"
-    detail = (f"{r.accuracy:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}] ({r.correct}/{r.n}), chance {ch}, "
-              f"floor {floor:.2f}")
+    detail = (
+        f"{r.accuracy:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}] ({r.correct}/{r.n}), chance {ch}, "
+        f"floor {floor:.2f}"
+    )
     holds = r.accuracy >= floor and (chance is None or r.ci_low > chance)
     return Precondition(name, holds, detail)
 
@@ -104,8 +107,10 @@ class PairedTest:
     """Two-sided exact McNemar p-value, three significant digits, never 0."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) and k != "p_mcnemar" else v)
-                for k, v in asdict(self).items()}
+        return {
+            k: (round(v, 4) if isinstance(v, float) and k != "p_mcnemar" else v)
+            for k, v in asdict(self).items()
+        }
 
 
 def paired_test(first: Sequence[str], second: Sequence[str]) -> PairedTest | None:
@@ -120,8 +125,19 @@ def paired_test(first: Sequence[str], second: Sequence[str]) -> PairedTest | Non
     a, b, c, d = paired_counts(x, y)
     est = newcombe_paired_diff(a, b, c, d, CONFIDENCE)
     n = len(keep)
-    return PairedTest(n, a, b, c, d, (a + b) / n, (a + c) / n, est.value, est.low, est.high,
-                      significant(mcnemar_exact(b, c)))
+    return PairedTest(
+        n,
+        a,
+        b,
+        c,
+        d,
+        (a + b) / n,
+        (a + c) / n,
+        est.value,
+        est.low,
+        est.high,
+        significant(mcnemar_exact(b, c)),
+    )
 
 
 @dataclass(frozen=True)
@@ -135,9 +151,12 @@ class Verdict:
     preconditions: tuple[Precondition, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "reason": self.reason,
-                "test": self.test.as_dict() if self.test else None,
-                "preconditions": [p.as_dict() for p in self.preconditions]}
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "test": self.test.as_dict() if self.test else None,
+            "preconditions": [p.as_dict() for p in self.preconditions],
+        }
 
 
 def decide(first: Sequence[str], second: Sequence[str], preconditions: Sequence[Precondition]) -> Verdict:

@@ -131,6 +131,7 @@ def unit_chance(items: Sequence[Any]) -> float | None:
 
 # --- accuracy ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Rate:
     """Accuracy over scoring units, with what was not scored counted beside it."""
@@ -165,10 +166,18 @@ def rate(outcomes: Sequence[str], chance: float | None = None) -> Rate:
     n = sum(1 for o in outcomes if o in DECIDED)
     k = sum(1 for o in outcomes if o == "correct")
     low, high = wilson(k, n, CONFIDENCE)
-    return Rate(correct=k, n=n, accuracy=k / n if n else None, ci_low=low if n else None,
-                ci_high=high if n else None, errors=sum(1 for o in outcomes if o == "error"),
-                missing=sum(1 for o in outcomes if o in ("missing", "pending")),
-                pending=sum(1 for o in outcomes if o == "pending"), expected=len(outcomes), chance=chance)
+    return Rate(
+        correct=k,
+        n=n,
+        accuracy=k / n if n else None,
+        ci_low=low if n else None,
+        ci_high=high if n else None,
+        errors=sum(1 for o in outcomes if o == "error"),
+        missing=sum(1 for o in outcomes if o in ("missing", "pending")),
+        pending=sum(1 for o in outcomes if o == "pending"),
+        expected=len(outcomes),
+        chance=chance,
+    )
 
 
 def encode(outcomes: Sequence[str]) -> str:

@@ -111,8 +111,14 @@ def paired_counts(x: Sequence[bool], y: Sequence[bool]) -> tuple[int, int, int, 
     return a, b, c, len(x) - a - b - c
 
 
-def cluster_bootstrap_diff(x: Sequence[bool], y: Sequence[bool], clusters: Sequence[str], seed: int,
-                           n_boot: int = 2000, confidence: float = 0.95) -> Estimate:
+def cluster_bootstrap_diff(
+    x: Sequence[bool],
+    y: Sequence[bool],
+    clusters: Sequence[str],
+    seed: int,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+) -> Estimate:
     """mean(x) - mean(y) with a percentile interval from resampling whole clusters (e.g. items).
 
     Used when several paired units share an item (more than one sample per item), where units are

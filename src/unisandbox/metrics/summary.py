@@ -38,7 +38,9 @@ def _groups(items: Sequence[Item]) -> dict[tuple[str, int], dict[str, list[str]]
     return dict(sorted(out.items(), key=lambda kv: (TASK_ORDER.index(kv[0][0]), kv[0][1])))
 
 
-def _sample_verdict(key: tuple[str, str, int], samples: Mapping[Any, Any], verdicts: Mapping[Any, Any]) -> str:
+def _sample_verdict(
+    key: tuple[str, str, int], samples: Mapping[Any, Any], verdicts: Mapping[Any, Any]
+) -> str:
     v = verdicts.get(key)
     if v is not None:
         return str(v.verdict)
@@ -58,7 +60,9 @@ def _rate(outcomes: Sequence[str], chance: float | None = None) -> dict[str, Any
     return r.as_dict()
 
 
-def _paired(x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single: bool) -> dict[str, Any] | None:
+def _paired(
+    x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single: bool
+) -> dict[str, Any] | None:
     """x - y on units where both are scored; Newcombe's interval, or a cluster bootstrap."""
     keep = [i for i in range(len(x)) if x[i] in ("correct", "wrong") and y[i] in ("correct", "wrong")]
     if not keep:
@@ -70,16 +74,34 @@ def _paired(x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single:
         est = newcombe_paired_diff(a, b, c, d, CONFIDENCE)
         method = "newcombe"
     else:
-        est = cluster_bootstrap_diff(xs, ys, [clusters[i] for i in keep], BOOTSTRAP_SEED, confidence=CONFIDENCE)
+        est = cluster_bootstrap_diff(
+            xs, ys, [clusters[i] for i in keep], BOOTSTRAP_SEED, confidence=CONFIDENCE
+        )
         method = "cluster-bootstrap"
-    return {"n": len(keep), "value": est.value, "ci_low": est.low, "ci_high": est.high,
-            "both": a, "only_first": b, "only_second": c, "neither": d, "method": method}
+    return {
+        "n": len(keep),
+        "value": est.value,
+        "ci_low": est.low,
+        "ci_high": est.high,
+        "both": a,
+        "only_first": b,
+        "only_second": c,
+        "neither": d,
+        "method": method,
+    }
 
 
-def summarize(items: Sequence[Item], modes: Sequence[str], samples_per_item: int,
-              samples: Mapping[tuple[Any, ...], SampleRecord], understanding: Mapping[tuple[Any, ...], UnderstandingRecord],
-              verdicts: Mapping[tuple[Any, ...], VerdictRecord], *, probes: bool = True,
-              allow_incomplete: bool = False) -> dict[str, Any]:
+def summarize(
+    items: Sequence[Item],
+    modes: Sequence[str],
+    samples_per_item: int,
+    samples: Mapping[tuple[Any, ...], SampleRecord],
+    understanding: Mapping[tuple[Any, ...], UnderstandingRecord],
+    verdicts: Mapping[tuple[Any, ...], VerdictRecord],
+    *,
+    probes: bool = True,
+    allow_incomplete: bool = False,
+) -> dict[str, Any]:
     """The summary.json content (no timestamps, so equal records give an equal summary)."""
     rows, und_rows, comparisons = [], [], []
     by_id = {it.id: it for it in items}
@@ -88,12 +110,21 @@ def summarize(items: Sequence[Item], modes: Sequence[str], samples_per_item: int
         chance = unit_chance([by_id[m] for u in unit_ids for m in units[u]])
         und = [unit_verdict([_probe_verdict(m, understanding) for m in units[u]]) for u in unit_ids]
         if probes:
-            und_rows.append({"task": task, "level": level, "units": "pairs" if task == "mapping" else "items",
-                             **_rate(und, chance)})
+            und_rows.append(
+                {
+                    "task": task,
+                    "level": level,
+                    "units": "pairs" if task == "mapping" else "items",
+                    **_rate(und, chance),
+                }
+            )
         per_mode: dict[str, list[str]] = {}
         for mode in modes:
-            outcomes = [unit_verdict([_sample_verdict((m, mode, k), samples, verdicts) for m in units[u]])
-                        for k in range(samples_per_item) for u in unit_ids]
+            outcomes = [
+                unit_verdict([_sample_verdict((m, mode, k), samples, verdicts) for m in units[u]])
+                for k in range(samples_per_item)
+                for u in unit_ids
+            ]
             per_mode[mode] = outcomes
             rows.append({"task": task, "level": level, "mode": mode, **_rate(outcomes, chance)})
         clusters = [u for _ in range(samples_per_item) for u in unit_ids]
@@ -121,10 +152,19 @@ def summarize(items: Sequence[Item], modes: Sequence[str], samples_per_item: int
             for key in list(comp):
                 if key not in ("task", "level"):
                     comp[key] = None
-    return {"schema_version": SUMMARY_SCHEMA_VERSION, "complete": complete, "allow_incomplete": allow_incomplete,
-            "withheld": withheld, "confidence": CONFIDENCE, "samples_per_item": samples_per_item,
-            "modes": list(modes), "rows": rows, "understanding": und_rows, "comparisons": comparisons,
-            "totals": _totals(every)}
+    return {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "complete": complete,
+        "allow_incomplete": allow_incomplete,
+        "withheld": withheld,
+        "confidence": CONFIDENCE,
+        "samples_per_item": samples_per_item,
+        "modes": list(modes),
+        "rows": rows,
+        "understanding": und_rows,
+        "comparisons": comparisons,
+        "totals": _totals(every),
+    }
 
 
 def _conditional(und: Sequence[str], gen: Sequence[str]) -> dict[str, Any] | None:

@@ -61,8 +61,9 @@ def make_client(endpoint: Endpoint) -> OpenAI:
     from openai import OpenAI
 
     key = env_first(*endpoint.key_env) or "EMPTY"
-    return OpenAI(base_url=endpoint.base_url, api_key=key, timeout=endpoint.timeout,
-                  max_retries=endpoint.max_retries)
+    return OpenAI(
+        base_url=endpoint.base_url, api_key=key, timeout=endpoint.timeout, max_retries=endpoint.max_retries
+    )
 
 
 def map_ordered(fn: Callable[[int], T], n: int, concurrency: int) -> list[T | BaseException]:
@@ -85,26 +86,39 @@ def describe_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e)[:500]}"
 
 
-def chat_once(client: Any, model: str, prompt: str, *, seed: int | None, temperature: float,
-              max_tokens: int) -> str:
+def chat_once(
+    client: Any, model: str, prompt: str, *, seed: int | None, temperature: float, max_tokens: int
+) -> str:
     """One user turn; returns the assistant's text ('' when the server sent none)."""
     kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
     if seed is not None:
         kwargs["seed"] = seed
-    resp = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}], **kwargs)
+    resp = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": prompt}], **kwargs
+    )
     if not resp.choices:
         raise RuntimeError("the chat endpoint returned no choices")
     return resp.choices[0].message.content or ""
 
 
-def chat_many(endpoint: Endpoint, prompts: Sequence[str], seeds: Sequence[int | None], *,
-              temperature: float, max_tokens: int, client: Any = None) -> list[str | BaseException]:
+def chat_many(
+    endpoint: Endpoint,
+    prompts: Sequence[str],
+    seeds: Sequence[int | None],
+    *,
+    temperature: float,
+    max_tokens: int,
+    client: Any = None,
+) -> list[str | BaseException]:
     """Send each prompt as its own chat, concurrently; replies (or exceptions) in order."""
     client = client or make_client(endpoint)
     return map_ordered(
-        lambda i: chat_once(client, endpoint.model, prompts[i], seed=seeds[i], temperature=temperature,
-                            max_tokens=max_tokens),
-        len(prompts), endpoint.concurrency)
+        lambda i: chat_once(
+            client, endpoint.model, prompts[i], seed=seeds[i], temperature=temperature, max_tokens=max_tokens
+        ),
+        len(prompts),
+        endpoint.concurrency,
+    )
 
 
 def decode_png(b64: str) -> Image:

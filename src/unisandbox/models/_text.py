@@ -91,7 +91,7 @@ def parse_rewrite(text: str, fallback: str) -> Rewrite:
     for i in range(len(lines) - 1, -1, -1):
         m = _PROMPT_RE.match(lines[i])
         if m:
-            tail = " ".join([m.group(1), *[ln.strip() for ln in lines[i + 1:]]])
+            tail = " ".join([m.group(1), *[ln.strip() for ln in lines[i + 1 :]]])
             value = _strip(" ".join(tail.split()))
             if value:
                 return Rewrite(value, True)

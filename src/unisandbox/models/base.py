@@ -94,8 +94,9 @@ class UnifiedModel(Protocol):
         ...
 
 
-def require(model: UnifiedModel, *, mode: Mode | None = None, understanding: bool = False,
-            training: bool = False) -> None:
+def require(
+    model: UnifiedModel, *, mode: Mode | None = None, understanding: bool = False, training: bool = False
+) -> None:
     """Raise CapabilityError with a clear message if `model` cannot do what is asked."""
     caps = model.capabilities
     if mode == "think" and not caps.thinks:

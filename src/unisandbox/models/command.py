@@ -90,8 +90,10 @@ def _fill(template: str, values: dict[str, str]) -> list[str]:
     try:
         return [a.format(**values) for a in args]
     except (KeyError, IndexError) as e:
-        raise InputError(f"command model: unknown placeholder {e} in {template!r} "
-                         f"(known: {', '.join('{' + k + '}' for k in values)})") from e
+        raise InputError(
+            f"command model: unknown placeholder {e} in {template!r} "
+            f"(known: {', '.join('{' + k + '}' for k in values)})"
+        ) from e
 
 
 def _check_program(args: list[str], template: str) -> None:
@@ -105,10 +107,13 @@ class CommandModel:
 
     def __init__(self, settings: CommandSettings):
         self.settings = settings
-        stem = Path(settings.script).stem if settings.script else shlex.split(settings.cmd)[0].rsplit("/", 1)[-1]
+        stem = (
+            Path(settings.script).stem if settings.script else shlex.split(settings.cmd)[0].rsplit("/", 1)[-1]
+        )
         self.name = f"command:{stem}"
-        self.capabilities = Capabilities(understands=settings.understand_cmd is not None,
-                                         thinks=settings.thinks, trainable=False)
+        self.capabilities = Capabilities(
+            understands=settings.understand_cmd is not None, thinks=settings.thinks, trainable=False
+        )
 
     @classmethod
     def from_spec(cls, path: str | None, **options: Any) -> CommandModel:
@@ -120,21 +125,28 @@ class CommandModel:
         cmd = opt_str(opts, "cmd", None)
         if cmd is None:
             if script is None:
-                raise InputError("command model needs a program: --model command:SCRIPT or "
-                                 "--model-option cmd=\"prog --in {input} --out {outdir}\"")
+                raise InputError(
+                    "command model needs a program: --model command:SCRIPT or "
+                    '--model-option cmd="prog --in {input} --out {outdir}"'
+                )
             cmd = _default_cmd(script)
         timeout = opt_float(opts, "timeout", 86400.0)
         settings = CommandSettings(
-            cmd=cmd, understand_cmd=opt_str(opts, "understand_cmd", None),
-            script=str(script) if script else None, thinks=opt_bool(opts, "thinks", True),
-            timeout=timeout if timeout and timeout > 0 else None, cwd=opt_str(opts, "cwd", None),
+            cmd=cmd,
+            understand_cmd=opt_str(opts, "understand_cmd", None),
+            script=str(script) if script else None,
+            thinks=opt_bool(opts, "thinks", True),
+            timeout=timeout if timeout and timeout > 0 else None,
+            cwd=opt_str(opts, "cwd", None),
         )
         refuse_unknown("command", opts)
         model = cls(settings)
         # Fail on a typo now, not after the first batch.
         _check_program(model._args(settings.cmd, input="x", outdir="x"), settings.cmd)
         if settings.understand_cmd:
-            _check_program(model._args(settings.understand_cmd, input="x", output="x"), settings.understand_cmd)
+            _check_program(
+                model._args(settings.understand_cmd, input="x", output="x"), settings.understand_cmd
+            )
         if settings.cwd and not Path(settings.cwd).is_dir():
             raise InputError(f"command model: option 'cwd': {settings.cwd} is not a directory")
         return model
@@ -171,8 +183,17 @@ class CommandModel:
         with tempfile.TemporaryDirectory(prefix="unisandbox-cmd-") as tmp:
             inp, outdir = Path(tmp) / "prompts.jsonl", Path(tmp) / "out"
             outdir.mkdir()
-            lines = [{"id": sid, "item_id": it.id, "prompt": it.prompt, "mode": mode, "think": mode == "think",
-                      "seed": int(seed)} for sid, it, seed in zip(ids, items, seeds, strict=True)]
+            lines = [
+                {
+                    "id": sid,
+                    "item_id": it.id,
+                    "prompt": it.prompt,
+                    "mode": mode,
+                    "think": mode == "think",
+                    "seed": int(seed),
+                }
+                for sid, it, seed in zip(ids, items, seeds, strict=True)
+            ]
             inp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
             failure = self._run(self._args(self.settings.cmd, input=str(inp), outdir=str(outdir)))
             return [self._read(outdir, sid, mode, failure) for sid in ids]
@@ -184,9 +205,14 @@ class CommandModel:
         ids = [f"q{i:06d}" for i in range(len(questions))]
         with tempfile.TemporaryDirectory(prefix="unisandbox-cmd-") as tmp:
             inp, output = Path(tmp) / "questions.jsonl", Path(tmp) / "answers.jsonl"
-            inp.write_text("".join(json.dumps({"id": i, "question": q, "prompt": understand_prompt(q)},
-                                              ensure_ascii=False) + "\n" for i, q in zip(ids, questions, strict=True)),
-                           encoding="utf-8")
+            inp.write_text(
+                "".join(
+                    json.dumps({"id": i, "question": q, "prompt": understand_prompt(q)}, ensure_ascii=False)
+                    + "\n"
+                    for i, q in zip(ids, questions, strict=True)
+                ),
+                encoding="utf-8",
+            )
             failure = self._run(self._args(self.settings.understand_cmd, input=str(inp), output=str(output)))
             if failure:
                 raise RuntimeError(f"{self.name}: understanding command failed: {failure}")
@@ -194,12 +220,18 @@ class CommandModel:
         out = []
         for i in ids:
             if i not in answers:
-                raise RuntimeError(f"{self.name}: the understanding command wrote no answer for {i} in {output.name}")
+                raise RuntimeError(
+                    f"{self.name}: the understanding command wrote no answer for {i} in {output.name}"
+                )
             rec = answers[i]
             text = str(rec.get("text") or "")
             answer = rec.get("answer")
-            out.append(Understanding(answer=str(answer) if answer is not None else parse_answer(text),
-                                     text=text or str(answer or "")))
+            out.append(
+                Understanding(
+                    answer=str(answer) if answer is not None else parse_answer(text),
+                    text=text or str(answer or ""),
+                )
+            )
         return out
 
     # ---- internals ----
@@ -211,8 +243,15 @@ class CommandModel:
     def _run(self, args: list[str]) -> str | None:
         """Run the program; None on success, else a one-paragraph reason with the stderr tail."""
         try:
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=self.settings.timeout,
-                                  cwd=self.settings.cwd, env=os.environ.copy(), stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                args,
+                capture_output=True,
+                text=True,
+                timeout=self.settings.timeout,
+                cwd=self.settings.cwd,
+                env=os.environ.copy(),
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired as e:
             raw = (e.stderr or b"")[-STDERR_TAIL:]
             tail = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
@@ -220,7 +259,9 @@ class CommandModel:
         except OSError as e:
             return f"command could not start: {e}"
         if proc.returncode != 0:
-            return f"command exited with status {proc.returncode}; stderr: {proc.stderr[-STDERR_TAIL:].strip()}"
+            return (
+                f"command exited with status {proc.returncode}; stderr: {proc.stderr[-STDERR_TAIL:].strip()}"
+            )
         return None
 
     def _read(self, outdir: Path, sid: str, mode: Mode, failure: str | None) -> Generation:
@@ -241,15 +282,25 @@ class CommandModel:
         png = outdir / f"{sid}.png"
         if not png.exists():
             why = failure or "the program exited normally"
-            return Generation(image=None, text=text, rewritten_prompt=rewritten,
-                              error=f"no {png.name} written ({why})", extra=extra)
+            return Generation(
+                image=None,
+                text=text,
+                rewritten_prompt=rewritten,
+                error=f"no {png.name} written ({why})",
+                extra=extra,
+            )
         try:
             with Image.open(png) as img:
                 img.load()
                 image = img.convert("RGB")
         except (UnidentifiedImageError, OSError) as e:
-            return Generation(image=None, text=text, rewritten_prompt=rewritten,
-                              error=f"{png.name} is not a readable image: {e}", extra=extra)
+            return Generation(
+                image=None,
+                text=text,
+                rewritten_prompt=rewritten,
+                error=f"{png.name} is not a readable image: {e}",
+                extra=extra,
+            )
         return Generation(image=image, text=text, rewritten_prompt=rewritten, extra=extra)
 
 

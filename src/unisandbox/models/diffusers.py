@@ -83,8 +83,9 @@ class DiffusersSettings:
 class DiffusersModel:
     """A diffusers text-to-image pipeline behind the UnifiedModel protocol (generation only)."""
 
-    def __init__(self, pipe: Any, path: Path, settings: DiffusersSettings, device: str,
-                 rewriter: Endpoint | None):
+    def __init__(
+        self, pipe: Any, path: Path, settings: DiffusersSettings, device: str, rewriter: Endpoint | None
+    ):
         self.pipe = pipe
         self.path = path
         self.settings = settings
@@ -104,18 +105,22 @@ class DiffusersModel:
         opts = dict(options)
         d = DiffusersSettings()
         settings = DiffusersSettings(
-            steps=opt_int(opts, "steps", None), guidance=opt_float(opts, "guidance", None),
-            height=opt_int(opts, "height", None), width=opt_int(opts, "width", None),
+            steps=opt_int(opts, "steps", None),
+            guidance=opt_float(opts, "guidance", None),
+            height=opt_int(opts, "height", None),
+            width=opt_int(opts, "width", None),
             negative_prompt=opt_str(opts, "negative_prompt", None),
             batch_size=opt_int(opts, "batch_size", d.batch_size),
-            device=opt_str(opts, "device", d.device), dtype=opt_str(opts, "dtype", d.dtype),
+            device=opt_str(opts, "device", d.device),
+            dtype=opt_str(opts, "dtype", d.dtype),
             offload=opt_str(opts, "offload", d.offload),
             rewriter_temperature=opt_float(opts, "rewriter_temperature", d.rewriter_temperature),
             rewriter_max_tokens=opt_int(opts, "rewriter_max_tokens", d.rewriter_max_tokens),
         )
         if settings.offload not in OFFLOADS:
-            raise InputError(f"diffusers model: option 'offload': expected {', '.join(OFFLOADS)}; "
-                             f"got {settings.offload!r}")
+            raise InputError(
+                f"diffusers model: option 'offload': expected {', '.join(OFFLOADS)}; got {settings.offload!r}"
+            )
         rewriter = _rewriter_endpoint(opts)
         refuse_unknown("diffusers", opts)
         root = check_model_dir(path, "diffusers", ("model_index.json",))
@@ -126,8 +131,9 @@ class DiffusersModel:
         with warnings.catch_warnings():
             # Newer diffusers renamed torch_dtype to dtype; the old name works in every version we support.
             warnings.simplefilter("ignore", FutureWarning)
-            pipe = DiffusionPipeline.from_pretrained(root, torch_dtype=_resolve_dtype(settings.dtype, device),
-                                                     local_files_only=True)
+            pipe = DiffusionPipeline.from_pretrained(
+                root, torch_dtype=_resolve_dtype(settings.dtype, device), local_files_only=True
+            )
         pipe = _place(pipe, device, settings.offload)
         pipe.set_progress_bar_config(disable=True)
         return cls(pipe, root, settings, device, rewriter)
@@ -165,7 +171,8 @@ class DiffusersModel:
         if mode == "think" and self.rewriter is None:
             raise CapabilityError(
                 f"model {self.name!r} has no think mode: set --model-option rewriter_model=... (and "
-                "rewriter_base_url) or UNISANDBOX_REWRITER_MODEL to rewrite prompts with a language model")
+                "rewriter_base_url) or UNISANDBOX_REWRITER_MODEL to rewrite prompts with a language model"
+            )
         n = len(items)
         prompts = [it.prompt for it in items]
         texts = [""] * n
@@ -173,9 +180,13 @@ class DiffusersModel:
         failed: dict[int, str] = {}
         if mode == "think":
             assert self.rewriter is not None
-            replies = chat_many(self.rewriter, [think_prompt(p) for p in prompts], list(seeds),
-                                temperature=self.settings.rewriter_temperature,
-                                max_tokens=self.settings.rewriter_max_tokens)
+            replies = chat_many(
+                self.rewriter,
+                [think_prompt(p) for p in prompts],
+                list(seeds),
+                temperature=self.settings.rewriter_temperature,
+                max_tokens=self.settings.rewriter_max_tokens,
+            )
             for i, reply in enumerate(replies):
                 if isinstance(reply, BaseException):
                     failed[i] = f"rewriter failed: {describe_error(reply)}"
@@ -198,8 +209,15 @@ class DiffusersModel:
                 if rw is not None:
                     extra["rewrite_parsed"] = rw.parsed
             rewritten = rw.prompt if rw is not None else None
-            out.append(Generation(image=images.get(i), text=texts[i], rewritten_prompt=rewritten,
-                                  error=failed.get(i), extra=extra))
+            out.append(
+                Generation(
+                    image=images.get(i),
+                    text=texts[i],
+                    rewritten_prompt=rewritten,
+                    error=failed.get(i),
+                    extra=extra,
+                )
+            )
         return out
 
     def _draw(self, prompts: Sequence[str], seeds: Sequence[int]) -> list:
@@ -207,8 +225,12 @@ class DiffusersModel:
 
         s = self.settings
         kwargs: dict[str, Any] = {"prompt": list(prompts), "output_type": "pil"}
-        for key, value in (("num_inference_steps", s.steps), ("guidance_scale", s.guidance),
-                           ("height", s.height), ("width", s.width)):
+        for key, value in (
+            ("num_inference_steps", s.steps),
+            ("guidance_scale", s.guidance),
+            ("height", s.height),
+            ("width", s.width),
+        ):
             if value is not None:
                 kwargs[key] = value
         if s.negative_prompt is not None:
@@ -234,13 +256,20 @@ def _place(pipe: Any, device: str, offload: str) -> Any:
 
 
 def _rewriter_endpoint(opts: dict[str, Any]) -> Endpoint | None:
-    base_url = opt_str(opts, "rewriter_base_url", None) or env_first("UNISANDBOX_REWRITER_BASE_URL",
-                                                                    "OPENAI_BASE_URL")
+    base_url = opt_str(opts, "rewriter_base_url", None) or env_first(
+        "UNISANDBOX_REWRITER_BASE_URL", "OPENAI_BASE_URL"
+    )
     model = opt_str(opts, "rewriter_model", None) or env_first("UNISANDBOX_REWRITER_MODEL", "OPENAI_MODEL")
     concurrency = opt_int(opts, "rewriter_concurrency", 4)
     timeout = opt_float(opts, "rewriter_timeout", 300.0)
     retries = opt_int(opts, "rewriter_max_retries", 3, minimum=0)
     if model is None:
         return None
-    return Endpoint(base_url=base_url, model=model, key_env=REWRITER_KEY_ENV, timeout=timeout,
-                    max_retries=retries, concurrency=concurrency)
+    return Endpoint(
+        base_url=base_url,
+        model=model,
+        key_env=REWRITER_KEY_ENV,
+        timeout=timeout,
+        max_retries=retries,
+        concurrency=concurrency,
+    )

@@ -55,8 +55,12 @@ def near_miss(expected: Answer, u: float) -> Answer:
         objects = [n.singular for n in vocab.OBJECTS]
         return expected.model_copy(update={"object": _other(objects, expected.object, u)})
     if expected.kind == "person":
-        attr, choices = [("hair", vocab.HAIR_COLOURS), ("skin", vocab.SKIN_TONES),
-                         ("age", vocab.AGE_GROUPS), ("gender", vocab.GENDERS)][int(u * 4)]
+        attr, choices = [
+            ("hair", vocab.HAIR_COLOURS),
+            ("skin", vocab.SKIN_TONES),
+            ("age", vocab.AGE_GROUPS),
+            ("gender", vocab.GENDERS),
+        ][int(u * 4)]
         return expected.model_copy(update={attr: _other(choices, getattr(expected, attr), u * 4 % 1)})
     if expected.kind == "fruit":
         names = [n.singular for n in vocab.FRUITS]
@@ -82,8 +86,11 @@ def _wrong_probe_answer(expected: str, u: float) -> str:
     if text.lstrip("-").isdigit():
         return str(int(text) + (1 if u < 0.5 else -1))
     key = vocab.canonical(text)
-    pool = vocab.FRUITS if key in {n.singular for n in vocab.FRUITS} else (
-        vocab.FLOWERS if key in {n.singular for n in vocab.FLOWERS} else vocab.OBJECTS)
+    pool = (
+        vocab.FRUITS
+        if key in {n.singular for n in vocab.FRUITS}
+        else (vocab.FLOWERS if key in {n.singular for n in vocab.FLOWERS} else vocab.OBJECTS)
+    )
     return vocab.NOUNS_BY_NAME[_other([n.singular for n in pool], key or "", u)].plural
 
 
@@ -124,9 +131,15 @@ class FakeModel:
                 continue
             key, sep, value = part.partition("=")
             key = key.strip()
-            if not sep or key not in cls.__dataclass_fields__ or key.startswith("_") or key in (
-                    "name", "capabilities"):
-                raise InputError(f"fake model spec: bad option {part!r} (use e.g. fake:p_normal=0.2,p_think=0.8)")
+            if (
+                not sep
+                or key not in cls.__dataclass_fields__
+                or key.startswith("_")
+                or key in ("name", "capabilities")
+            ):
+                raise InputError(
+                    f"fake model spec: bad option {part!r} (use e.g. fake:p_normal=0.2,p_think=0.8)"
+                )
             parsed[key] = value.strip() if key == "style" else _number(key, value)
         return cls(**{**parsed, **options})
 
@@ -136,9 +149,16 @@ class FakeModel:
 
     def describe(self) -> dict[str, Any]:
         """Identity for the manifest."""
-        return {"kind": "fake", "version": FAKE_VERSION, "p_normal": self.p_normal, "p_think": self.p_think,
-                "p_understand": self.p_understand, "p_no_image": self.p_no_image, "p_raise": self.p_raise,
-                "style": self.style}
+        return {
+            "kind": "fake",
+            "version": FAKE_VERSION,
+            "p_normal": self.p_normal,
+            "p_think": self.p_think,
+            "p_understand": self.p_understand,
+            "p_no_image": self.p_no_image,
+            "p_raise": self.p_raise,
+            "style": self.style,
+        }
 
     def understand(self, questions: Sequence[str]) -> list[Understanding]:
         """Answer each probe: right with probability p_understand (hash of the question)."""
@@ -179,9 +199,14 @@ class FakeModel:
             pixels = render_answer(drawn, np.random.default_rng(seed), style=self.style)
             plan = describe_answer(drawn)
             text = f"Let me work out what to draw.\nPrompt: {plan}" if mode == "think" else ""
-            out.append(Generation(image=Image.fromarray(pixels, "RGB"), text=text,
-                                  rewritten_prompt=plan if mode == "think" else None,
-                                  extra={"intended_correct": right}))
+            out.append(
+                Generation(
+                    image=Image.fromarray(pixels, "RGB"),
+                    text=text,
+                    rewritten_prompt=plan if mode == "think" else None,
+                    extra={"intended_correct": right},
+                )
+            )
         return out
 
 

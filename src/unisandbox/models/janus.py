@@ -127,7 +127,8 @@ def _check_janus_format(root: Path) -> None:
             f"janus model: {root / 'config.json'}: model_type is {model_type!r}, not 'janus'. This adapter "
             "loads the transformers format (e.g. deepseek-community/Janus-Pro-7B); DeepSeek's original "
             "layout (model_type 'multi_modality') must be converted with transformers' "
-            "convert_janus_weights_to_hf.py first")
+            "convert_janus_weights_to_hf.py first"
+        )
 
 
 def _chunks(n: int, size: int) -> list[range]:
@@ -153,16 +154,21 @@ class _SeededCFGSampler:
 
         b = len(self.generators)
         if scores.shape[0] != 2 * b:
-            raise RuntimeError(f"expected {2 * b} rows of image-token scores (cond + uncond), got {scores.shape[0]}")
+            raise RuntimeError(
+                f"expected {2 * b} rows of image-token scores (cond + uncond), got {scores.shape[0]}"
+            )
         cond, uncond = scores[:b].float(), scores[b:].float()
         guided = uncond + self.guidance * (cond - uncond)  # [b, codebook]
         if self.temperature <= 0:
             tokens = guided.argmax(dim=-1)
         else:
             probs = torch.softmax(guided / self.temperature, dim=-1)
-            tokens = torch.stack([
-                torch.multinomial(probs[i], 1, generator=g).squeeze(0) for i, g in enumerate(self.generators)
-            ])
+            tokens = torch.stack(
+                [
+                    torch.multinomial(probs[i], 1, generator=g).squeeze(0)
+                    for i, g in enumerate(self.generators)
+                ]
+            )
         out = torch.full_like(guided, float("-inf"))
         out[torch.arange(b, device=out.device), tokens] = 0.0
         return out
@@ -209,8 +215,9 @@ class JanusModel:
 
         device = _resolve_device(settings.device)
         dtype = _resolve_dtype(settings.dtype, device)
-        model = JanusForConditionalGeneration.from_pretrained(root, local_files_only=True,
-                                                              **dtype_kwarg(dtype, transformers.__version__))
+        model = JanusForConditionalGeneration.from_pretrained(
+            root, local_files_only=True, **dtype_kwarg(dtype, transformers.__version__)
+        )
         processor = JanusProcessor.from_pretrained(root, local_files_only=True)
         # transformers wraps PreTrainedModel.to in a decorator that mypy reads as an unbound function.
         return cls(model.to(device).eval(), processor, root, settings, device)  # type: ignore[arg-type]
@@ -313,9 +320,12 @@ class JanusModel:
             inputs = self.processor(text=prompts, generation_mode="text", padding=True, return_tensors="pt")
             inputs = inputs.to(self.device)
             with torch.inference_mode():
-                out = self.model.generate(**inputs, generation_mode="text",
-                                          generation_config=self._config(max_new_tokens=max_new_tokens))
-            new = out[:, inputs["input_ids"].shape[1]:]
+                out = self.model.generate(
+                    **inputs,
+                    generation_mode="text",
+                    generation_config=self._config(max_new_tokens=max_new_tokens),
+                )
+            new = out[:, inputs["input_ids"].shape[1] :]
             replies.extend(t.strip() for t in self.processor.batch_decode(new, skip_special_tokens=True))
         return replies
 
@@ -331,9 +341,12 @@ class JanusModel:
             gens = [torch.Generator(device=self.device).manual_seed(int(seeds[i])) for i in idx]
             sampler = _SeededCFGSampler(gens, self.settings.guidance, self.settings.temperature)
             with torch.inference_mode():
-                tokens = self.model.generate(**inputs, generation_mode="image",
-                                             generation_config=self._image_config(),
-                                             logits_processor=LogitsProcessorList([sampler]))
+                tokens = self.model.generate(
+                    **inputs,
+                    generation_mode="image",
+                    generation_config=self._image_config(),
+                    logits_processor=LogitsProcessorList([sampler]),
+                )
                 pixels = self.model.decode_image_tokens(tokens)  # [b, H, W, 3], normalised
             images.extend(self._to_pil(pixels))
         return images

@@ -105,13 +105,17 @@ class OpenAIModel:
         opts = dict(options)
         image_model = opt_str(opts, "image_model", None) or path
         if not image_model:
-            raise InputError("openai model needs a model name: --model openai:MODEL (or --model-option image_model=...)")
+            raise InputError(
+                "openai model needs a model name: --model openai:MODEL (or --model-option image_model=...)"
+            )
         chat_model: str | None = opt_str(opts, "chat_model", image_model)
         if chat_model is not None and chat_model.lower() == "none":
             chat_model = None
         response_format = opt_str(opts, "response_format", "b64_json")
         settings = OpenAISettings(
-            image_model=image_model, chat_model=chat_model, size=opt_str(opts, "size", None),
+            image_model=image_model,
+            chat_model=chat_model,
+            size=opt_str(opts, "size", None),
             response_format=None if response_format.lower() == "none" else response_format,
             send_seed=opt_bool(opts, "send_seed", True),
             temperature=opt_float(opts, "temperature", 0.0),
@@ -119,20 +123,38 @@ class OpenAIModel:
             max_tokens=opt_int(opts, "max_tokens", 1024),
         )
         base_url = opt_str(opts, "base_url", None)
-        image_url = opt_str(opts, "image_base_url", None) or base_url or env_first(
-            "UNISANDBOX_MODEL_IMAGE_BASE_URL", "UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL")
-        chat_url = opt_str(opts, "chat_base_url", None) or base_url or env_first(
-            "UNISANDBOX_MODEL_CHAT_BASE_URL", "UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL")
+        image_url = (
+            opt_str(opts, "image_base_url", None)
+            or base_url
+            or env_first("UNISANDBOX_MODEL_IMAGE_BASE_URL", "UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL")
+        )
+        chat_url = (
+            opt_str(opts, "chat_base_url", None)
+            or base_url
+            or env_first("UNISANDBOX_MODEL_CHAT_BASE_URL", "UNISANDBOX_MODEL_BASE_URL", "OPENAI_BASE_URL")
+        )
         timeout = opt_float(opts, "timeout", 300.0)
         max_retries = opt_int(opts, "max_retries", 3, minimum=0)
         concurrency = opt_int(opts, "concurrency", 4)
         refuse_unknown("openai", opts)
-        endpoint = Endpoint(base_url=image_url, model=image_model, key_env=IMAGE_KEY_ENV, timeout=timeout,
-                            max_retries=max_retries, concurrency=concurrency)
+        endpoint = Endpoint(
+            base_url=image_url,
+            model=image_model,
+            key_env=IMAGE_KEY_ENV,
+            timeout=timeout,
+            max_retries=max_retries,
+            concurrency=concurrency,
+        )
         chat = None
         if chat_model is not None:
-            chat = Endpoint(base_url=chat_url, model=chat_model, key_env=CHAT_KEY_ENV, timeout=timeout,
-                            max_retries=max_retries, concurrency=concurrency)
+            chat = Endpoint(
+                base_url=chat_url,
+                model=chat_model,
+                key_env=CHAT_KEY_ENV,
+                timeout=timeout,
+                max_retries=max_retries,
+                concurrency=concurrency,
+            )
         return cls(settings, endpoint, chat)
 
     def describe(self) -> dict[str, Any]:
@@ -147,16 +169,17 @@ class OpenAIModel:
             "options": {k: v for k, v in (asdict(s) | urls).items() if v is not None},
             "endpoint": self.endpoint.public(),
             "chat_endpoint": chat.public() if chat else None,
-            "decoupled_think": chat is not None and (chat.model, chat.base_url) != (s.image_model,
-                                                                                   self.endpoint.base_url),
+            "decoupled_think": chat is not None
+            and (chat.model, chat.base_url) != (s.image_model, self.endpoint.base_url),
             "templates_version": TEMPLATES_VERSION,
         }
 
     def understand(self, questions: Sequence[str]) -> list[Understanding]:
         """Ask each question as its own chat; raises RuntimeError naming the first question that failed."""
         self._need_chat("understanding probes")
-        replies = self._chat([understand_prompt(q) for q in questions], [0] * len(questions),
-                             self.settings.temperature)
+        replies = self._chat(
+            [understand_prompt(q) for q in questions], [0] * len(questions), self.settings.temperature
+        )
         out = []
         for i, reply in enumerate(replies):
             if isinstance(reply, BaseException):
@@ -178,7 +201,9 @@ class OpenAIModel:
         failed: dict[int, str] = {}
         if mode == "think":
             self._need_chat("think mode")
-            replies = self._chat([think_prompt(p) for p in prompts], list(seeds), self.settings.think_temperature)
+            replies = self._chat(
+                [think_prompt(p) for p in prompts], list(seeds), self.settings.think_temperature
+            )
             for i, reply in enumerate(replies):
                 if isinstance(reply, BaseException):
                     failed[i] = f"think request failed: {describe_error(reply)}"
@@ -186,8 +211,9 @@ class OpenAIModel:
                 rw = parse_rewrite(reply, fallback=prompts[i])
                 texts[i], rewritten[i], parsed[i], prompts[i] = reply, rw.prompt, rw.parsed, rw.prompt
         todo = [i for i in range(n) if i not in failed]
-        results = map_ordered(lambda j: self._image(prompts[todo[j]], seeds[todo[j]]), len(todo),
-                              self.endpoint.concurrency)
+        results = map_ordered(
+            lambda j: self._image(prompts[todo[j]], seeds[todo[j]]), len(todo), self.endpoint.concurrency
+        )
         images: dict[int, Any] = {}
         for i, res in zip(todo, results, strict=True):
             if isinstance(res, BaseException):
@@ -199,8 +225,15 @@ class OpenAIModel:
             extra: dict[str, Any] = {"templates_version": TEMPLATES_VERSION}
             if mode == "think":
                 extra["rewrite_parsed"] = parsed[i]
-            out.append(Generation(image=images.get(i), text=texts[i], rewritten_prompt=rewritten[i],
-                                  error=failed.get(i), extra=extra))
+            out.append(
+                Generation(
+                    image=images.get(i),
+                    text=texts[i],
+                    rewritten_prompt=rewritten[i],
+                    error=failed.get(i),
+                    extra=extra,
+                )
+            )
         return out
 
     # ---- internals ----
@@ -212,8 +245,14 @@ class OpenAIModel:
     def _chat(self, prompts: list[str], seeds: list[int], temperature: float) -> list[str | BaseException]:
         assert self.chat_endpoint is not None
         send = seeds if self.settings.send_seed else [None] * len(seeds)
-        return chat_many(self.chat_endpoint, prompts, send, temperature=temperature,
-                         max_tokens=self.settings.max_tokens, client=self._chat_client)
+        return chat_many(
+            self.chat_endpoint,
+            prompts,
+            send,
+            temperature=temperature,
+            max_tokens=self.settings.max_tokens,
+            client=self._chat_client,
+        )
 
     def _image(self, prompt: str, seed: int) -> Image:
         s = self.settings

@@ -81,11 +81,18 @@ def load_run(path: str | Path, label: str | None = None) -> RunView:
     manifest = run.read_manifest()
     config = manifest.get("config") or {}
     spec = (manifest.get("model") or {}).get("spec") or config.get("model") or run.root.name
-    return RunView(root=run.root, label=label or str(spec), manifest=manifest, items=tuple(run.read_items()),
-                   modes=tuple(config.get("modes") or ("normal", "think")),
-                   samples_per_item=int(config.get("samples_per_item") or 1), probes=bool(config.get("probes", True)),
-                   samples=run.read_records("samples"), verdicts=run.read_records("verdicts"),
-                   understanding=run.read_records("understanding"))
+    return RunView(
+        root=run.root,
+        label=label or str(spec),
+        manifest=manifest,
+        items=tuple(run.read_items()),
+        modes=tuple(config.get("modes") or ("normal", "think")),
+        samples_per_item=int(config.get("samples_per_item") or 1),
+        probes=bool(config.get("probes", True)),
+        samples=run.read_records("samples"),
+        verdicts=run.read_records("verdicts"),
+        understanding=run.read_records("understanding"),
+    )
 
 
 def load_runs(paths: Sequence[str | Path]) -> list[RunView]:
@@ -104,6 +111,7 @@ def load_runs(paths: Sequence[str | Path]) -> list[RunView]:
 
 
 # -- which items ------------------------------------------------------------------------------------
+
 
 def _canonical(it: Item) -> str:
     return json.dumps(it.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
@@ -132,7 +140,8 @@ def shared_items(runs: Sequence[RunView], intersect: bool = False) -> list[Item]
         same = sum(1 for k, v in other.items() if first.get(k) == v)
         raise ConfigError(
             f"{runs[0].root} and {r.root} hold different item sets ({len(first)} and {len(other)} items, "
-            f"{same} identical); pass --intersect to compare on the items both hold")
+            f"{same} identical); pass --intersect to compare on the items both hold"
+        )
     keep: list[Item] = []
     for members in _units(runs[0].items).values():
         if all(all(c.get(m.id) == first[m.id] for c in common[1:]) for m in members):
@@ -143,6 +152,7 @@ def shared_items(runs: Sequence[RunView], intersect: bool = False) -> list[Item]
 
 
 # -- outcomes ---------------------------------------------------------------------------------------
+
 
 def _combine(verdicts: Sequence[str]) -> str:
     """A unit's outcome from its members' (the one rule: metrics.outcomes.unit_verdict)."""
@@ -166,24 +176,38 @@ def _probe_outcome(run: RunView, item_id: str) -> str:
     return "error" if r.correct is None else ("correct" if r.correct else "wrong")
 
 
-def unit_outcomes(run: RunView, units: Mapping[str, Sequence[Item]], mode: str, samples_per_item: int) -> list[str]:
+def unit_outcomes(
+    run: RunView, units: Mapping[str, Sequence[Item]], mode: str, samples_per_item: int
+) -> list[str]:
     """Outcome per (sample index, unit), sample-major, of one mode (or the probes: mode "understanding")."""
     if mode == UNDERSTANDING:
         return [_combine([_probe_outcome(run, m.id) for m in ms]) for ms in units.values()]
-    return [_combine([_sample_outcome(run, (m.id, mode, k)) for m in ms])
-            for k in range(samples_per_item) for ms in units.values()]
+    return [
+        _combine([_sample_outcome(run, (m.id, mode, k)) for m in ms])
+        for k in range(samples_per_item)
+        for ms in units.values()
+    ]
 
 
 def _rate(outcomes: Sequence[str]) -> dict[str, Any]:
     n = sum(1 for o in outcomes if o in ("correct", "wrong"))
     k = sum(1 for o in outcomes if o == "correct")
     low, high = wilson(k, n, CONFIDENCE)
-    return {"n": n, "correct": k, "accuracy": k / n if n else None, "ci_low": low if n else None,
-            "ci_high": high if n else None, "errors": sum(1 for o in outcomes if o == "error"),
-            "missing": sum(1 for o in outcomes if o in ("missing", "pending")), "expected": len(outcomes)}
+    return {
+        "n": n,
+        "correct": k,
+        "accuracy": k / n if n else None,
+        "ci_low": low if n else None,
+        "ci_high": high if n else None,
+        "errors": sum(1 for o in outcomes if o == "error"),
+        "missing": sum(1 for o in outcomes if o in ("missing", "pending")),
+        "expected": len(outcomes),
+    }
 
 
-def paired_test(x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single: bool) -> dict[str, Any] | None:
+def paired_test(
+    x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single: bool
+) -> dict[str, Any] | None:
     """x - y on the units both scored: Newcombe's interval and the exact McNemar p (one sample per
     item), or a cluster bootstrap over items and no McNemar (several samples per item)."""
     keep = [i for i in range(len(x)) if x[i] in ("correct", "wrong") and y[i] in ("correct", "wrong")]
@@ -196,28 +220,50 @@ def paired_test(x: Sequence[str], y: Sequence[str], clusters: Sequence[str], sin
         est = newcombe_paired_diff(a, b, c, d, CONFIDENCE)
         method, p = "newcombe", mcnemar_exact(b, c)
     else:
-        est = cluster_bootstrap_diff(xs, ys, [clusters[i] for i in keep], BOOTSTRAP_SEED, confidence=CONFIDENCE)
+        est = cluster_bootstrap_diff(
+            xs, ys, [clusters[i] for i in keep], BOOTSTRAP_SEED, confidence=CONFIDENCE
+        )
         method, p = "cluster-bootstrap", None
-    return {"n": len(keep), "diff": est.value, "ci_low": est.low, "ci_high": est.high, "both": a,
-            "only_first": b, "only_second": c, "neither": d, "method": method, "mcnemar_p": p}
+    return {
+        "n": len(keep),
+        "diff": est.value,
+        "ci_low": est.low,
+        "ci_high": est.high,
+        "both": a,
+        "only_first": b,
+        "only_second": c,
+        "neither": d,
+        "method": method,
+        "mcnemar_p": p,
+    }
 
 
 def _sections(items: Sequence[Item]) -> dict[tuple[str, int], dict[str, list[Item]]]:
     out: dict[tuple[str, int], list[Item]] = {}
     for it in items:
         out.setdefault((it.task, it.level), []).append(it)
-    return {k: _units(v) for k, v in sorted(out.items(), key=lambda kv: (TASK_ORDER.index(kv[0][0]), kv[0][1]))}
+    return {
+        k: _units(v) for k, v in sorted(out.items(), key=lambda kv: (TASK_ORDER.index(kv[0][0]), kv[0][1]))
+    }
 
 
 def _run_info(run: RunView) -> dict[str, Any]:
     m = run.manifest
-    return {"label": run.label, "path": str(run.root), "model": (m.get("model") or {}).get("spec"),
-            "model_hash": (m.get("model") or {}).get("hash"), "judge": (m.get("judge") or {}).get("spec"),
-            "judge_hash": (m.get("judge") or {}).get("hash"), "items_sha256": m.get("items_sha256"),
-            "git_commit": m.get("git_commit")}
+    return {
+        "label": run.label,
+        "path": str(run.root),
+        "model": (m.get("model") or {}).get("spec"),
+        "model_hash": (m.get("model") or {}).get("hash"),
+        "judge": (m.get("judge") or {}).get("spec"),
+        "judge_hash": (m.get("judge") or {}).get("hash"),
+        "items_sha256": m.get("items_sha256"),
+        "git_commit": m.get("git_commit"),
+    }
 
 
-def compare(runs: Sequence[RunView], *, intersect: bool = False, allow_incomplete: bool = False) -> dict[str, Any]:
+def compare(
+    runs: Sequence[RunView], *, intersect: bool = False, allow_incomplete: bool = False
+) -> dict[str, Any]:
     """The comparison as a JSON-ready dict: runs, rows (a cell per run) and paired tests per row.
 
     Refuses (ConfigError) different item sets without `intersect`, runs with no mode in common, and
@@ -226,7 +272,9 @@ def compare(runs: Sequence[RunView], *, intersect: bool = False, allow_incomplet
     items = shared_items(runs, intersect)
     modes = [m for m in runs[0].modes if all(m in r.modes for r in runs)]
     if not modes:
-        raise ConfigError("the runs share no generation mode: " + "; ".join(f"{r.root}: {','.join(r.modes)}" for r in runs))
+        raise ConfigError(
+            "the runs share no generation mode: " + "; ".join(f"{r.root}: {','.join(r.modes)}" for r in runs)
+        )
     spi = min(r.samples_per_item for r in runs)
     row_modes = ([UNDERSTANDING] if all(r.probes for r in runs) else []) + modes
     rows, pairs = [], []
@@ -234,30 +282,59 @@ def compare(runs: Sequence[RunView], *, intersect: bool = False, allow_incomplet
         clusters = [u for _ in range(spi) for u in units]
         for mode in row_modes:
             outs = [unit_outcomes(r, units, mode, spi) for r in runs]
-            rows.append({"task": task, "level": level, "mode": mode, "units": len(units),
-                         "cells": [_rate(o) for o in outs]})
+            rows.append(
+                {
+                    "task": task,
+                    "level": level,
+                    "mode": mode,
+                    "units": len(units),
+                    "cells": [_rate(o) for o in outs],
+                }
+            )
             single = spi == 1 or mode == UNDERSTANDING
             for i in range(len(runs)):
                 for j in range(i + 1, len(runs)):
-                    test = paired_test(outs[i], outs[j], clusters[:len(outs[i])], single)
-                    pairs.append({"task": task, "level": level, "mode": mode, "first": runs[i].label,
-                                  "second": runs[j].label, **(test or {"n": 0})})
+                    test = paired_test(outs[i], outs[j], clusters[: len(outs[i])], single)
+                    pairs.append(
+                        {
+                            "task": task,
+                            "level": level,
+                            "mode": mode,
+                            "first": runs[i].label,
+                            "second": runs[j].label,
+                            **(test or {"n": 0}),
+                        }
+                    )
     incomplete = _incomplete(runs, rows)
     if incomplete and not allow_incomplete:
-        raise ConfigError("; ".join(incomplete) + ". Finish each run (rerun its command: unisandbox run "
-                          "--out DIR) or pass --allow-incomplete to compare on what was scored")
+        raise ConfigError(
+            "; ".join(incomplete) + ". Finish each run (rerun its command: unisandbox run "
+            "--out DIR) or pass --allow-incomplete to compare on what was scored"
+        )
     judges = {(r.manifest.get("judge") or {}).get("hash") for r in runs}
     notes = []
     if len(judges) > 1:
-        notes.append("the runs were judged by different judges (or judge settings): differences mix "
-                     "model and judge")
+        notes.append(
+            "the runs were judged by different judges (or judge settings): differences mix model and judge"
+        )
     if spi != max(r.samples_per_item for r in runs):
         notes.append(f"samples per item differ between runs; the first {spi} of each are compared")
     if intersect and len(items) != max(len(r.items) for r in runs):
         notes.append(f"--intersect: {len(items)} shared items compared")
-    return {"schema_version": COMPARE_SCHEMA_VERSION, "confidence": CONFIDENCE, "runs": [_run_info(r) for r in runs],
-            "n_items": len(items), "intersect": intersect, "modes": modes, "samples_per_item": spi,
-            "complete": not incomplete, "incomplete": incomplete, "notes": notes, "rows": rows, "pairs": pairs}
+    return {
+        "schema_version": COMPARE_SCHEMA_VERSION,
+        "confidence": CONFIDENCE,
+        "runs": [_run_info(r) for r in runs],
+        "n_items": len(items),
+        "intersect": intersect,
+        "modes": modes,
+        "samples_per_item": spi,
+        "complete": not incomplete,
+        "incomplete": incomplete,
+        "notes": notes,
+        "rows": rows,
+        "pairs": pairs,
+    }
 
 
 def _incomplete(runs: Sequence[RunView], rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -267,14 +344,17 @@ def _incomplete(runs: Sequence[RunView], rows: Sequence[dict[str, Any]]) -> list
         missing = sum(row["cells"][j]["missing"] for row in rows)
         if errors or missing:
             expected = sum(row["cells"][j]["expected"] for row in rows)
-            out.append(f"{r.root}: {errors} errors and {missing} missing of {expected} outcomes on the compared items")
+            out.append(
+                f"{r.root}: {errors} errors and {missing} missing of {expected} outcomes on the compared items"
+            )
     return out
 
 
 # -- rendering --------------------------------------------------------------------------------------
 
+
 def fmt_cell(cell: dict[str, Any]) -> str:
-    """"0.72 (0.63-0.80)"; "- n=0" when nothing was scored; "*" when fewer units were scored than planned."""
+    """ "0.72 (0.63-0.80)"; "- n=0" when nothing was scored; "*" when fewer units were scored than planned."""
     partial = "*" if cell["n"] != cell["expected"] else ""
     if cell["accuracy"] is None:
         return f"- n={cell['n']}{partial}"
@@ -282,7 +362,7 @@ def fmt_cell(cell: dict[str, Any]) -> str:
 
 
 def fmt_pair(p: dict[str, Any]) -> str:
-    """"+0.12 (+0.03..+0.21), p=0.012 (14:2)": difference first - second, McNemar p (first-only:second-only)."""
+    """ "+0.12 (+0.03..+0.21), p=0.012 (14:2)": difference first - second, McNemar p (first-only:second-only)."""
     if not p.get("n"):
         return "- (no unit scored by both)"
     text = f"{p['diff']:+.2f} ({p['ci_low']:+.2f}..{p['ci_high']:+.2f})"
@@ -296,15 +376,32 @@ def fmt_pair(p: dict[str, Any]) -> str:
 def table_rows(cmp: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and display rows of the main table: task, level, mode, units, one column per run."""
     head = ["task", "level", "mode", "units", *[r["label"] for r in cmp["runs"]]]
-    body = [[r["task"], str(r["level"]), r["mode"], f"{r['units']} {'pairs' if r['task'] == 'mapping' else 'items'}",
-             *[fmt_cell(c) for c in r["cells"]]] for r in cmp["rows"]]
+    body = [
+        [
+            r["task"],
+            str(r["level"]),
+            r["mode"],
+            f"{r['units']} {'pairs' if r['task'] == 'mapping' else 'items'}",
+            *[fmt_cell(c) for c in r["cells"]],
+        ]
+        for r in cmp["rows"]
+    ]
     return head, body
 
 
 def pair_rows(cmp: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and display rows of the paired tests."""
-    head = ["task", "level", "mode", "first", "second", "first - second (95% CI), McNemar p (first-only:second-only)"]
-    body = [[p["task"], str(p["level"]), p["mode"], p["first"], p["second"], fmt_pair(p)] for p in cmp["pairs"]]
+    head = [
+        "task",
+        "level",
+        "mode",
+        "first",
+        "second",
+        "first - second (95% CI), McNemar p (first-only:second-only)",
+    ]
+    body = [
+        [p["task"], str(p["level"]), p["mode"], p["first"], p["second"], fmt_pair(p)] for p in cmp["pairs"]
+    ]
     return head, body
 
 
@@ -315,21 +412,51 @@ def _md_table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 
 def markdown(cmp: dict[str, Any]) -> str:
     """compare.md: runs, the table, the paired tests, notes."""
-    runs = "\n".join(f"- `{r['label']}`: {r['path']} (model {r['model']}, judge {r['judge']} {r['judge_hash']})"
-                     for r in cmp["runs"])
+    runs = "\n".join(
+        f"- `{r['label']}`: {r['path']} (model {r['model']}, judge {r['judge']} {r['judge_hash']})"
+        for r in cmp["runs"]
+    )
     notes = "".join(f"\n- note: {n}" for n in cmp["notes"] + cmp["incomplete"])
-    return "\n".join([
-        "# UniSandbox comparison", "", runs + notes, "",
-        f"{cmp['n_items']} items, modes {', '.join(cmp['modes'])}, {cmp['samples_per_item']} sample(s) per item.", "",
-        _md_table(*table_rows(cmp)), "",
-        "Cells: accuracy (95% Wilson interval); * = fewer units scored than planned. Mapping is scored per pair.",
-        "", "## Paired tests on the shared units", "", _md_table(*pair_rows(cmp)), "",
-        "Differences: Newcombe's hybrid score interval and the exact two-sided McNemar test on units both runs "
-        "scored (one sample per item), or a cluster bootstrap over items without McNemar (several samples).", ""])
+    return "\n".join(
+        [
+            "# UniSandbox comparison",
+            "",
+            runs + notes,
+            "",
+            f"{cmp['n_items']} items, modes {', '.join(cmp['modes'])}, {cmp['samples_per_item']} sample(s) per item.",
+            "",
+            _md_table(*table_rows(cmp)),
+            "",
+            "Cells: accuracy (95% Wilson interval); * = fewer units scored than planned. Mapping is scored per pair.",
+            "",
+            "## Paired tests on the shared units",
+            "",
+            _md_table(*pair_rows(cmp)),
+            "",
+            "Differences: Newcombe's hybrid score interval and the exact two-sided McNemar test on units both runs "
+            "scored (one sample per item), or a cluster bootstrap over items without McNemar (several samples).",
+            "",
+        ]
+    )
 
 
-PAIR_CSV = ["task", "level", "mode", "first", "second", "n", "diff", "ci_low", "ci_high", "both", "only_first",
-            "only_second", "neither", "method", "mcnemar_p"]
+PAIR_CSV = [
+    "task",
+    "level",
+    "mode",
+    "first",
+    "second",
+    "n",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "both",
+    "only_first",
+    "only_second",
+    "neither",
+    "method",
+    "mcnemar_p",
+]
 
 
 def csv_text(cmp: dict[str, Any]) -> str:
@@ -338,13 +465,47 @@ def csv_text(cmp: dict[str, Any]) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["kind", "task", "level", "mode", "run", "n", "correct", "accuracy", "ci_low", "ci_high", "errors",
-                "missing", "expected"])
+    w.writerow(
+        [
+            "kind",
+            "task",
+            "level",
+            "mode",
+            "run",
+            "n",
+            "correct",
+            "accuracy",
+            "ci_low",
+            "ci_high",
+            "errors",
+            "missing",
+            "expected",
+        ]
+    )
     for row in cmp["rows"]:
         for run, c in zip(cmp["runs"], row["cells"], strict=True):
-            w.writerow(["accuracy", row["task"], row["level"], row["mode"], run["label"],
-                        *["" if c[k] is None else c[k] for k in ("n", "correct", "accuracy", "ci_low", "ci_high",
-                                                                 "errors", "missing", "expected")]])
+            w.writerow(
+                [
+                    "accuracy",
+                    row["task"],
+                    row["level"],
+                    row["mode"],
+                    run["label"],
+                    *[
+                        "" if c[k] is None else c[k]
+                        for k in (
+                            "n",
+                            "correct",
+                            "accuracy",
+                            "ci_low",
+                            "ci_high",
+                            "errors",
+                            "missing",
+                            "expected",
+                        )
+                    ],
+                ]
+            )
     w.writerow([])
     w.writerow(["kind", *PAIR_CSV])
     for p in cmp["pairs"]:
@@ -376,8 +537,11 @@ def bar_chart(cmp: dict[str, Any]) -> bytes | None:
                 hi.append(c["ci_high"] - c["accuracy"])
         ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=run["label"])
     short = {"understanding": "und", "normal": "norm", "think": "think"}
-    ax.set_xticks(range(len(rows)), [f"{r['task']} L{r['level']}\n{short.get(r['mode'], r['mode'])}" for r in rows],
-                  fontsize=7)
+    ax.set_xticks(
+        range(len(rows)),
+        [f"{r['task']} L{r['level']}\n{short.get(r['mode'], r['mode'])}" for r in rows],
+        fontsize=7,
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy (95% CI)")
     ax.legend(fontsize=7, ncols=min(n_runs, 4), loc="upper center", bbox_to_anchor=(0.5, 1.3), frameon=False)
@@ -415,31 +579,44 @@ def _side_cell(run: RunView, item: Item, mode: str) -> str:
     caption = html.escape((v.caption if v else None) or "-")
     err = (v.error if v else None) or (s.error if s else None)
     text = html.escape((s.text if s else "") or "")
-    return (f'<td class="{outcome}">{img}<b>{outcome}</b><br>caption: {caption}'
-            + (f"<br>error: {html.escape(err)}" if err else "")
-            + (f'<div class="text">{text}</div>' if text else "") + "</td>")
+    return (
+        f'<td class="{outcome}">{img}<b>{outcome}</b><br>caption: {caption}'
+        + (f"<br>error: {html.escape(err)}" if err else "")
+        + (f'<div class="text">{text}</div>' if text else "")
+        + "</td>"
+    )
 
 
-def side_by_side(runs: Sequence[RunView], items: Sequence[Item], modes: Sequence[str], per_section: int) -> str:
+def side_by_side(
+    runs: Sequence[RunView], items: Sequence[Item], modes: Sequence[str], per_section: int
+) -> str:
     """A table per (task, level, mode): a row per item, a column per run (sample 0), disagreements first."""
     out = []
     head = "<tr><th>item</th>" + "".join(f"<th>{html.escape(r.label)}</th>" for r in runs) + "</tr>"
     for (task, level), units in _sections(items).items():
         for mode in modes:
             outs = [unit_outcomes(r, units, mode, 1) for r in runs]
-            order = sorted(range(len(units)), key=lambda u: len({o[u] for o in outs}) == 1)  # stable: disagree first
+            order = sorted(
+                range(len(units)), key=lambda u: len({o[u] for o in outs}) == 1
+            )  # stable: disagree first
             shown = order[:per_section]
             n_dis = sum(1 for u in range(len(units)) if len({o[u] for o in outs}) > 1)
             members = list(units.values())
             body = "".join(
                 f"<tr><td><b>{html.escape(it.id)}</b><div class='text'>{html.escape(it.prompt)}</div>"
                 f"expected: {html.escape(_expected(it))}</td>"
-                + "".join(_side_cell(r, it, mode) for r in runs) + "</tr>"
-                for u in shown for it in members[u])
+                + "".join(_side_cell(r, it, mode) for r in runs)
+                + "</tr>"
+                for u in shown
+                for it in members[u]
+            )
             more = len(units) - len(shown)
-            out.append(f"<details><summary>{html.escape(task)} level {level}, {mode} mode: {len(units)} units, "
-                       f"{n_dis} where the runs disagree</summary><table class='side'>{head}{body}</table>"
-                       + (f"<p>{more} more units not shown (--html-units).</p>" if more > 0 else "") + "</details>")
+            out.append(
+                f"<details><summary>{html.escape(task)} level {level}, {mode} mode: {len(units)} units, "
+                f"{n_dis} where the runs disagree</summary><table class='side'>{head}{body}</table>"
+                + (f"<p>{more} more units not shown (--html-units).</p>" if more > 0 else "")
+                + "</details>"
+            )
     return "\n".join(out)
 
 
@@ -447,22 +624,35 @@ def _expected(it: Item) -> str:
     return ", ".join(f"{k}={v}" for k, v in it.expected.model_dump().items() if k != "kind")
 
 
-def render_html(cmp: dict[str, Any], runs: Sequence[RunView], items: Sequence[Item], chart: bytes | None,
-                per_section: int = HTML_UNITS) -> str:
+def render_html(
+    cmp: dict[str, Any],
+    runs: Sequence[RunView],
+    items: Sequence[Item],
+    chart: bytes | None,
+    per_section: int = HTML_UNITS,
+) -> str:
     """The self-contained comparison page (images inlined as data URIs)."""
-    def table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-        return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
-                + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
-                + "</table>")
 
-    runs_html = "".join(f"<li><code>{html.escape(r['label'])}</code>: {html.escape(r['path'])}, judge "
-                        f"<code>{html.escape(str(r['judge']))}</code></li>" for r in cmp["runs"])
+    def table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+        return (
+            "<table><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+            + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+            + "</table>"
+        )
+
+    runs_html = "".join(
+        f"<li><code>{html.escape(r['label'])}</code>: {html.escape(r['path'])}, judge "
+        f"<code>{html.escape(str(r['judge']))}</code></li>"
+        for r in cmp["runs"]
+    )
     notes = "".join(f"<p class='warn'>{html.escape(n)}</p>" for n in cmp["notes"] + cmp["incomplete"])
     chart_html = f'<img alt="accuracy per run" src="{_uri(chart)}">' if chart else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>UniSandbox comparison</title><style>{_CSS}</style></head>
 <body><h1>UniSandbox comparison</h1><ul>{runs_html}</ul>{notes}
-<p>{cmp['n_items']} items, {cmp['samples_per_item']} sample(s) per item. Cells: accuracy (95% Wilson interval);
+<p>{cmp["n_items"]} items, {cmp["samples_per_item"]} sample(s) per item. Cells: accuracy (95% Wilson interval);
 * = fewer units scored than planned. Mapping is scored per pair.</p>
 {table(*table_rows(cmp))}
 {chart_html}
@@ -471,13 +661,14 @@ def render_html(cmp: dict[str, Any], runs: Sequence[RunView], items: Sequence[It
 or a cluster bootstrap over items when there are several samples per item.</p>
 {table(*pair_rows(cmp))}
 <h2>The same items side by side (sample 0)</h2>
-{side_by_side(runs, items, cmp['modes'], per_section)}
+{side_by_side(runs, items, cmp["modes"], per_section)}
 </body></html>
 """
 
 
-def write_comparison(out: str | Path, runs: Sequence[RunView], cmp: dict[str, Any],
-                     per_section: int = HTML_UNITS) -> list[str]:
+def write_comparison(
+    out: str | Path, runs: Sequence[RunView], cmp: dict[str, Any], per_section: int = HTML_UNITS
+) -> list[str]:
     """Write compare.json, compare.csv, compare.md, compare.png (if any accuracy) and compare.html to `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -85,8 +85,14 @@ def accuracy_plot(summary: dict[str, Any]) -> bytes | None:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy (95% CI)")
     # The legend sits on the axes' top edge (not floating above a tight_layout margin).
-    ax.legend(fontsize=8, ncols=len(series), loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False,
-              borderaxespad=0.2)
+    ax.legend(
+        fontsize=8,
+        ncols=len(series),
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        frameon=False,
+        borderaxespad=0.2,
+    )
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight")
@@ -111,7 +117,9 @@ def _cell(root: Path, sample: Any, verdict: Any, item: Item, k: int, mode: str, 
     """One sample: image, prompt, expected answer, caption, verdict, the model's text, the probe's answer."""
     from unisandbox.judges.match import answer_caption
 
-    outcome = verdict.verdict if verdict else ("missing" if sample is None or sample.image is None else "pending")
+    outcome = (
+        verdict.verdict if verdict else ("missing" if sample is None or sample.image is None else "pending")
+    )
     img = ""
     if sample is not None and sample.image:
         try:
@@ -121,16 +129,21 @@ def _cell(root: Path, sample: Any, verdict: Any, item: Item, k: int, mode: str, 
     text = html.escape((sample.text if sample else "") or "")
     caption = html.escape((verdict.caption if verdict else None) or "-")
     err = (verdict.error if verdict else None) or (sample.error if sample else None)
-    data = (f'data-task="{html.escape(task_label(item))}" data-level="{item.level}" data-mode="{html.escape(mode)}" '
-            f'data-verdict="{outcome}"')
-    return (f'<div class="cell {outcome}" {data}>{img}<b>{html.escape(item.id)}</b> {mode} #{k}'
-            + _row("verdict", f"<b>{outcome}</b>")
-            + _row("prompt", html.escape(item.prompt), "prompt")
-            + _row("expected", html.escape(answer_caption(item.expected)), "expected")
-            + _row("caption", caption, "caption")
-            + _row("probe", html.escape(item.probe.question) + " &rarr; " + _probe_html(probe), "probe")
-            + (_row("error", html.escape(err), "err") if err else "")
-            + (f'<div class="text" title="what the model wrote">{text}</div>' if text else "") + "</div>")
+    data = (
+        f'data-task="{html.escape(task_label(item))}" data-level="{item.level}" data-mode="{html.escape(mode)}" '
+        f'data-verdict="{outcome}"'
+    )
+    return (
+        f'<div class="cell {outcome}" {data}>{img}<b>{html.escape(item.id)}</b> {mode} #{k}'
+        + _row("verdict", f"<b>{outcome}</b>")
+        + _row("prompt", html.escape(item.prompt), "prompt")
+        + _row("expected", html.escape(answer_caption(item.expected)), "expected")
+        + _row("caption", caption, "caption")
+        + _row("probe", html.escape(item.probe.question) + " &rarr; " + _probe_html(probe), "probe")
+        + (_row("error", html.escape(err), "err") if err else "")
+        + (f'<div class="text" title="what the model wrote">{text}</div>' if text else "")
+        + "</div>"
+    )
 
 
 def _section_order(summary: dict[str, Any], keys: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -139,9 +152,16 @@ def _section_order(summary: dict[str, Any], keys: Sequence[tuple[str, int]]) -> 
     return [k for k in table if k in keys] + [k for k in keys if k not in table]
 
 
-def image_grids(root: Path, items: Sequence[Item], modes: Sequence[str], samples_per_item: int,
-                samples: Mapping[Any, Any], verdicts: Mapping[Any, Any], understanding: Mapping[Any, Any] | None = None,
-                summary: dict[str, Any] | None = None) -> str:
+def image_grids(
+    root: Path,
+    items: Sequence[Item],
+    modes: Sequence[str],
+    samples_per_item: int,
+    samples: Mapping[Any, Any],
+    verdicts: Mapping[Any, Any],
+    understanding: Mapping[Any, Any] | None = None,
+    summary: dict[str, Any] | None = None,
+) -> str:
     """One open section per (task, level, mode) in table order, with filters by task, level, mode and
     verdict (inline script, no network). Each card: image, prompt, expected, caption, verdict, text, probe."""
     understanding = understanding or {}
@@ -152,14 +172,30 @@ def image_grids(root: Path, items: Sequence[Item], modes: Sequence[str], samples
     for task, level in _section_order(summary or {}, list(sections)):
         its = sections[(task, level)]
         for mode in modes:
-            cells = [_cell(root, samples.get((it.id, mode, k)), verdicts.get((it.id, mode, k)), it, k, mode,
-                           understanding.get((it.id,)))
-                     for it in its for k in range(samples_per_item)]
+            cells = [
+                _cell(
+                    root,
+                    samples.get((it.id, mode, k)),
+                    verdicts.get((it.id, mode, k)),
+                    it,
+                    k,
+                    mode,
+                    understanding.get((it.id,)),
+                )
+                for it in its
+                for k in range(samples_per_item)
+            ]
             more = len(cells) - GRID_CAP
-            out.append(f"<details class='section' open><summary>{html.escape(task)} level {level}, {mode} mode "
-                       f"({len(cells)} samples)</summary><div class='grid'>{''.join(cells[:GRID_CAP])}</div>"
-                       + (f"<p>{more} more samples not shown (see samples.jsonl, verdicts.jsonl).</p>" if more > 0 else "")
-                       + "</details>")
+            out.append(
+                f"<details class='section' open><summary>{html.escape(task)} level {level}, {mode} mode "
+                f"({len(cells)} samples)</summary><div class='grid'>{''.join(cells[:GRID_CAP])}</div>"
+                + (
+                    f"<p>{more} more samples not shown (see samples.jsonl, verdicts.jsonl).</p>"
+                    if more > 0
+                    else ""
+                )
+                + "</details>"
+            )
     return _filters(items, modes) + "\n".join(out)
 
 
@@ -170,42 +206,61 @@ def _filters(items: Sequence[Item], modes: Sequence[str]) -> str:
 
     tasks = list(dict.fromkeys(task_label(it) for it in items))
     levels = sorted({str(it.level) for it in items})
-    return ("<div id='filters'>" + select("task", tasks) + select("level", levels) + select("mode", list(modes))
-            + select("verdict", ["correct", "wrong", "error", "missing", "pending"])
-            + "<span id='shown'></span></div>")
+    return (
+        "<div id='filters'>"
+        + select("task", tasks)
+        + select("level", levels)
+        + select("mode", list(modes))
+        + select("verdict", ["correct", "wrong", "error", "missing", "pending"])
+        + "<span id='shown'></span></div>"
+    )
 
 
 def _selection_html(notes: dict[str, Any] | None) -> str:
     from unisandbox.runs.items import selection_lines
 
     lines = selection_lines(notes)
-    return ("<h2>Items</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>") if lines else ""
+    return (
+        ("<h2>Items</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>")
+        if lines
+        else ""
+    )
 
 
 def _failures_html(failures: Sequence[dict[str, Any]]) -> str:
     if not failures:
         return ""
-    rows = "".join(f"<tr><td>{html.escape(f['stage'])}</td><td>{f['count']}</td><td>{html.escape(str(f['reason']))}"
-                   f"</td><td>{html.escape(str(f['example']))}</td></tr>" for f in failures)
-    return ("<h2>Failures by reason</h2><table><tr><th>stage</th><th>count</th><th>reason</th>"
-            f"<th>first example</th></tr>{rows}</table>")
+    rows = "".join(
+        f"<tr><td>{html.escape(f['stage'])}</td><td>{f['count']}</td><td>{html.escape(str(f['reason']))}"
+        f"</td><td>{html.escape(str(f['example']))}</td></tr>"
+        for f in failures
+    )
+    return (
+        "<h2>Failures by reason</h2><table><tr><th>stage</th><th>count</th><th>reason</th>"
+        f"<th>first example</th></tr>{rows}</table>"
+    )
 
 
 def render_html(summary: dict[str, Any], manifest: dict[str, Any], grids: str, plot: bytes | None) -> str:
     """The whole report page."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in table_rows(summary))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in table_rows(summary)
+    )
     model = (manifest.get("model") or {}).get("spec", "-")
     judge = (manifest.get("judge") or {}).get("spec", "-")
     status = html.escape(status_line(summary))
-    plot_html = (f'<img class="plot" alt="accuracy per task and level" src="{_data_uri(plot, "image/png")}">'
-                 if plot else "")
+    plot_html = (
+        f'<img class="plot" alt="accuracy per task and level" src="{_data_uri(plot, "image/png")}">'
+        if plot
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>UniSandbox report</title><style>{_CSS}</style></head>
 <body><h1>UniSandbox report</h1>
 <p>model <code>{html.escape(model)}</code>, judge <code>{html.escape(judge)}</code>,
 unisandbox {html.escape(str(manifest.get("unisandbox_version")))}, commit {html.escape(str(manifest.get("git_commit")))}</p>
-<p class="{'' if summary['complete'] else 'warn'}">{status}</p>
+<p class="{"" if summary["complete"] else "warn"}">{status}</p>
 <table><tr>{head}</tr>{body}</table>
 <p>{html.escape(CELL_LEGEND)}</p>
 {_selection_html(summary.get("selection"))}

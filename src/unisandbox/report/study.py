@@ -21,9 +21,23 @@ from unisandbox.tasks.base import Item
 
 MATH_COLUMNS = ["ID", "Question", "Answer", "Image_Path", "Result", "Score", "Analysis"]
 KNOWLEDGE_COLUMNS = ["ID", "Question", "Answer", "Image_Path", "Caption", "Result", "Score", "Analysis"]
-MAPPING_COLUMNS = ["ID", "Question_A", "Answer_A", "Image_A_Path", "A_Result", "A_Score", "A_Analysis",
-                   "Question_B", "Answer_B", "Image_B_Path", "B_Result", "B_Score", "B_Analysis",
-                   "Both_Correct", "Final_Score"]
+MAPPING_COLUMNS = [
+    "ID",
+    "Question_A",
+    "Answer_A",
+    "Image_A_Path",
+    "A_Result",
+    "A_Score",
+    "A_Analysis",
+    "Question_B",
+    "Answer_B",
+    "Image_B_Path",
+    "B_Result",
+    "B_Score",
+    "B_Analysis",
+    "Both_Correct",
+    "Final_Score",
+]
 _RESULT = {"correct": "YES", "wrong": "NO", "error": "ERROR", "missing": "IMAGE_NOT_FOUND"}
 _OUTCOME = {v: k for k, v in _RESULT.items()}
 
@@ -42,7 +56,9 @@ def study_id(item: Item) -> str:
     return item.group if item.task == "mapping" and item.group else item.id
 
 
-def _outcome(key: tuple[str, str, int], samples: Mapping[Any, Any], verdicts: Mapping[Any, Any]) -> tuple[str, str, str]:
+def _outcome(
+    key: tuple[str, str, int], samples: Mapping[Any, Any], verdicts: Mapping[Any, Any]
+) -> tuple[str, str, str]:
     v = verdicts.get(key)
     if v is None:
         s = samples.get(key)
@@ -52,35 +68,62 @@ def _outcome(key: tuple[str, str, int], samples: Mapping[Any, Any], verdicts: Ma
     return _RESULT[v.verdict], v.caption or "", analysis
 
 
-def _single_row(run: RunDir, item: Item, mode: str, samples: Mapping[Any, Any], verdicts: Mapping[Any, Any],
-                knowledge: bool) -> dict[str, Any]:
+def _single_row(
+    run: RunDir,
+    item: Item,
+    mode: str,
+    samples: Mapping[Any, Any],
+    verdicts: Mapping[Any, Any],
+    knowledge: bool,
+) -> dict[str, Any]:
     result, caption, analysis = _outcome((item.id, mode, 0), samples, verdicts)
-    row = {"ID": study_id(item), "Question": item.prompt, "Answer": study_answer(item),
-           "Image_Path": run.image_relpath(item, mode, 0, "study"), "Result": result,
-           "Score": 1 if result == "YES" else 0, "Analysis": analysis}
+    row = {
+        "ID": study_id(item),
+        "Question": item.prompt,
+        "Answer": study_answer(item),
+        "Image_Path": run.image_relpath(item, mode, 0, "study"),
+        "Result": result,
+        "Score": 1 if result == "YES" else 0,
+        "Analysis": analysis,
+    }
     if knowledge:
         row["Caption"] = caption
     return row
 
 
-def _pair_row(run: RunDir, members: Sequence[Item], mode: str, samples: Mapping[Any, Any], verdicts: Mapping[Any, Any]) -> dict[str, Any]:
+def _pair_row(
+    run: RunDir, members: Sequence[Item], mode: str, samples: Mapping[Any, Any], verdicts: Mapping[Any, Any]
+) -> dict[str, Any]:
     row: dict[str, Any] = {"ID": study_id(members[0])}
     outcomes = []
     for item in members:
         side = "B" if item.id.endswith("B") else "A"
         result, _, analysis = _outcome((item.id, mode, 0), samples, verdicts)
-        row.update({f"Question_{side}": item.prompt, f"Answer_{side}": study_answer(item),
-                    f"Image_{side}_Path": run.image_relpath(item, mode, 0, "study"),
-                    f"{side}_Result": result, f"{side}_Score": 1 if result == "YES" else 0,
-                    f"{side}_Analysis": analysis})
+        row.update(
+            {
+                f"Question_{side}": item.prompt,
+                f"Answer_{side}": study_answer(item),
+                f"Image_{side}_Path": run.image_relpath(item, mode, 0, "study"),
+                f"{side}_Result": result,
+                f"{side}_Score": 1 if result == "YES" else 0,
+                f"{side}_Analysis": analysis,
+            }
+        )
         outcomes.append(_OUTCOME[result])
-    both = len(outcomes) == 2 and unit_verdict(outcomes) == "correct"  # the one scoring rule (metrics.outcomes)
+    both = (
+        len(outcomes) == 2 and unit_verdict(outcomes) == "correct"
+    )  # the one scoring rule (metrics.outcomes)
     row.update({"Both_Correct": both, "Final_Score": 1 if both else 0})
     return row
 
 
-def write_study_csvs(run: RunDir, items: Sequence[Item], modes: Sequence[str], samples: Mapping[Any, Any],
-                     verdicts: Mapping[Any, Any]) -> list[str]:
+def write_study_csvs(
+    run: RunDir,
+    items: Sequence[Item],
+    modes: Sequence[str],
+    samples: Mapping[Any, Any],
+    verdicts: Mapping[Any, Any],
+) -> list[str]:
     """Write evaluation_results.csv into every study image folder; return their relative paths."""
     folders: dict[str, list[Item]] = {}
     for it in items:

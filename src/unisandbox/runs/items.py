@@ -12,6 +12,7 @@ from unisandbox.tasks.base import InputError, Item, read_items
 
 OFFICIAL_DIR = Path(__file__).resolve().parent.parent / "data" / "official"
 
+
 def is_study_format(path: Path) -> bool:
     """True if `path` holds one of the study's formats (InputError if it holds no known format)."""
     from unisandbox.tasks import study_format
@@ -40,8 +41,12 @@ def read_study_items(path: Path) -> list[Item]:
         raise InputError(f"{path}: no row could be imported ({len(result.skipped)} malformed)")
     out = []
     for it in result.items:
-        meta = {**it.meta, "source_file": path.stem, "study_name": it.id,
-                "study_id": it.group if it.group is not None else it.id}
+        meta = {
+            **it.meta,
+            "source_file": path.stem,
+            "study_name": it.id,
+            "study_id": it.group if it.group is not None else it.id,
+        }
         update: dict[str, Any] = {"id": f"{path.stem}-{it.id}", "meta": meta}
         if it.group is not None:
             update["group"] = f"{path.stem}-{it.group}"
@@ -95,11 +100,18 @@ def choose_answers(items: Sequence[Item], source: str, notes: dict[str, Any] | N
     unscored += [it for it in kept if it.group is not None and unit_of(it) in gone]
     kept = [it for it in kept if unit_of(it) not in gone]
     if imported and notes is not None:
-        notes.update(answers=source, study_items=imported, answers_differ=differ,
-                     no_answer=len(unscored), no_answer_ids=[it.id for it in unscored])
+        notes.update(
+            answers=source,
+            study_items=imported,
+            answers_differ=differ,
+            no_answer=len(unscored),
+            no_answer_ids=[it.id for it in unscored],
+        )
     if imported:
-        _note(f"scoring the {source} answers of {imported} study-format items; the stated and audited "
-              f"answers differ on {differ} of them (`unisandbox data audit FILE` shows why)")
+        _note(
+            f"scoring the {source} answers of {imported} study-format items; the stated and audited "
+            f"answers differ on {differ} of them (`unisandbox data audit FILE` shows why)"
+        )
     if unscored:
         _note(f"{len(unscored)} items have no {source} answer and are not run: {_ids(unscored)}")
     return kept
@@ -112,12 +124,17 @@ def _sandbox_can_draw(item: Item) -> bool:
     return obj is None or obj in NOUNS_BY_NAME
 
 
-def decline_unsupported(items: Sequence[Item], model: str, judge: str,
-                        notes: dict[str, Any] | None = None) -> list[Item]:
+def decline_unsupported(
+    items: Sequence[Item], model: str, judge: str, notes: dict[str, Any] | None = None
+) -> list[Item]:
     """The sandbox model and judge know only their vocabulary: items whose objects lie outside it are
     declined item by item ("not supported by this model/judge"), named in a note on stderr and counted
     in `notes`, and never scored as wrong. Other models and judges take every item."""
-    who = [name for name, spec in (("model", model), ("judge", judge)) if spec.split(":", 1)[0].startswith("sandbox")]
+    who = [
+        name
+        for name, spec in (("model", model), ("judge", judge))
+        if spec.split(":", 1)[0].startswith("sandbox")
+    ]
     if not who:
         return list(items)
     units = {unit_of(it) for it in items if not _sandbox_can_draw(it)}  # a pair is declined whole
@@ -125,10 +142,15 @@ def decline_unsupported(items: Sequence[Item], model: str, judge: str,
     if declined:
         objects = sorted({str(getattr(it.expected, "object", "")) for it in declined})
         if notes is not None:
-            notes.update(not_supported=len(declined), not_supported_by=" and ".join(who),
-                         not_supported_ids=[it.id for it in declined])
-        _note(f"{len(declined)} items not supported by this {' and '.join(who)} (objects outside the sandbox "
-              f"vocabulary: {', '.join(objects[:10])}{' ...' if len(objects) > 10 else ''}): {_ids(declined)}")
+            notes.update(
+                not_supported=len(declined),
+                not_supported_by=" and ".join(who),
+                not_supported_ids=[it.id for it in declined],
+            )
+        _note(
+            f"{len(declined)} items not supported by this {' and '.join(who)} (objects outside the sandbox "
+            f"vocabulary: {', '.join(objects[:10])}{' ...' if len(objects) > 10 else ''}): {_ids(declined)}"
+        )
     return [it for it in items if unit_of(it) not in units]
 
 
@@ -168,8 +190,9 @@ def select_items(config: RunConfig, notes: dict[str, Any] | None = None) -> list
     else:
         files = official_files()
         if not files:
-            raise ConfigError(f"the official split is not installed ({OFFICIAL_DIR} holds no .jsonl); "
-                              "pass --items FILE")
+            raise ConfigError(
+                f"the official split is not installed ({OFFICIAL_DIR} holds no .jsonl); pass --items FILE"
+            )
         items = [it for f in files for it in read_items(f)]
         tasks = config.tasks or DEFAULT_TASKS
         split_filter = "test"
@@ -180,10 +203,13 @@ def select_items(config: RunConfig, notes: dict[str, Any] | None = None) -> list
         ids[it.id] = 1
     items = choose_answers(items, config.answers or "audited", notes)
     items = decline_unsupported(items, config.model, config.judge, notes)
-    items = [it for it in items
-             if (tasks is None or it.task in tasks)
-             and (config.levels is None or it.level in config.levels)
-             and (split_filter is None or it.split == split_filter)]
+    items = [
+        it
+        for it in items
+        if (tasks is None or it.task in tasks)
+        and (config.levels is None or it.level in config.levels)
+        and (split_filter is None or it.split == split_filter)
+    ]
     if config.limit is not None:
         items = _limit_units(items, config.limit)
     if not items:
@@ -197,14 +223,20 @@ def selection_lines(notes: dict[str, Any] | None) -> list[str]:
         return []
     lines = []
     if "study_items" in notes:
-        lines.append(f"Scored against the {notes['answers']} answers of {notes['study_items']} study-format "
-                     f"items; stated and audited answers differ on {notes['answers_differ']} of them "
-                     "(`unisandbox data audit FILE` shows why).")
+        lines.append(
+            f"Scored against the {notes['answers']} answers of {notes['study_items']} study-format "
+            f"items; stated and audited answers differ on {notes['answers_differ']} of them "
+            "(`unisandbox data audit FILE` shows why)."
+        )
         if notes.get("no_answer"):
-            lines.append(f"{notes['no_answer']} items have no {notes['answers']} answer and were not run: "
-                         f"{_ids(notes.get('no_answer_ids') or [])}.")
+            lines.append(
+                f"{notes['no_answer']} items have no {notes['answers']} answer and were not run: "
+                f"{_ids(notes.get('no_answer_ids') or [])}."
+            )
     if notes.get("not_supported"):
-        lines.append(f"{notes['not_supported']} items not supported by this {notes['not_supported_by']} "
-                     f"(objects outside the sandbox vocabulary; not run, not counted as wrong): "
-                     f"{_ids(notes.get('not_supported_ids') or [])}.")
+        lines.append(
+            f"{notes['not_supported']} items not supported by this {notes['not_supported_by']} "
+            f"(objects outside the sandbox vocabulary; not run, not counted as wrong): "
+            f"{_ids(notes.get('not_supported_ids') or [])}."
+        )
     return lines

@@ -56,7 +56,9 @@ def default_out(config: RunConfig) -> Path:
 def _config_from_manifest(manifest: dict[str, Any], judge: str | None) -> RunConfig:
     stored = dict(manifest.get("config") or {})
     names = {f.name for f in fields(RunConfig)}
-    values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items() if k in names}
+    values: dict[str, Any] = {
+        k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items() if k in names
+    }
     judge_block = manifest.get("judge") or {}
     return RunConfig(**values, judge=judge or judge_block.get("spec") or "sandbox")
 
@@ -73,14 +75,17 @@ def open_run(out: Path, given: dict[str, Any], *, create: bool) -> Opened:
         for warning in run.quarantine_damaged():
             print(warning, file=sys.stderr)
         base = _config_from_manifest(manifest, given.get("judge"))
-        config = RunConfig(**{**{f.name: getattr(base, f.name) for f in fields(RunConfig)}, **given}).validate()
+        config = RunConfig(
+            **{**{f.name: getattr(base, f.name) for f in fields(RunConfig)}, **given}
+        ).validate()
         items = select_items(config) if any(k in given for k in _ITEM_KEYS) else run.read_items()
         run.check_config(manifest, config, items)
         items = run.read_items()
     else:
         if not create:
-            raise ConfigError(f"{out}: no run here (no manifest.json); run `unisandbox generate` or "
-                              "`unisandbox run` first")
+            raise ConfigError(
+                f"{out}: no run here (no manifest.json); run `unisandbox generate` or `unisandbox run` first"
+            )
         config = RunConfig(**given).validate()
         selection: dict[str, Any] = {}
         items = select_items(config, selection)
@@ -153,7 +158,9 @@ def build_model(opened: Opened) -> UnifiedModel:
 def bind_model(opened: Opened, model: Any) -> None:
     """Write a new run's directory, record the model in the manifest, hand it the planned items."""
     opened.materialize()
-    opened.manifest = opened.run.bind_component(opened.manifest, "model", opened.config.model, model.describe())
+    opened.manifest = opened.run.bind_component(
+        opened.manifest, "model", opened.config.model, model.describe()
+    )
     prepare = getattr(model, "prepare", None)
     if callable(prepare):
         prepare(opened.plan.items)
@@ -180,8 +187,9 @@ def build_judge(opened: Opened, **options: Any) -> Judge:
 def bind_judge(opened: Opened, judge_obj: Any) -> None:
     """Write a new run's directory and record the judge in the manifest (refusing a different one)."""
     opened.materialize()
-    opened.manifest = opened.run.bind_component(opened.manifest, "judge", opened.config.judge,
-                                                judge_obj.describe())
+    opened.manifest = opened.run.bind_component(
+        opened.manifest, "judge", opened.config.judge, judge_obj.describe()
+    )
 
 
 def load_judge(opened: Opened, **options: Any) -> Judge:
@@ -211,25 +219,60 @@ def merge_shards(opened: Opened, force: bool = False) -> bool:
     return moved
 
 
-def stage_generate(opened: Opened, model: Any, *, shard: Shard = WHOLE, batch_size: int = DEFAULT_BATCH_SIZE,
-                   retry_errors: bool = False, progress: Progress | None = None) -> dict[str, int]:
+def stage_generate(
+    opened: Opened,
+    model: Any,
+    *,
+    shard: Shard = WHOLE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    retry_errors: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, int]:
     """Generate images, then ask the probes, for this shard."""
     cfg = opened.config
-    n_gen = generate(opened.run, opened.plan, model, layout=cfg.layout, seed=cfg.seed, shard=shard,
-                     batch_size=batch_size, retry_errors=retry_errors, progress=progress)
+    n_gen = generate(
+        opened.run,
+        opened.plan,
+        model,
+        layout=cfg.layout,
+        seed=cfg.seed,
+        shard=shard,
+        batch_size=batch_size,
+        retry_errors=retry_errors,
+        progress=progress,
+    )
     n_probe = 0
     if cfg.probes:
-        n_probe = probe(opened.run, opened.plan, model, shard=shard, batch_size=batch_size,
-                        retry_errors=retry_errors, progress=progress)
+        n_probe = probe(
+            opened.run,
+            opened.plan,
+            model,
+            shard=shard,
+            batch_size=batch_size,
+            retry_errors=retry_errors,
+            progress=progress,
+        )
     return {"generated": n_gen, "probed": n_probe}
 
 
-def stage_judge(opened: Opened, judge_obj: Any, *, batch_size: int = DEFAULT_BATCH_SIZE,
-                retry_errors: bool = False, progress: Progress | None = None) -> int:
+def stage_judge(
+    opened: Opened,
+    judge_obj: Any,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    retry_errors: bool = False,
+    progress: Progress | None = None,
+) -> int:
     """Merge finished shards, then judge every sample without a verdict."""
     merge_shards(opened)
-    return judge(opened.run, opened.plan, judge_obj, batch_size=batch_size, retry_errors=retry_errors,
-                 progress=progress)
+    return judge(
+        opened.run,
+        opened.plan,
+        judge_obj,
+        batch_size=batch_size,
+        retry_errors=retry_errors,
+        progress=progress,
+    )
 
 
 def stage_report(opened: Opened, *, allow_incomplete: bool = False) -> dict[str, Any]:
@@ -242,23 +285,44 @@ def stage_report(opened: Opened, *, allow_incomplete: bool = False) -> dict[str,
     samples = run.read_records("samples")
     verdicts = run.read_records("verdicts")
     understanding = run.read_records("understanding")
-    summary = summarize_split(plan, samples, understanding, verdicts, probes=cfg.probes,
-                              allow_incomplete=allow_incomplete)
-    summary["counts"] = {"images": len(plan.sample_keys()), "probes": len(plan.items) if cfg.probes else 0,
-                         "images_with_verdict": sum(1 for k in plan.sample_keys() if k in verdicts),
-                         "probes_answered": sum(1 for it in plan.items if (it.id,) in understanding)}
+    summary = summarize_split(
+        plan, samples, understanding, verdicts, probes=cfg.probes, allow_incomplete=allow_incomplete
+    )
+    summary["counts"] = {
+        "images": len(plan.sample_keys()),
+        "probes": len(plan.items) if cfg.probes else 0,
+        "images_with_verdict": sum(1 for k in plan.sample_keys() if k in verdicts),
+        "probes_answered": sum(1 for it in plan.items if (it.id,) in understanding),
+    }
     summary["failures"] = failure_reasons(plan, samples, understanding, verdicts)
     summary["selection"] = opened.manifest.get("selection") or {}
-    write_reports(run, opened.manifest, plan.items, plan.modes, plan.samples_per_item, summary, samples,
-                  verdicts, cfg.layout, understanding)
+    write_reports(
+        run,
+        opened.manifest,
+        plan.items,
+        plan.modes,
+        plan.samples_per_item,
+        summary,
+        samples,
+        verdicts,
+        cfg.layout,
+        understanding,
+    )
     return summary
 
 
 _PART_ORDER = ("", "knowledge-forward", "knowledge-inverse")
 
 
-def summarize_split(plan: Plan, samples: dict[Any, Any], understanding: dict[Any, Any],
-                    verdicts: dict[Any, Any], *, probes: bool, allow_incomplete: bool) -> dict[str, Any]:
+def summarize_split(
+    plan: Plan,
+    samples: dict[Any, Any],
+    understanding: dict[Any, Any],
+    verdicts: dict[Any, Any],
+    *,
+    probes: bool,
+    allow_incomplete: bool,
+) -> dict[str, Any]:
     """metrics.summarize, with knowledge split into forward and inverse rows (task "knowledge-forward",
     "knowledge-inverse"); whether accuracies are withheld is decided for the whole run."""
     from unisandbox.metrics.summary import summarize
@@ -268,17 +332,36 @@ def summarize_split(plan: Plan, samples: dict[Any, Any], understanding: dict[Any
     for it in plan.items:
         parts.setdefault(task_label(it) if it.task == "knowledge" else "", []).append(it)
     if set(parts) <= {""}:
-        return summarize(plan.items, plan.modes, plan.samples_per_item, samples, understanding, verdicts,
-                         probes=probes, allow_incomplete=allow_incomplete)
+        return summarize(
+            plan.items,
+            plan.modes,
+            plan.samples_per_item,
+            samples,
+            understanding,
+            verdicts,
+            probes=probes,
+            allow_incomplete=allow_incomplete,
+        )
     pieces = []
     for label in sorted(parts, key=lambda x: _PART_ORDER.index(x) if x in _PART_ORDER else len(_PART_ORDER)):
-        piece = summarize(parts[label], plan.modes, plan.samples_per_item, samples, understanding, verdicts,
-                          probes=probes, allow_incomplete=True)
+        piece = summarize(
+            parts[label],
+            plan.modes,
+            plan.samples_per_item,
+            samples,
+            understanding,
+            verdicts,
+            probes=probes,
+            allow_incomplete=True,
+        )
         for block in ("rows", "understanding", "comparisons"):
             for row in piece[block]:
                 row["task"] = label or row["task"]
         pieces.append(piece)
-    merged = {**pieces[0], **{b: [r for p in pieces for r in p[b]] for b in ("rows", "understanding", "comparisons")}}
+    merged = {
+        **pieces[0],
+        **{b: [r for p in pieces for r in p[b]] for b in ("rows", "understanding", "comparisons")},
+    }
     merged["totals"] = {k: sum(p["totals"][k] for p in pieces) for k in pieces[0]["totals"]}
     merged["complete"] = all(p["complete"] for p in pieces)
     merged["allow_incomplete"] = allow_incomplete
@@ -300,14 +383,17 @@ def _reason(text: str) -> str:
     return text.splitlines()[0][:160] if text else "no reason given"
 
 
-def failure_reasons(plan: Plan, samples: dict[Any, Any], understanding: dict[Any, Any],
-                    verdicts: dict[Any, Any]) -> list[dict[str, Any]]:
+def failure_reasons(
+    plan: Plan, samples: dict[Any, Any], understanding: dict[Any, Any], verdicts: dict[Any, Any]
+) -> list[dict[str, Any]]:
     """Failures grouped by stage and reason: count and the first example (in plan order)."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
 
     def add(stage: str, reason: str, example: str) -> None:
-        g = groups.setdefault((stage, _reason(reason)), {"stage": stage, "reason": _reason(reason), "count": 0,
-                                                          "example": example})
+        g = groups.setdefault(
+            (stage, _reason(reason)),
+            {"stage": stage, "reason": _reason(reason), "count": 0, "example": example},
+        )
         g["count"] += 1
 
     for key in plan.sample_keys():
@@ -316,7 +402,7 @@ def failure_reasons(plan: Plan, samples: dict[Any, Any], understanding: dict[Any
         if s is not None and s.image is None:
             add("model", s.error or "no image and no reason", where)
         elif v is not None and (v.error or "").startswith(MODEL_FAILED):
-            add("model", (v.error or "")[len(MODEL_FAILED):], where)
+            add("model", (v.error or "")[len(MODEL_FAILED) :], where)
         elif v is not None and v.verdict in ("error", "missing"):
             add("judge", v.error or v.verdict, where)
     for it in plan.items:

@@ -48,10 +48,19 @@ def git_commit() -> str | None:
     if not (root / ".git").exists():
         return None
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return sha + ("+dirty" if dirty else "")
@@ -146,8 +155,9 @@ class RunDir:
         """The planned items."""
         return read_items(self.items_path)
 
-    def create(self, config: RunConfig, items: Sequence[Item],
-               selection: dict[str, Any] | None = None) -> dict[str, Any]:
+    def create(
+        self, config: RunConfig, items: Sequence[Item], selection: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Write items.jsonl and a fresh manifest (model and judge blocks are filled by their stages).
 
         `selection` records what the item selection left out and why (items.select_items)."""
@@ -178,14 +188,19 @@ class RunDir:
         if items_hash(items) != manifest.get("items_sha256"):
             diffs.append("items (the selected items differ from items.jsonl)")
         if diffs:
-            detail = "; ".join(f"{k}: run has {old.get(k)!r}, now {new.get(k)!r}" if k in old or k in new
-                               else k for k in diffs)
+            detail = "; ".join(
+                f"{k}: run has {old.get(k)!r}, now {new.get(k)!r}" if k in old or k in new else k
+                for k in diffs
+            )
             raise ConfigError(
                 f"{self.root} holds a run with another configuration ({detail}). "
                 "Resume it with its own options (or none: `unisandbox report --out DIR`), "
-                "or pass a new --out for a new run.")
+                "or pass a new --out for a new run."
+            )
 
-    def bind_component(self, manifest: dict[str, Any], role: str, spec: str, describe: dict[str, Any]) -> dict[str, Any]:
+    def bind_component(
+        self, manifest: dict[str, Any], role: str, spec: str, describe: dict[str, Any]
+    ) -> dict[str, Any]:
         """Record the model or judge in the manifest, or refuse if the run used another one."""
         block = {"spec": spec, "describe": describe, "hash": describe_hash(describe)}
         old = manifest.get(role)
@@ -197,7 +212,8 @@ class RunDir:
             raise ConfigError(
                 f"{self.root} was {'generated' if role == 'model' else 'judged'} with {role} "
                 f"{old['spec']!r} (hash {old['hash']}); now {spec!r} (hash {block['hash']}). "
-                "Records of two different components would mix: pass a new --out.")
+                "Records of two different components would mix: pass a new --out."
+            )
         return manifest
 
     def remove_stale_temps(self) -> int:
@@ -234,7 +250,9 @@ class RunDir:
                 if not path.exists():
                     continue
                 *lines, tail = path.read_bytes().split(b"\n")
-                bad = [no for no, line in enumerate(lines, 1) if line.strip() and self._valid(kind, line) is None]
+                bad = [
+                    no for no, line in enumerate(lines, 1) if line.strip() and self._valid(kind, line) is None
+                ]
                 if not bad:
                     continue
                 side = path.with_name(path.name + DAMAGED_SUFFIX)
@@ -246,8 +264,10 @@ class RunDir:
                 keep = [line for no, line in enumerate(lines, 1) if no not in drop]
                 atomic_write_bytes(path, b"".join(line + b"\n" for line in keep) + tail)
                 shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
-                warnings.append(f"warning: {len(bad)} damaged line(s) in {path} (line {shown}) moved to "
-                                f"{side.name}; their work will be redone")
+                warnings.append(
+                    f"warning: {len(bad)} damaged line(s) in {path} (line {shown}) moved to "
+                    f"{side.name}; their work will be redone"
+                )
         return warnings
 
     def read_records(self, kind: str) -> dict[tuple[Any, ...], Any]:
@@ -281,8 +301,10 @@ class RunDir:
         if not shards:
             return False
         records = self.read_records(kind)
-        lines = [json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n"
-                 for _, r in sorted(records.items(), key=lambda kv: order(kv[0]))]
+        lines = [
+            json.dumps(r.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n"
+            for _, r in sorted(records.items(), key=lambda kv: order(kv[0]))
+        ]
         atomic_write_text(self.record_path(kind), "".join(lines))
         # Readers dedupe by key, so a crash between the rename and these unlinks loses nothing.
         for p in shards:

@@ -65,9 +65,13 @@ class Plan:
 
     def sample_keys(self, shard: Shard = WHOLE) -> list[SampleKey]:
         """Keys of this shard, mode by mode (one model call handles one mode), then item, then sample."""
-        return [(it.id, mode, k) for mode in self.modes
-                for pos, it in enumerate(self.items) if shard.owns(pos)
-                for k in range(self.samples_per_item)]
+        return [
+            (it.id, mode, k)
+            for mode in self.modes
+            for pos, it in enumerate(self.items)
+            if shard.owns(pos)
+            for k in range(self.samples_per_item)
+        ]
 
     def sample_order(self) -> Callable[[SampleKey], tuple[int, int, int]]:
         """Sort key for merged sample files: the order one process generates in (mode, item, sample),
@@ -82,7 +86,7 @@ class Plan:
 
 
 def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [seq[i:i + size] for i in range(0, len(seq), size)]
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
 def _describe_error(e: BaseException) -> str:
@@ -98,8 +102,9 @@ def png_bytes(image: Any) -> bytes:
     return buf.getvalue()
 
 
-def _generate_safely(model: UnifiedModel, items: Sequence[Item], mode: Mode,
-                     seeds: Sequence[int]) -> list[Generation]:
+def _generate_safely(
+    model: UnifiedModel, items: Sequence[Item], mode: Mode, seeds: Sequence[int]
+) -> list[Generation]:
     # One failing sample must not sink its batch: on an exception, retry one by one and record
     # the error of each sample that still fails.
     try:
@@ -119,16 +124,26 @@ def _generate_safely(model: UnifiedModel, items: Sequence[Item], mode: Mode,
     return gens
 
 
-def generate(run: RunDir, plan: Plan, model: UnifiedModel, *, layout: str, seed: int,
-             shard: Shard = WHOLE, batch_size: int = DEFAULT_BATCH_SIZE, retry_errors: bool = False,
-             progress: Progress | None = None) -> int:
+def generate(
+    run: RunDir,
+    plan: Plan,
+    model: UnifiedModel,
+    *,
+    layout: str,
+    seed: int,
+    shard: Shard = WHOLE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    retry_errors: bool = False,
+    progress: Progress | None = None,
+) -> int:
     """Generate every pending sample of this shard; return how many were generated now."""
     progress = progress or _Silent()
     for mode in plan.modes:
         require(model, mode=mode)
     done = run.read_records("samples")
-    pending = [k for k in plan.sample_keys(shard)
-               if k not in done or (retry_errors and done[k].image is None)]
+    pending = [
+        k for k in plan.sample_keys(shard) if k not in done or (retry_errors and done[k].image is None)
+    ]
     progress.start("generate", len(pending))
     items = plan.by_id
     with run.appender("samples", shard.label) as out:
@@ -138,15 +153,18 @@ def generate(run: RunDir, plan: Plan, model: UnifiedModel, *, layout: str, seed:
                 batch_items = [items[k[0]] for k in batch]
                 seeds = [sample_seed(k[0], mode, k[2], seed) for k in batch]
                 gens = _generate_safely(model, batch_items, mode, seeds)
-                records = [_save_sample(run, it, key, s, g, layout, model.name)
-                           for it, key, s, g in zip(batch_items, batch, seeds, gens, strict=True)]
+                records = [
+                    _save_sample(run, it, key, s, g, layout, model.name)
+                    for it, key, s, g in zip(batch_items, batch, seeds, gens, strict=True)
+                ]
                 out.append_many([r.model_dump(mode="json") for r in records])
                 progress.advance(len(batch))
     return len(pending)
 
 
-def _save_sample(run: RunDir, item: Item, key: SampleKey, seed: int, gen: Generation, layout: str,
-                 model_name: str) -> SampleRecord:
+def _save_sample(
+    run: RunDir, item: Item, key: SampleKey, seed: int, gen: Generation, layout: str, model_name: str
+) -> SampleRecord:
     rel = None
     error = gen.error
     if gen.image is not None:
@@ -154,9 +172,18 @@ def _save_sample(run: RunDir, item: Item, key: SampleKey, seed: int, gen: Genera
         atomic_write_bytes(run.root / rel, png_bytes(gen.image))
     elif error is None:
         error = "model returned no image and no reason"
-    return SampleRecord(item_id=key[0], mode=key[1], sample_index=key[2], seed=seed, image=rel,
-                        text=gen.text or "", rewritten_prompt=gen.rewritten_prompt, error=error,
-                        model=model_name, extra=dict(gen.extra))
+    return SampleRecord(
+        item_id=key[0],
+        mode=key[1],
+        sample_index=key[2],
+        seed=seed,
+        image=rel,
+        text=gen.text or "",
+        rewritten_prompt=gen.rewritten_prompt,
+        error=error,
+        model=model_name,
+        extra=dict(gen.extra),
+    )
 
 
 def _understand_safely(model: UnifiedModel, questions: Sequence[str]) -> list[Understanding | Exception]:
@@ -171,32 +198,54 @@ def _understand_safely(model: UnifiedModel, questions: Sequence[str]) -> list[Un
     return [r for q in questions for r in _understand_safely(model, [q])]
 
 
-def probe(run: RunDir, plan: Plan, model: UnifiedModel, *, shard: Shard = WHOLE,
-          batch_size: int = DEFAULT_BATCH_SIZE, retry_errors: bool = False,
-          progress: Progress | None = None) -> int:
+def probe(
+    run: RunDir,
+    plan: Plan,
+    model: UnifiedModel,
+    *,
+    shard: Shard = WHOLE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    retry_errors: bool = False,
+    progress: Progress | None = None,
+) -> int:
     """Ask every pending understanding probe of this shard; return how many were asked now."""
     progress = progress or _Silent()
     require(model, understanding=True)
     done = run.read_records("understanding")
-    pending = [it for pos, it in enumerate(plan.items) if shard.owns(pos)
-               and ((it.id,) not in done or (retry_errors and done[(it.id,)].correct is None))]
+    pending = [
+        it
+        for pos, it in enumerate(plan.items)
+        if shard.owns(pos) and ((it.id,) not in done or (retry_errors and done[(it.id,)].correct is None))
+    ]
     progress.start("probe", len(pending))
     with run.appender("understanding", shard.label) as out:
         for batch in _chunks(pending, batch_size):
             answers = _understand_safely(model, [it.probe.question for it in batch])
-            out.append_many([_probe_record(it, a, model.name).model_dump(mode="json")
-                             for it, a in zip(batch, answers, strict=True)])
+            out.append_many(
+                [
+                    _probe_record(it, a, model.name).model_dump(mode="json")
+                    for it, a in zip(batch, answers, strict=True)
+                ]
+            )
             progress.advance(len(batch))
     return len(pending)
 
 
 def _probe_record(item: Item, answer: Understanding | Exception, model_name: str) -> UnderstandingRecord:
-    common: dict[str, Any] = {"item_id": item.id, "question": item.probe.question, "expected": item.probe.answer,
-              "model": model_name}
+    common: dict[str, Any] = {
+        "item_id": item.id,
+        "question": item.probe.question,
+        "expected": item.probe.answer,
+        "model": model_name,
+    }
     if isinstance(answer, Exception):
         return UnderstandingRecord(**common, answer=None, correct=None, error=_describe_error(answer))
-    return UnderstandingRecord(**common, answer=answer.answer, text=answer.text or "",
-                               correct=probe_correct(answer.answer, item.probe.answer))
+    return UnderstandingRecord(
+        **common,
+        answer=answer.answer,
+        text=answer.text or "",
+        correct=probe_correct(answer.answer, item.probe.answer),
+    )
 
 
 def verdict_of(caption: Caption, item: Item) -> Verdict:
@@ -206,14 +255,24 @@ def verdict_of(caption: Caption, item: Item) -> Verdict:
     return verdict_for(caption, item.expected, True)
 
 
-def judge(run: RunDir, plan: Plan, judge: Judge, *, batch_size: int = DEFAULT_BATCH_SIZE,
-          retry_errors: bool = False, progress: Progress | None = None) -> int:
+def judge(
+    run: RunDir,
+    plan: Plan,
+    judge: Judge,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    retry_errors: bool = False,
+    progress: Progress | None = None,
+) -> int:
     """Judge every generated sample that has no verdict yet; return how many were judged now."""
     progress = progress or _Silent()
     samples = run.read_records("samples")
     verdicts = run.read_records("verdicts")
-    pending = [samples[k] for k in plan.sample_keys() if k in samples and _needs_verdict(
-        verdicts.get(k), samples[k], retry_errors)]
+    pending = [
+        samples[k]
+        for k in plan.sample_keys()
+        if k in samples and _needs_verdict(verdicts.get(k), samples[k], retry_errors)
+    ]
     progress.start("judge", len(pending))
     ident = {"judge": judge.name, "judge_hash": describe_hash(judge.describe())}
     items = plan.by_id
@@ -236,22 +295,28 @@ def _needs_verdict(verdict: VerdictRecord | None, sample: SampleRecord, retry_er
     return retry_errors and verdict.verdict == "error"
 
 
-def _judge_batch(run: RunDir, batch: Sequence[SampleRecord], items: dict[str, Item], judge: Judge,
-                 ident: dict[str, str]) -> list[VerdictRecord]:
+def _judge_batch(
+    run: RunDir, batch: Sequence[SampleRecord], items: dict[str, Item], judge: Judge, ident: dict[str, str]
+) -> list[VerdictRecord]:
     results: dict[int, VerdictRecord] = {}
     to_caption: list[tuple[int, bytes]] = []
     for i, s in enumerate(batch):
         key: dict[str, Any] = {"item_id": s.item_id, "mode": s.mode, "sample_index": s.sample_index, **ident}
         if s.image is None:
             # The model failed on this sample: an error with the model's reason, never "wrong".
-            results[i] = VerdictRecord(**key, verdict="error", caption=None,
-                                       error=MODEL_FAILED + (s.error or "no image and no reason"))
+            results[i] = VerdictRecord(
+                **key,
+                verdict="error",
+                caption=None,
+                error=MODEL_FAILED + (s.error or "no image and no reason"),
+            )
             continue
         try:
             to_caption.append((i, (run.root / s.image).read_bytes()))
         except OSError as e:
-            results[i] = VerdictRecord(**key, verdict="missing", caption=None,
-                                       error=f"image file unreadable: {e}")
+            results[i] = VerdictRecord(
+                **key, verdict="missing", caption=None, error=f"image file unreadable: {e}"
+            )
     if to_caption:
         try:
             captions = judge.caption([b for _, b in to_caption])
@@ -265,9 +330,9 @@ def _judge_batch(run: RunDir, batch: Sequence[SampleRecord], items: dict[str, It
             s = batch[i]
             key = {"item_id": s.item_id, "mode": s.mode, "sample_index": s.sample_index, **ident}
             if cap.error is not None or cap.text is None:
-                results[i] = VerdictRecord(**key, verdict="error", caption=cap.text,
-                                           error=cap.error or "judge returned no caption")
+                results[i] = VerdictRecord(
+                    **key, verdict="error", caption=cap.text, error=cap.error or "judge returned no caption"
+                )
             else:
-                results[i] = VerdictRecord(**key, verdict=verdict_of(cap, items[s.item_id]),
-                                           caption=cap.text)
+                results[i] = VerdictRecord(**key, verdict=verdict_of(cap, items[s.item_id]), caption=cap.text)
     return [results[i] for i in range(len(batch))]

@@ -72,8 +72,17 @@ from unisandbox.world.vocab import (
 )
 
 KINDS = (
-    "ok", "wrong_answer", "undefined", "ambiguous", "same_answer", "unresolved", "non_integer",
-    "out_of_range", "no_object", "unreadable", "malformed",
+    "ok",
+    "wrong_answer",
+    "undefined",
+    "ambiguous",
+    "same_answer",
+    "unresolved",
+    "non_integer",
+    "out_of_range",
+    "no_object",
+    "unreadable",
+    "malformed",
 )
 DEFAULT_MAX_COUNT = 9
 
@@ -134,8 +143,31 @@ _OBJECT_FRAME = re.compile(
 )
 _WORDS = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*")
 _NOT_OBJECTS = {"number", "quantity", "amount", "result", "outcome", "count", "n", "them", "it", "that"}
-_UNITS = {"pair", "box", "bag", "bunch", "bundle", "stack", "pack", "packet", "crate", "bottle", "jar", "slice",
-          "piece", "sheet", "roll", "loaf", "bar", "set", "plate", "bowl", "basket", "cup", "glass"}
+_UNITS = {
+    "pair",
+    "box",
+    "bag",
+    "bunch",
+    "bundle",
+    "stack",
+    "pack",
+    "packet",
+    "crate",
+    "bottle",
+    "jar",
+    "slice",
+    "piece",
+    "sheet",
+    "roll",
+    "loaf",
+    "bar",
+    "set",
+    "plate",
+    "bowl",
+    "basket",
+    "cup",
+    "glass",
+}
 """Nouns that count something else in "<unit> of <noun>": "4 pairs of socks" counts pairs, not socks."""
 
 
@@ -151,7 +183,7 @@ def named_in(prompt: str, noun: str) -> str | None:
         return None
     for w in (width, width + 1):
         for i in range(len(words) - w + 1):
-            window = " ".join(words[i:i + w])
+            window = " ".join(words[i : i + w])
             inside_unit = i >= 2 and words[i - 1].lower() == "of" and singular(words[i - 2]) in _UNITS
             if same_noun(window, noun) and not inside_unit:
                 return window
@@ -220,7 +252,9 @@ def audit_math(
     obj = in_prompt or framed
     if stated_noun and in_prompt is None:
         if obj is None:
-            problems.append(("no_object", f"the prompt names no object to draw (the answer says {stated_noun!r})"))
+            problems.append(
+                ("no_object", f"the prompt names no object to draw (the answer says {stated_noun!r})")
+            )
         else:
             problems.append(("wrong_answer", f"the prompt asks for {obj}, the answer says {stated_noun!r}"))
     derived = None
@@ -236,8 +270,9 @@ def audit_math(
         for name, value in (claims or {}).items():
             if not _claim_ok(name, value, count, obj or stated_noun or ""):
                 problems.append(("wrong_answer", f"derived {derived}, {name} says {value!r}"))
-    return _finding(item_id, problems, derived=derived, stated=answer_text, derivation=derivation,
-                    answer=answer)
+    return _finding(
+        item_id, problems, derived=derived, stated=answer_text, derivation=derivation, answer=answer
+    )
 
 
 def _claim_ok(name: str, value: str, count: int, obj: str) -> bool:
@@ -277,8 +312,9 @@ def audit_mapping(
             if not same_noun(obj, value.removeprefix("answer: ")):
                 problems.append(("wrong_answer", f"derived {obj}, {name} says {value!r}"))
     answer = {"kind": "object", "object": object_key(res.object)} if res.object else None
-    return _finding(item_id, problems, derived=res.object, stated=answer_text, derivation=derivation,
-                    answer=answer)
+    return _finding(
+        item_id, problems, derived=res.object, stated=answer_text, derivation=derivation, answer=answer
+    )
 
 
 def check_pairs(findings: list[Finding], groups: dict[int, str]) -> list[Finding]:
@@ -297,8 +333,14 @@ def check_pairs(findings: list[Finding], groups: dict[int, str]) -> list[Finding
         if a.derived and b.derived and same_noun(a.derived, b.derived):
             note = f"A and B of pair {g} both resolve to {a.derived}"
             out[idx[0]], out[idx[1]] = _add(a, "same_answer", note), _add(b, "same_answer", note)
-        elif (a.derived and b.derived and a.stated and b.stated and same_noun(a.derived, b.stated)
-              and same_noun(b.derived, a.stated)):
+        elif (
+            a.derived
+            and b.derived
+            and a.stated
+            and b.stated
+            and same_noun(a.derived, b.stated)
+            and same_noun(b.derived, a.stated)
+        ):
             note = f"the answers of A and B are swapped (A is {a.derived}, B is {b.derived})"
             out[idx[0]], out[idx[1]] = _add(a, "wrong_answer", note), _add(b, "wrong_answer", note)
     return out
@@ -317,7 +359,12 @@ _FLOWER_KEYS = {f.singular for f in FLOWERS}
 
 
 def _person_ok(p: PersonAnswer) -> str | None:
-    for name, allowed in (("gender", GENDERS), ("age", AGE_GROUPS), ("hair", HAIR_COLOURS), ("skin", SKIN_TONES)):
+    for name, allowed in (
+        ("gender", GENDERS),
+        ("age", AGE_GROUPS),
+        ("hair", HAIR_COLOURS),
+        ("skin", SKIN_TONES),
+    ):
         if getattr(p, name) not in allowed:
             return f"{name} {getattr(p, name)!r} is not one of {', '.join(allowed)}"
     return None
@@ -331,7 +378,9 @@ def audit_knowledge_item(item: Item) -> Finding:
         if problem:
             return _finding(item.id, [("no_object", f"no valid person in the answer: {problem}")])
         if item.probe.answer != person_text(e) and item.subtask != "inverse":
-            return _finding(item.id, [("wrong_answer", f"answer {person_text(e)!r}, probe says {item.probe.answer!r}")])
+            return _finding(
+                item.id, [("wrong_answer", f"answer {person_text(e)!r}, probe says {item.probe.answer!r}")]
+            )
         if item.subtask == "inverse" and not find_nouns(item.prompt):
             return _finding(item.id, [("unreadable", "inverse prompt names no fruit or flower")])
         return _finding(item.id, [], derived=person_text(e))
@@ -341,7 +390,9 @@ def audit_knowledge_item(item: Item) -> Finding:
         if value not in keys:
             return _finding(item.id, [("no_object", f"no {e.kind} named in the answer ({value!r})")])
         if item.probe.answer != value:
-            return _finding(item.id, [("wrong_answer", f"answer {value!r}, probe says {item.probe.answer!r}")])
+            return _finding(
+                item.id, [("wrong_answer", f"answer {value!r}, probe says {item.probe.answer!r}")]
+            )
         return _finding(item.id, [], derived=value)
     return _finding(item.id, [("no_object", f"a knowledge item cannot have a {e.kind} answer")])
 
@@ -354,8 +405,11 @@ def audit_knowledge_text(item_id: str, prompt: str, answer_text: str) -> Finding
     key = canonical(answer_text.strip().rstrip("."))
     if key in _FRUIT_KEYS or key in _FLOWER_KEYS:
         return _finding(item_id, [], derived=key, stated=answer_text)
-    return _finding(item_id, [("no_object", f"no fruit, flower or person named in the answer {answer_text!r}")],
-                    stated=answer_text)
+    return _finding(
+        item_id,
+        [("no_object", f"no fruit, flower or person named in the answer {answer_text!r}")],
+        stated=answer_text,
+    )
 
 
 # ------------------------------------------------------------------------------------------- our items
@@ -369,7 +423,9 @@ def audit_item(item: Item, max_count: int = DEFAULT_MAX_COUNT) -> Finding:
         if not isinstance(e, CountAnswer):
             return _finding(item.id, [("no_object", f"a math item needs a count answer, has {e.kind}")])
         answer = _count_text(e.count, e.object)
-        return audit_math(item.id, item.prompt, answer, {"probe answer": item.probe.answer, **final}, max_count)
+        return audit_math(
+            item.id, item.prompt, answer, {"probe answer": item.probe.answer, **final}, max_count
+        )
     if item.task == "mapping":
         if not isinstance(e, ObjectAnswer):
             return _finding(item.id, [("no_object", f"a mapping item needs an object answer, has {e.kind}")])
@@ -464,8 +520,19 @@ def findings_jsonl(findings: list[Finding]) -> str:
 
 
 __all__ = [
-    "DEFAULT_MAX_COUNT", "KINDS", "Finding", "audit_file", "audit_item", "audit_mapping", "audit_math",
-    "check_pairs", "named_in", "object_key", "prompt_object", "render_report", "summarize",
+    "DEFAULT_MAX_COUNT",
+    "KINDS",
+    "Finding",
+    "audit_file",
+    "audit_item",
+    "audit_mapping",
+    "audit_math",
+    "check_pairs",
+    "named_in",
+    "object_key",
+    "prompt_object",
+    "render_report",
+    "summarize",
 ]
 
 
@@ -487,8 +554,13 @@ def render_report(findings: list[Finding], command: str) -> str:
         counts = Counter(f.kind for f in fs)
         pairs = {f.id.rsplit("_", 1)[0] for f in fs if f.kind != "ok" and re.search(r"_[AB]$|^\d+$", f.id)}
         paired = any(re.search(r"_[AB]$", f.id) for f in fs)
-        cells = [Path(name).name, str(len(fs)), str(counts.get("ok", 0)), str(len(fs) - counts.get("ok", 0)),
-                 str(len(pairs)) if paired else "-"]
+        cells = [
+            Path(name).name,
+            str(len(fs)),
+            str(counts.get("ok", 0)),
+            str(len(fs) - counts.get("ok", 0)),
+            str(len(pairs)) if paired else "-",
+        ]
         lines.append("| " + " | ".join(cells + [str(counts.get(k, 0)) for k in used]) + " |")
     for name, fs in files.items():
         flagged = [f for f in fs if f.kind != "ok"]

@@ -180,7 +180,9 @@ def read_items(path: str | Path) -> list[Item]:
         except ValidationError as e:
             raise InputError(f"{path}:{lineno}: {_field_of(e)}") from e
         if item.id in seen:
-            raise InputError(f"{path}:{lineno}: field 'id': duplicate id {item.id!r} (first on line {seen[item.id]})")
+            raise InputError(
+                f"{path}:{lineno}: field 'id': duplicate id {item.id!r} (first on line {seen[item.id]})"
+            )
         seen[item.id] = lineno
         items.append(item)
     return items

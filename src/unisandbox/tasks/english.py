@@ -34,27 +34,109 @@ NUMBER_WORDS: dict[str, int] = {
 NUMBER_WORDS.update({"a": 1, "an": 1, "a single": 1, "a dozen": 12})
 
 IRREGULAR_PLURALS: dict[str, str] = {
-    "mice": "mouse", "geese": "goose", "feet": "foot", "teeth": "tooth", "men": "man", "women": "woman",
-    "children": "child", "people": "person", "oxen": "ox", "dice": "die", "lice": "louse",
-    "cacti": "cactus", "fungi": "fungus", "knives": "knife", "wives": "wife", "lives": "life",
-    "leaves": "leaf", "loaves": "loaf", "halves": "half", "shelves": "shelf", "wolves": "wolf",
-    "calves": "calf", "scarves": "scarf", "thieves": "thief", "elves": "elf", "hooves": "hoof",
-    "potatoes": "potato", "tomatoes": "tomato", "heroes": "hero", "echoes": "echo",
+    "mice": "mouse",
+    "geese": "goose",
+    "feet": "foot",
+    "teeth": "tooth",
+    "men": "man",
+    "women": "woman",
+    "children": "child",
+    "people": "person",
+    "oxen": "ox",
+    "dice": "die",
+    "lice": "louse",
+    "cacti": "cactus",
+    "fungi": "fungus",
+    "knives": "knife",
+    "wives": "wife",
+    "lives": "life",
+    "leaves": "leaf",
+    "loaves": "loaf",
+    "halves": "half",
+    "shelves": "shelf",
+    "wolves": "wolf",
+    "calves": "calf",
+    "scarves": "scarf",
+    "thieves": "thief",
+    "elves": "elf",
+    "hooves": "hoof",
+    "potatoes": "potato",
+    "tomatoes": "tomato",
+    "heroes": "hero",
+    "echoes": "echo",
 }
 """Plural -> singular for nouns the regular rules get wrong."""
 
-INVARIANT = frozenset({
-    "fish", "sheep", "deer", "moose", "series", "species", "aircraft", "salmon", "trout", "shrimp",
-    "bison", "glasses", "scissors", "pants", "trousers", "jeans", "shorts", "headphones", "binoculars",
-    "news", "chess", "bus", "gas", "lens", "canvas", "iris", "cactus", "octopus", "walrus", "compass",
-    "dress", "glass", "grass", "class", "cross", "boss", "princess", "mattress", "harness",
-})
+INVARIANT = frozenset(
+    {
+        "fish",
+        "sheep",
+        "deer",
+        "moose",
+        "series",
+        "species",
+        "aircraft",
+        "salmon",
+        "trout",
+        "shrimp",
+        "bison",
+        "glasses",
+        "scissors",
+        "pants",
+        "trousers",
+        "jeans",
+        "shorts",
+        "headphones",
+        "binoculars",
+        "news",
+        "chess",
+        "bus",
+        "gas",
+        "lens",
+        "canvas",
+        "iris",
+        "cactus",
+        "octopus",
+        "walrus",
+        "compass",
+        "dress",
+        "glass",
+        "grass",
+        "class",
+        "cross",
+        "boss",
+        "princess",
+        "mattress",
+        "harness",
+    }
+)
 """Words whose final "s" is not a plural ending (or whose plural equals the singular)."""
 
-IE_NOUNS = frozenset({
-    "cookie", "movie", "tie", "pie", "lie", "die", "brownie", "zombie", "rookie", "calorie", "smoothie",
-    "selfie", "hoodie", "genie", "pixie", "magpie", "prairie", "goalie", "bootie", "veggie", "birdie",
-})
+IE_NOUNS = frozenset(
+    {
+        "cookie",
+        "movie",
+        "tie",
+        "pie",
+        "lie",
+        "die",
+        "brownie",
+        "zombie",
+        "rookie",
+        "calorie",
+        "smoothie",
+        "selfie",
+        "hoodie",
+        "genie",
+        "pixie",
+        "magpie",
+        "prairie",
+        "goalie",
+        "bootie",
+        "veggie",
+        "birdie",
+    }
+)
 """Singulars in "-ie" whose plural "-ies" is not "-y" + "s"."""
 
 SYNONYMS: tuple[frozenset[str], ...] = (
@@ -217,5 +299,5 @@ def split_count(text: str) -> tuple[int, str] | None:
     low = t.lower()
     for words in sorted(NUMBER_WORDS, key=len, reverse=True):
         if low.startswith(words + " ") and len(t) > len(words) + 1:
-            return NUMBER_WORDS[words], t[len(words) + 1:]
+            return NUMBER_WORDS[words], t[len(words) + 1 :]
     return None

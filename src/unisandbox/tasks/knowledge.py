@@ -294,7 +294,11 @@ def _inverse_items(seed: int, club: str, pid: str, a: Character, b: Character) -
                         f"{target.name} is {p.gender}, {p.age}, {p.hair} hair, {p.skin} skin",
                         f"answer: {person_description(p)}",
                     ),
-                    meta={**_meta(seed, f"inverse_{what}", [a.name, b.name]), "pair": pid, "target": target.name},
+                    meta={
+                        **_meta(seed, f"inverse_{what}", [a.name, b.name]),
+                        "pair": pid,
+                        "target": target.name,
+                    },
                 )
             )
     return out

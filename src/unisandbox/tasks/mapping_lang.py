@@ -34,18 +34,23 @@ from typing import Literal
 from unisandbox.tasks.english import strip_determiners
 
 _PUA = 0xE000
-_QUOTED = re.compile(r"""(?<![A-Za-z])(?:'([^'\s]{1,3})'|"([^"\s]{1,3})"|‘([^’\s]{1,3})’|“([^”\s]{1,3})”)(?![A-Za-z])""")
+_QUOTED = re.compile(
+    r"""(?<![A-Za-z])(?:'([^'\s]{1,3})'|"([^"\s]{1,3})"|‘([^’\s]{1,3})’|“([^”\s]{1,3})”)(?![A-Za-z])"""
+)
 _TYPE = r"(?:letter|symbol|number|numeral|digit|character|char|sign|glyph|mark|hashtag|icon)"
 # A token: a masked quoted token, an integer, one capital letter, or a run of 1-3 symbol characters.
 _TOKEN = r"(?:[\ue000-\uf8ff]|\d+|[A-Z](?![A-Za-z])|[^\w\s'\"‘’“”,]{1,3})"
 # After a type word a lower-case letter is a symbol too ("the symbol a"); alone it would be a word.
 _TYPED_TOKEN = rf"(?:{_TOKEN}|[a-z](?![A-Za-z]))"
-_ENTITY = (rf"(?:(?i:the)\s+)?(?:(?i:{_TYPE})\s+(?P<tok>{_TYPED_TOKEN})|(?P<bare>{_TOKEN})(?:\s+(?i:{_TYPE}))?)")
+_ENTITY = (
+    rf"(?:(?i:the)\s+)?(?:(?i:{_TYPE})\s+(?P<tok>{_TYPED_TOKEN})|(?P<bare>{_TOKEN})(?:\s+(?i:{_TYPE}))?)"
+)
 _ENTITY_FULL = re.compile(rf"^{_ENTITY}$")
 _ENTITY_START = re.compile(rf"^{_ENTITY}(?=\s|,|:|$)")
 _ENTITY_END = re.compile(rf"(?:^|(?<=\s)){_ENTITY}$")
 _RULE_MARK = re.compile(
-    r"\b(?:rule|step)\s*\d+\s*[:.)-]\s*|\brules?\s*:\s*|(?:^|\n)\s*\d+\s*[.)]\s+|\n+|;\s+", re.IGNORECASE)
+    r"\b(?:rule|step)\s*\d+\s*[:.)-]\s*|\brules?\s*:\s*|(?:^|\n)\s*\d+\s*[.)]\s+|\n+|;\s+", re.IGNORECASE
+)
 _SENTENCE_END = re.compile(r"(?:\.|(?<=[A-Za-z0-9\ue000-\uf8ff])[!?])(?=\s|$)")
 _QUERY = re.compile(
     r"^(?:(?:please|now|then|finally|next)[,]?\s+)*(?:draw|generate|create|show|paint|depict|picture|"
@@ -55,23 +60,38 @@ _QUERY = re.compile(
 )
 _TYPED_MENTION = re.compile(rf"(?i:{_TYPE})s?\s+(?P<tok>{_TYPED_TOKEN})(?=$|[\s.,;:!?])")
 _PUA_MENTION = re.compile(r"[\ue000-\uf8ff]")
-_BARE_MENTION = re.compile(r"(?<![\w'])(?P<tok>\d+|[A-Z](?![\w'])|[#@$%&*+=~^<>|\\\]\[]{1,3}(?=$|[\s.,;:!?]))")
+_BARE_MENTION = re.compile(
+    r"(?<![\w'])(?P<tok>\d+|[A-Z](?![\w'])|[#@$%&*+=~^<>|\\\]\[]{1,3}(?=$|[\s.,;:!?]))"
+)
 _PASSIVE = re.compile(
     r"^(?P<target>.+?)\s+(?:is|are)\s+(?:represented|denoted|meant|signified|symboli[sz]ed|indicated|"
     r"designated|referred\s+to|stood\s+for|encoded|coded)\s+by\s+(?P<source>.+)$",
     re.IGNORECASE,
 )
 _WHENEVER = re.compile(r"^whenever\s+you\s+see\s+(?P<source>.+?),\s*think\s+of\s+(?P<target>.+)$", re.I)
-_LEAD = re.compile(r"^(?:let|read|note\s+that|remember\s+that|assume(?:\s+that)?|suppose(?:\s+that)?)\s+", re.I)
+_LEAD = re.compile(
+    r"^(?:let|read|note\s+that|remember\s+that|assume(?:\s+that)?|suppose(?:\s+that)?)\s+", re.I
+)
 # Linking phrases that a generic verb pattern would cut short.
 _FIXED_LINKS = (
-    "is short for", "is equal to", "is the same as", "is equivalent to", "think of", "denote", "as", "=",
-    "->", "→", ":",
+    "is short for",
+    "is equal to",
+    "is the same as",
+    "is equivalent to",
+    "think of",
+    "denote",
+    "as",
+    "=",
+    "->",
+    "→",
+    ":",
 )
 # "is a symbol for", "is the code for", "is shorthand for": the noun belongs to the link, not the object.
 _NOUN_LINK = re.compile(
     r"^(?:is|are)\s+(?:(?:a|an|the)\s+)?(?:symbol|sign|code|name|word|token|label|shorthand|stand-in|"
-    r"placeholder|abbreviation|key)\s+(?:for|of)\s+", re.IGNORECASE)
+    r"placeholder|abbreviation|key)\s+(?:for|of)\s+",
+    re.IGNORECASE,
+)
 _GENERIC_LINK = re.compile(
     r"^(?:(?:is|are)(?:\s+[a-z]+ed)?|[a-z]+s|mean|represent|stand|refer|map|link|point|correspond)"
     r"(?:\s+(?:to|with|for|onto|into|as|by|of|on|at))?(?=\s|$)",
@@ -122,7 +142,7 @@ class Resolution:
     detail: str = ""
 
     def derivation(self) -> str:
-        """"E -> # -> 3 -> banana", or the chain so far followed by the reason."""
+        """ "E -> # -> 3 -> banana", or the chain so far followed by the reason."""
         hops = " -> ".join(self.chain)
         if self.status == "ok":
             return f"{hops} -> {self.object}"
@@ -186,14 +206,14 @@ def _split_link(rest: str, tokens: list[str]) -> Target | None:
         return Target("symbol", _unmask(_tok(end), tokens))
     m = _NOUN_LINK.match(rest)
     if m:
-        return _object(rest[m.end():])
+        return _object(rest[m.end() :])
     low = rest.lower()
     for link in _FIXED_LINKS:
         if low.startswith(link + " ") or (not link[0].isalpha() and low.startswith(link)):
-            return _object(rest[len(link):])
+            return _object(rest[len(link) :])
     m = _GENERIC_LINK.match(rest)
     if m:
-        return _object(rest[m.end():])
+        return _object(rest[m.end() :])
     return None
 
 
@@ -213,7 +233,7 @@ def _read_rule(sentence: str, tokens: list[str]) -> list[tuple[str, Target]] | N
         return None
     src = _unmask(_tok(start), tokens)
     out: list[tuple[str, Target]] = []
-    rest = parts[0][start.end():].strip().lstrip(",").strip()
+    rest = parts[0][start.end() :].strip().lstrip(",").strip()
     for i, piece in enumerate([rest, *parts[1:]]):
         if src is None:
             return None
@@ -266,8 +286,9 @@ def read_mapping(text: str) -> MappingText:
             if len(mentions) == 1:
                 queries.append(mentions[0])
             else:
-                query_problem = (f"the query {shown!r} names "
-                                 + ("no symbol" if not mentions else f"several symbols: {', '.join(mentions)}"))
+                query_problem = f"the query {shown!r} names " + (
+                    "no symbol" if not mentions else f"several symbols: {', '.join(mentions)}"
+                )
             continue
         read = _read_rule(sentence, tokens)
         if read is None:
@@ -279,7 +300,9 @@ def read_mapping(text: str) -> MappingText:
     if len(set(queries)) == 1:
         query = queries[0]
     elif len(set(queries)) > 1:
-        query_problem = f"several query sentences ask for different symbols: {', '.join(sorted(set(queries)))}"
+        query_problem = (
+            f"several query sentences ask for different symbols: {', '.join(sorted(set(queries)))}"
+        )
     elif query_problem is None:
         query_problem = "no sentence asks for a picture (no query)"
     return MappingText(tuple(rules), query, tuple(unreadable), query_problem)

@@ -289,13 +289,13 @@ _WHERE = re.compile(r"[,;]?\s*where\s+([A-Za-z])\s*=\s*(\d+(?:\.\d+)?)")
 
 
 def _substitute(text: str) -> str:
-    """"√(M² + 9) where M = 1" -> "√(1² + 9)": a single-letter variable given a value in the text."""
+    """ "√(M² + 9) where M = 1" -> "√(1² + 9)": a single-letter variable given a value in the text."""
     m = _WHERE.search(text)
     if not m:
         return text
     var, value = m.group(1), m.group(2)
     head = re.sub(rf"(?<![A-Za-z]){re.escape(var)}(?![A-Za-z])", value, text[: m.start()])
-    return head + text[m.end():]
+    return head + text[m.end() :]
 
 
 def find_arithmetic(text: str) -> Arithmetic:

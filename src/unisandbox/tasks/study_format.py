@@ -408,6 +408,7 @@ def study_jsonl(items: list[Item]) -> str:
 
 # ------------------------------------------------------------------------------------------- import
 
+
 def parse_person(text: str) -> PersonAnswer | None:
     """Read "female, kid, red hair, dark skin" (any order); None when an attribute is missing."""
     found: dict[str, str] = {}

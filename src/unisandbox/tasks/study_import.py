@@ -99,15 +99,23 @@ def _record(d: dict[str, Any]) -> CountAnswer | ObjectAnswer:
     return CountAnswer(**d) if d["kind"] == "count" else ObjectAnswer(**d)
 
 
-def answer_record(d: dict[str, Any]) -> CountAnswer | ObjectAnswer | PersonAnswer | FruitAnswer | FlowerAnswer:
+def answer_record(
+    d: dict[str, Any],
+) -> CountAnswer | ObjectAnswer | PersonAnswer | FruitAnswer | FlowerAnswer:
     """An answer record from its stored fields (`meta["answers"][source]`)."""
     kinds: dict[str, type[CountAnswer | ObjectAnswer | PersonAnswer | FruitAnswer | FlowerAnswer]] = {
-        "count": CountAnswer, "object": ObjectAnswer, "person": PersonAnswer, "fruit": FruitAnswer,
-        "flower": FlowerAnswer}
+        "count": CountAnswer,
+        "object": ObjectAnswer,
+        "person": PersonAnswer,
+        "fruit": FruitAnswer,
+        "flower": FlowerAnswer,
+    }
     return kinds[d["kind"]](**d)
 
 
-def _meta(path: Path, row: StudyRow, f: Finding, stated: dict[str, Any] | None, audited: dict[str, Any] | None) -> dict[str, Any]:
+def _meta(
+    path: Path, row: StudyRow, f: Finding, stated: dict[str, Any] | None, audited: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "imported_from": path.name,
         "stated_answer": row.answer,
@@ -127,9 +135,17 @@ def _math_item(path: Path, row: StudyRow, f: Finding, level: int | None) -> Item
         question = f"{row.question} How many objects should the image show? Answer with a number."
     lvl, split = _level_split(row.id, level)
     probe_answer = str(expected.count) if isinstance(expected, CountAnswer) else expected.object
-    return Item(id=row.id, task="math", subtask="math", level=lvl, split=split,
-                prompt=row.question or "", expected=expected, probe=Probe(question=question, answer=probe_answer),
-                meta=_meta(path, row, f, stated, audited))
+    return Item(
+        id=row.id,
+        task="math",
+        subtask="math",
+        level=lvl,
+        split=split,
+        prompt=row.question or "",
+        expected=expected,
+        probe=Probe(question=question, answer=probe_answer),
+        meta=_meta(path, row, f, stated, audited),
+    )
 
 
 def _mapping_item(path: Path, row: StudyRow, f: Finding, level: int | None) -> Item:
@@ -139,10 +155,18 @@ def _mapping_item(path: Path, row: StudyRow, f: Finding, level: int | None) -> I
     expected = _record(chosen) if chosen else ObjectAnswer(object=(row.answer or "").strip())
     lvl, split = _level_split(row.id, level)
     obj = expected.object
-    return Item(id=row.id, task="mapping", subtask="mapping", level=lvl, split=split,
-                prompt=row.question or "", expected=expected, group=row.group,
-                probe=Probe(question=f"{row.question} Which object is meant? Answer with one word.", answer=obj),
-                meta=_meta(path, row, f, stated, audited))
+    return Item(
+        id=row.id,
+        task="mapping",
+        subtask="mapping",
+        level=lvl,
+        split=split,
+        prompt=row.question or "",
+        expected=expected,
+        group=row.group,
+        probe=Probe(question=f"{row.question} Which object is meant? Answer with one word.", answer=obj),
+        meta=_meta(path, row, f, stated, audited),
+    )
 
 
 def _knowledge_item(path: Path, row: StudyRow, f: Finding) -> Item | None:
@@ -161,15 +185,24 @@ def _knowledge_item(path: Path, row: StudyRow, f: Finding) -> Item | None:
         return None
     record = expected.model_dump()
     _, split = _level_split(row.id, 1)
-    return Item(id=row.id, task="knowledge", subtask=subtask, level=1, split=split,
-                prompt=row.question or "", expected=expected,
-                probe=Probe(question=f"{row.question} What should the image show? Answer briefly.",
-                            answer=probe_answer),
-                meta=_meta(path, row, f, record, record))
+    return Item(
+        id=row.id,
+        task="knowledge",
+        subtask=subtask,
+        level=1,
+        split=split,
+        prompt=row.question or "",
+        expected=expected,
+        probe=Probe(
+            question=f"{row.question} What should the image show? Answer briefly.", answer=probe_answer
+        ),
+        meta=_meta(path, row, f, record, record),
+    )
 
 
-def import_study_file(path: str | Path, level: int | None = None,
-                      max_count: int = DEFAULT_MAX_COUNT) -> ImportResult:
+def import_study_file(
+    path: str | Path, level: int | None = None, max_count: int = DEFAULT_MAX_COUNT
+) -> ImportResult:
     """Import every readable item of a study-format test file, with its audit (see the module docstring).
 
     Levels come from our id pattern ("-l2-"), else `level`, else the file name's final digit, else 1.
@@ -186,8 +219,14 @@ def import_study_file(path: str | Path, level: int | None = None,
     by_id: dict[str, StudyRow] = {}
     for r in rows:
         if r.problem is not None or r.question is None or r.answer is None:
-            bad = Finding(r.id, "malformed", r.problem or "no question", line=r.line, file=str(path),
-                          problems=(("malformed", r.problem or "no question"),))
+            bad = Finding(
+                r.id,
+                "malformed",
+                r.problem or "no question",
+                line=r.line,
+                file=str(path),
+                problems=(("malformed", r.problem or "no question"),),
+            )
             findings.append(bad)
             skipped.append(bad)
             continue
@@ -235,5 +274,6 @@ def with_answers(item: Item, source: str) -> Item | None:
         probe = probe.model_copy(update={"answer": str(expected.count)})
     elif isinstance(expected, ObjectAnswer):
         probe = probe.model_copy(update={"answer": expected.object})
-    return item.model_copy(update={"expected": expected, "probe": probe,
-                                   "meta": {**item.meta, "scored_against": source}})
+    return item.model_copy(
+        update={"expected": expected, "probe": probe, "meta": {**item.meta, "scored_against": source}}
+    )

@@ -70,44 +70,82 @@ _COT = "BAGEL, average over the study's reasoning tasks: normal mode about 0.03,
 def _table() -> list[Claim]:
     rows = []
     for task in ("math", "mapping"):
-        rows.append(Claim(f"gap_{task}", f"Understanding far exceeds normal-mode generation ({task}).",
-                          f"the study's first finding, the understanding-generation gap ({_COT})",
-                          f"{task} understanding probe", f"{task} normal-mode generation", f"{task} {_PROBE}"))
+        rows.append(
+            Claim(
+                f"gap_{task}",
+                f"Understanding far exceeds normal-mode generation ({task}).",
+                f"the study's first finding, the understanding-generation gap ({_COT})",
+                f"{task} understanding probe",
+                f"{task} normal-mode generation",
+                f"{task} {_PROBE}",
+            )
+        )
     for task in ("math", "mapping"):
-        rows.append(Claim(f"think_{task}", f"Chain of thought (think mode) raises reasoning generation ({task}).",
-                          _COT, f"{task} think mode", f"{task} normal mode", f"{task} {_PROBE}"))
+        rows.append(
+            Claim(
+                f"think_{task}",
+                f"Chain of thought (think mode) raises reasoning generation ({task}).",
+                _COT,
+                f"{task} think mode",
+                f"{task} normal mode",
+                f"{task} {_PROBE}",
+            )
+        )
     for task in ("math", "mapping"):
         for lv in LEVELS:
-            rows.append(Claim(f"stars_{task}_{lv}",
-                              f"STARS with a curriculum moves think-mode ability into normal mode ({task} level {lv}).",
-                              "STARS with a curriculum: about 0.55 on math in normal mode",
-                              f"{task}/{lv} normal mode after curriculum STARS", f"{task}/{lv} normal mode before",
-                              f"{task}/{lv} {_PROBE}; think mode above chance (something to learn from)"))
+            rows.append(
+                Claim(
+                    f"stars_{task}_{lv}",
+                    f"STARS with a curriculum moves think-mode ability into normal mode ({task} level {lv}).",
+                    "STARS with a curriculum: about 0.55 on math in normal mode",
+                    f"{task}/{lv} normal mode after curriculum STARS",
+                    f"{task}/{lv} normal mode before",
+                    f"{task}/{lv} {_PROBE}; think mode above chance (something to learn from)",
+                )
+            )
     rows += [
-        Claim("curriculum", "A curriculum over levels works better than mixing all levels (math).",
-              "the study's STARS curriculum ablation (its number is not quoted in this repository)",
-              "math normal mode after curriculum STARS", "math normal mode after mixed STARS (same data, steps)",
-              f"math {_PROBE}; math think mode above chance"),
-        Claim("rejection", "Rejection sampling matters: training on every think-mode image helps less (math).",
-              "the study's STARS rejection-sampling ablation (its number is not quoted in this repository)",
-              "math normal mode after mixed STARS, filtered", "math normal mode after mixed STARS, unfiltered",
-              f"math {_PROBE}; the judge rejected >= {REJECTED_FLOOR:.0%} of the math think-mode samples"),
-        Claim("cot_forward", "After knowledge injection, chain of thought raises forward retrieval.",
-              "forward retrieval after injection, about 0.10 (normal) -> 0.63 (think)",
-              "forward items, think mode after injection", "forward items, normal mode after injection",
-              f"forward {_PROBE} (after injection)"),
-        Claim("forward_vs_inverse", "Injected knowledge is retrieved forward but not inversely.",
-              "after injection, inverse retrieval stays low while forward think mode reaches about 0.63",
-              "think mode: forward portrait of the inverse item's target character",
-              "think mode: the inverse item (same expected portrait)",
-              f"inverse {_PROBE} (after injection): the model must answer the inverse question in words"),
-        Claim("query_knowledge", "Query-based architectures carry a latent chain of thought in knowledge transfer: "
-              "injected knowledge reaches normal-mode generation.",
-              "the study's abstract: query-based models show latent-CoT-like knowledge transfer "
-              "(its number is not quoted in this repository)",
-              "query arch: forward items, normal mode after injection",
-              "shared arch: forward items, normal mode after injection",
-              f"query arch forward {_PROBE} (after injection)"),
+        Claim(
+            "curriculum",
+            "A curriculum over levels works better than mixing all levels (math).",
+            "the study's STARS curriculum ablation (its number is not quoted in this repository)",
+            "math normal mode after curriculum STARS",
+            "math normal mode after mixed STARS (same data, steps)",
+            f"math {_PROBE}; math think mode above chance",
+        ),
+        Claim(
+            "rejection",
+            "Rejection sampling matters: training on every think-mode image helps less (math).",
+            "the study's STARS rejection-sampling ablation (its number is not quoted in this repository)",
+            "math normal mode after mixed STARS, filtered",
+            "math normal mode after mixed STARS, unfiltered",
+            f"math {_PROBE}; the judge rejected >= {REJECTED_FLOOR:.0%} of the math think-mode samples",
+        ),
+        Claim(
+            "cot_forward",
+            "After knowledge injection, chain of thought raises forward retrieval.",
+            "forward retrieval after injection, about 0.10 (normal) -> 0.63 (think)",
+            "forward items, think mode after injection",
+            "forward items, normal mode after injection",
+            f"forward {_PROBE} (after injection)",
+        ),
+        Claim(
+            "forward_vs_inverse",
+            "Injected knowledge is retrieved forward but not inversely.",
+            "after injection, inverse retrieval stays low while forward think mode reaches about 0.63",
+            "think mode: forward portrait of the inverse item's target character",
+            "think mode: the inverse item (same expected portrait)",
+            f"inverse {_PROBE} (after injection): the model must answer the inverse question in words",
+        ),
+        Claim(
+            "query_knowledge",
+            "Query-based architectures carry a latent chain of thought in knowledge transfer: "
+            "injected knowledge reaches normal-mode generation.",
+            "the study's abstract: query-based models show latent-CoT-like knowledge transfer "
+            "(its number is not quoted in this repository)",
+            "query arch: forward items, normal mode after injection",
+            "shared arch: forward items, normal mode after injection",
+            f"query arch forward {_PROBE} (after injection)",
+        ),
     ]
     return rows
 
@@ -118,11 +156,14 @@ CLAIMS: tuple[Claim, ...] = tuple(_table())
 
 # --- reading results ---------------------------------------------------------------------------------
 
+
 def units(score: dict[str, Any], where: str) -> list[str]:
     """Per-unit outcomes of one saved Score dict; InputError when the record predates them."""
     if "units" not in score:
-        raise InputError(f"{where}: field 'units': per-unit outcomes absent (results recorded before they were "
-                         "saved); rerun `unisandbox study`")
+        raise InputError(
+            f"{where}: field 'units': per-unit outcomes absent (results recorded before they were "
+            "saved); rerun `unisandbox study`"
+        )
     return decode(score["units"])
 
 
@@ -174,6 +215,7 @@ def _gap(task: str) -> Callable[[dict[str, dict[str, Any]], str], Arms | None]:
         probe, _ = _pool(r["baseline"]["probes"], keys, f"{arch}.baseline.probes")
         normal, _ = _pool(r["baseline"]["generation"]["normal"], keys, f"{arch}.baseline.normal")
         return Arms(probe, normal, [_probe(r, task, keys, arch)], _mask(r, "pretraining", keys))
+
     return build
 
 
@@ -186,6 +228,7 @@ def _cot(task: str) -> Callable[[dict[str, dict[str, Any]], str], Arms | None]:
         think, _ = _pool(r["baseline"]["generation"]["think"], keys, f"{arch}.baseline.think")
         normal, _ = _pool(r["baseline"]["generation"]["normal"], keys, f"{arch}.baseline.normal")
         return Arms(think, normal, [_probe(r, task, keys, arch)], _mask(r, "pretraining", keys))
+
     return build
 
 
@@ -197,8 +240,13 @@ def _stars(task: str, level: str) -> Callable[[dict[str, dict[str, Any]], str], 
         if key not in normal:
             return None
         where = f"{arch}.stars.curriculum.normal[{key}]"
-        return Arms(units(normal[key]["after"], where + ".after"), units(normal[key]["before"], where + ".before"),
-                    [_probe(r, task, [key], arch), _think(r, task, [key], arch)], _mask(r, "stars", [key]))
+        return Arms(
+            units(normal[key]["after"], where + ".after"),
+            units(normal[key]["before"], where + ".before"),
+            [_probe(r, task, [key], arch), _think(r, task, [key], arch)],
+            _mask(r, "stars", [key]),
+        )
+
     return build
 
 
@@ -207,8 +255,12 @@ def _curriculum(results: dict[str, dict[str, Any]], arch: str) -> Arms | None:
     keys = _keys(r["stars"]["curriculum"]["normal"], "math")
     if not keys:
         return None
-    return Arms(_after(r, "curriculum", keys, arch), _after(r, "mixed", keys, arch),
-                [_probe(r, "math", keys, arch), _think(r, "math", keys, arch)], _mask(r, "stars", keys))
+    return Arms(
+        _after(r, "curriculum", keys, arch),
+        _after(r, "mixed", keys, arch),
+        [_probe(r, "math", keys, arch), _think(r, "math", keys, arch)],
+        _mask(r, "stars", keys),
+    )
 
 
 def _rejection(results: dict[str, dict[str, Any]], arch: str) -> Arms | None:
@@ -219,27 +271,40 @@ def _rejection(results: dict[str, dict[str, Any]], arch: str) -> Arms | None:
     acc = r["stars"]["mixed"].get("acceptance", {})
     samples = sum(acc[k]["samples"] for k in keys if k in acc)
     rejected = samples - sum(acc[k]["correct"] for k in keys if k in acc)
-    filt = share_precondition(f"math think-mode samples the judge rejected ({arch})", rejected, samples,
-                              REJECTED_FLOOR)
-    return Arms(_after(r, "mixed", keys, arch), _after(r, "unfiltered", keys, arch),
-                [_probe(r, "math", keys, arch), filt], _mask(r, "stars", keys))
+    filt = share_precondition(
+        f"math think-mode samples the judge rejected ({arch})", rejected, samples, REJECTED_FLOOR
+    )
+    return Arms(
+        _after(r, "mixed", keys, arch),
+        _after(r, "unfiltered", keys, arch),
+        [_probe(r, "math", keys, arch), filt],
+        _mask(r, "stars", keys),
+    )
 
 
 def _injected(r: dict[str, Any], d: str, mode: str, arch: str) -> list[str]:
-    return units(r["injection"]["after"]["generation"][d][mode], f"{arch}.injection.after.generation.{d}.{mode}")
+    return units(
+        r["injection"]["after"]["generation"][d][mode], f"{arch}.injection.after.generation.{d}.{mode}"
+    )
 
 
 def _inj_probe(r: dict[str, Any], d: str, arch: str) -> Precondition:
     s = r["injection"]["after"]["probes"][d]
     chance = s.get("chance") if s.get("chance") is not None else _chance_of(d)
-    return probe_precondition(f"{d} understanding probe after injection ({arch})",
-                              units(s, f"{arch}.injection.after.probes.{d}"), chance)
+    return probe_precondition(
+        f"{d} understanding probe after injection ({arch})",
+        units(s, f"{arch}.injection.after.probes.{d}"),
+        chance,
+    )
 
 
 def _cot_forward(results: dict[str, dict[str, Any]], arch: str) -> Arms | None:
     r = results[arch]
-    return Arms(_injected(r, "forward", "think", arch), _injected(r, "forward", "normal", arch),
-                [_inj_probe(r, "forward", arch)])
+    return Arms(
+        _injected(r, "forward", "think", arch),
+        _injected(r, "forward", "normal", arch),
+        [_inj_probe(r, "forward", arch)],
+    )
 
 
 def _forward_vs_inverse(results: dict[str, dict[str, Any]], arch: str) -> Arms | None:
@@ -250,7 +315,9 @@ def _forward_vs_inverse(results: dict[str, dict[str, Any]], arch: str) -> Arms |
     fwd, inv = _injected(r, "forward", "think", arch), _injected(r, "inverse", "think", arch)
     if len(fwd) != len(fwd_items) or len(inv) != len(inv_items):
         return None
-    portrait = {it.meta["characters"][0]: i for i, it in enumerate(fwd_items) if it.subtask == "forward_portrait"}
+    portrait = {
+        it.meta["characters"][0]: i for i, it in enumerate(fwd_items) if it.subtask == "forward_portrait"
+    }
     # Each inverse item against the forward portrait of its target: the same expected image, asked
     # by name (forward) or by a favourite (inverse).
     first = [fwd[portrait[it.meta["target"]]] for it in inv_items]
@@ -261,20 +328,27 @@ def _query_knowledge(results: dict[str, dict[str, Any]], arch: str) -> Arms | No
     if "query" not in results or "shared" not in results:
         return None
     q, s = results["query"], results["shared"]
-    return Arms(_injected(q, "forward", "normal", "query"), _injected(s, "forward", "normal", "shared"),
-                [_inj_probe(q, "forward", "query")])
+    return Arms(
+        _injected(q, "forward", "normal", "query"),
+        _injected(s, "forward", "normal", "shared"),
+        [_inj_probe(q, "forward", "query")],
+    )
 
 
 BUILDERS: dict[str, Callable[[dict[str, dict[str, Any]], str], Arms | None]] = {
     **{f"gap_{t}": _gap(t) for t in ("math", "mapping")},
     **{f"think_{t}": _cot(t) for t in ("math", "mapping")},
     **{f"stars_{t}_{lv}": _stars(t, lv) for t in ("math", "mapping") for lv in LEVELS},
-    "curriculum": _curriculum, "rejection": _rejection, "cot_forward": _cot_forward,
-    "forward_vs_inverse": _forward_vs_inverse, "query_knowledge": _query_knowledge,
+    "curriculum": _curriculum,
+    "rejection": _rejection,
+    "cot_forward": _cot_forward,
+    "forward_vs_inverse": _forward_vs_inverse,
+    "query_knowledge": _query_knowledge,
 }
 
 
 # --- verdicts ------------------------------------------------------------------------------------------
+
 
 def _side(outs: Sequence[str]) -> str:
     r = rate(outs)
@@ -289,11 +363,23 @@ def _unseen(arms: Arms) -> dict[str, Any] | None:
     idx = [i for i, u in enumerate(arms.unseen) if u]
     first, second = [arms.first[i] for i in idx], [arms.second[i] for i in idx]
     if not idx:
-        return {"units": 0, "verdict": NOT_TESTABLE, "reason": "no test unit with an unseen expression",
-                "first": None, "second": None, "test": None}
+        return {
+            "units": 0,
+            "verdict": NOT_TESTABLE,
+            "reason": "no test unit with an unseen expression",
+            "first": None,
+            "second": None,
+            "test": None,
+        }
     v = decide(first, second, arms.preconditions)
-    return {"units": len(idx), "verdict": v.verdict, "reason": v.reason, "first": _side(first),
-            "second": _side(second), "test": v.test.as_dict() if v.test else None}
+    return {
+        "units": len(idx),
+        "verdict": v.verdict,
+        "reason": v.reason,
+        "first": _side(first),
+        "second": _side(second),
+        "test": v.test.as_dict() if v.test else None,
+    }
 
 
 def verdicts(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -302,12 +388,26 @@ def verdicts(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for c in CLAIMS:
         arms = BUILDERS[c.id](results, main)
-        row: dict[str, Any] = {"id": c.id, "claim": c.claim, "study": c.study, "first": c.first,
-                               "second": c.second, "precondition": c.precondition,
-                               "arch": "query vs shared" if c.id == "query_knowledge" else main}
+        row: dict[str, Any] = {
+            "id": c.id,
+            "claim": c.claim,
+            "study": c.study,
+            "first": c.first,
+            "second": c.second,
+            "precondition": c.precondition,
+            "arch": "query vs shared" if c.id == "query_knowledge" else main,
+        }
         if arms is None:
-            row.update({"verdict": NOT_TESTABLE, "reason": "not measured in this run", "test": None,
-                        "preconditions": [], "sandbox": "not measured", "unseen": None})
+            row.update(
+                {
+                    "verdict": NOT_TESTABLE,
+                    "reason": "not measured in this run",
+                    "test": None,
+                    "preconditions": [],
+                    "sandbox": "not measured",
+                    "unseen": None,
+                }
+            )
         else:
             v: Verdict = decide(arms.first, arms.second, arms.preconditions)
             row.update(v.as_dict())
@@ -318,6 +418,7 @@ def verdicts(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # --- records without per-unit outcomes -----------------------------------------------------------------
+
 
 def _chance_of(key: str) -> float | None:
     from unisandbox.metrics.outcomes import unit_chance
@@ -342,8 +443,10 @@ def with_marginal_units(node: Any, key: str = "") -> Any:
         k, n = int(node["k"]), int(node["n"])
         chance = node.get("chance", _chance_of(key))
         return {**node, "units": "1" * k + "0" * (n - k), "chance": chance}
-    return {k: with_marginal_units(v, k if ("/" in k or k in ("forward", "inverse")) else key)
-            for k, v in node.items()}
+    return {
+        k: with_marginal_units(v, k if ("/" in k or k in ("forward", "inverse")) else key)
+        for k, v in node.items()
+    }
 
 
 _SUBSET_CLAIMS = {"forward_vs_inverse"}
@@ -367,8 +470,14 @@ def admitted(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         failed = [p for p in arms.preconditions if not p.holds]
         if c.id in _SUBSET_CLAIMS and not failed:
-            row.update({"verdicts": ["agrees", "inconclusive", "disagrees"], "first": None, "second": None,
-                        "reason": "its first arm is a subset of the recorded units, whose count is not recorded"})
+            row.update(
+                {
+                    "verdicts": ["agrees", "inconclusive", "disagrees"],
+                    "first": None,
+                    "second": None,
+                    "reason": "its first arm is a subset of the recorded units, whose count is not recorded",
+                }
+            )
             out.append(row)
             continue
         n = len(arms.first)
@@ -386,7 +495,13 @@ def admitted(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         if failed:
             row.update({"verdicts": found, "first": None, "second": None, "reason": widest})
         else:
-            row.update({"verdicts": found, "first": f"{k1}/{n}", "second": f"{k2}/{n}",
-                        "reason": f"widest pairing: {widest}" if len(found) == 1 else "depends on the pairing"})
+            row.update(
+                {
+                    "verdicts": found,
+                    "first": f"{k1}/{n}",
+                    "second": f"{k2}/{n}",
+                    "reason": f"widest pairing: {widest}" if len(found) == 1 else "depends on the pairing",
+                }
+            )
         out.append(row)
     return out

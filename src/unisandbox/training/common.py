@@ -89,15 +89,20 @@ def replay_pools(ckpt: Checkpoint, cfg: ReplayConfig) -> dict[str, list[Seq]]:
     mix = ckpt.config.get("train", {}).get("mixture")
     base = M.MixtureConfig.from_dict(mix) if mix else M.MixtureConfig(knowledge=None)
     # Only the levels the checkpoint was pretrained on, at the replay sizes.
-    small = replace(base, math_items={lv: cfg.math_items for lv, n in base.math_items.items() if n},
-                    mapping_items={lv: cfg.mapping_items for lv, n in base.mapping_items.items() if n},
-                    n_draw=cfg.n_draw, facts=base.facts and cfg.facts)
+    small = replace(
+        base,
+        math_items={lv: cfg.math_items for lv, n in base.math_items.items() if n},
+        mapping_items={lv: cfg.mapping_items for lv, n in base.mapping_items.items() if n},
+        n_draw=cfg.n_draw,
+        facts=base.facts and cfg.facts,
+    )
     pools = M.tokenize(M.build_raw(small, pretrain_seed(ckpt.config)), ckpt.codec)
     return {k: v for k, v in pools.items() if v}
 
 
-def weighted_replay(ckpt: Checkpoint, pools: dict[str, list[Seq]], kinds: Iterable[str], n: int,
-                    seed: int) -> list[Seq]:
+def weighted_replay(
+    ckpt: Checkpoint, pools: dict[str, list[Seq]], kinds: Iterable[str], n: int, seed: int
+) -> list[Seq]:
     """`n` replay sequences drawn from `pools` (restricted to `kinds`) with the checkpoint's pretraining
     batch weights, so replay keeps the proportions the model learned with, however large each pool is."""
     import numpy as np
@@ -145,11 +150,14 @@ def generation_params(model: nn.Module, arch: str) -> list[tuple[str, Any]]:
     reads and writes text and image tokens, so every parameter serves both sides.
     """
     if arch == "query":
-        return sorted((n, p) for n, p in model.named_parameters() if n.startswith(("queries", "proj.", "dec.")))
+        return sorted(
+            (n, p) for n, p in model.named_parameters() if n.startswith(("queries", "proj.", "dec."))
+        )
     return []
 
 
 # --- torch.distributed ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Dist:

@@ -57,8 +57,7 @@ class Score:
         r = rate(outs, chance)
         low = r.ci_low if r.n and r.ci_low is not None else 0.0
         high = r.ci_high if r.n and r.ci_high is not None else 1.0
-        return cls(r.correct, r.n, r.accuracy or 0.0, low, high,
-                   outs, r.errors, r.missing, chance)
+        return cls(r.correct, r.n, r.accuracy or 0.0, low, high, outs, r.errors, r.missing, chance)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Score:
@@ -66,8 +65,17 @@ class Score:
         record has none, and such a Score cannot be paired)."""
         if "units" in d:
             return cls.of(decode(d["units"]), d.get("chance"))
-        return cls(int(d["k"]), int(d["n"]), float(d["value"]), float(d["low"]), float(d["high"]), (),
-                   int(d.get("errors", 0)), int(d.get("missing", 0)), d.get("chance"))
+        return cls(
+            int(d["k"]),
+            int(d["n"]),
+            float(d["value"]),
+            float(d["low"]),
+            float(d["high"]),
+            (),
+            int(d.get("errors", 0)),
+            int(d.get("missing", 0)),
+            d.get("chance"),
+        )
 
     @property
     def expected(self) -> int:
@@ -76,13 +84,21 @@ class Score:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form; "units" holds the per-unit outcomes, one character each (`metrics.outcomes.encode`)."""
-        return {"k": self.k, "n": self.n, "value": round(self.value, 4), "low": round(self.low, 4),
-                "high": round(self.high, 4), "errors": self.errors, "missing": self.missing,
-                "expected": self.expected, "chance": None if self.chance is None else round(self.chance, 4),
-                "units": encode(self.outcomes)}
+        return {
+            "k": self.k,
+            "n": self.n,
+            "value": round(self.value, 4),
+            "low": round(self.low, 4),
+            "high": round(self.high, 4),
+            "errors": self.errors,
+            "missing": self.missing,
+            "expected": self.expected,
+            "chance": None if self.chance is None else round(self.chance, 4),
+            "units": encode(self.outcomes),
+        }
 
     def text(self) -> str:
-        """"0.43 [0.33, 0.53] (43/100)"."""
+        """ "0.43 [0.33, 0.53] (43/100)"."""
         return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}] ({self.k}/{self.n})"
 
 
@@ -96,8 +112,13 @@ def paired_change(before: Score, after: Score) -> dict[str, Any]:
     t = paired_test(after.outcomes, before.outcomes)
     if t is None:
         return {"diff": 0.0, "low": -1.0, "high": 1.0, "p_mcnemar": 1.0, "n": 0}
-    return {"diff": round(t.diff, 4), "low": round(t.low, 4), "high": round(t.high, 4),
-            "p_mcnemar": t.p_mcnemar, "n": t.n}
+    return {
+        "diff": round(t.diff, 4),
+        "low": round(t.low, 4),
+        "high": round(t.high, 4),
+        "p_mcnemar": t.p_mcnemar,
+        "n": t.n,
+    }
 
 
 def image_array(gen: Generation) -> np.ndarray | None:
@@ -126,19 +147,31 @@ def judge_arrays(judge: Any, arrays: Sequence[np.ndarray | None], items: Sequenc
     return out
 
 
-def generate_all(model: UnifiedModel, items: Sequence[Item], mode: Mode, sample_index: int = 0,
-                 base_seed: int = 0, batch_size: int = 256) -> list[Generation]:
+def generate_all(
+    model: UnifiedModel,
+    items: Sequence[Item],
+    mode: Mode,
+    sample_index: int = 0,
+    base_seed: int = 0,
+    batch_size: int = 256,
+) -> list[Generation]:
     """One generation per item, in order, seeds from `sample_seed(item id, mode, sample_index, base_seed)`."""
     out: list[Generation] = []
     for s in range(0, len(items), batch_size):
-        chunk = list(items[s:s + batch_size])
+        chunk = list(items[s : s + batch_size])
         seeds = [sample_seed(it.id, mode, sample_index, base_seed) for it in chunk]
         out += model.generate(chunk, mode, seeds)
     return out
 
 
-def generation_scores(model: UnifiedModel, judge: Any, items: Sequence[Item], mode: Mode,
-                      base_seed: int = 0, batch_size: int = 256) -> dict[str, Score]:
+def generation_scores(
+    model: UnifiedModel,
+    judge: Any,
+    items: Sequence[Item],
+    mode: Mode,
+    base_seed: int = 0,
+    batch_size: int = 256,
+) -> dict[str, Score]:
     """Accuracy per "task/level" key (e.g. "math/1") in one mode."""
     gens = generate_all(model, items, mode, 0, base_seed, batch_size)
     verdicts = judge_arrays(judge, [image_array(g) for g in gens], items)
@@ -153,22 +186,29 @@ def _score(group: Sequence[tuple[Item, str]]) -> Score:
 def _by_level(items: Sequence[Item], values: Sequence[Any]) -> dict[str, list[tuple[Item, Any]]]:
     out: dict[str, list[tuple[Item, Any]]] = {}
     for it, v in zip(items, values, strict=True):
-        out.setdefault(f"{it.task}/{it.level}" if it.task != "knowledge" else f"knowledge/{it.subtask}",
-                       []).append((it, v))
+        out.setdefault(
+            f"{it.task}/{it.level}" if it.task != "knowledge" else f"knowledge/{it.subtask}", []
+        ).append((it, v))
     return out
 
 
-def probe_scores(model: UnifiedModel, items: Sequence[Item], batch_size: int = 256,
-                 key: Callable[[Item], str] | None = None) -> dict[str, Score]:
+def probe_scores(
+    model: UnifiedModel,
+    items: Sequence[Item],
+    batch_size: int = 256,
+    key: Callable[[Item], str] | None = None,
+) -> dict[str, Score]:
     """Understanding-probe accuracy per key (default "task/level"), one probe per item, counted per scoring
     unit as generation is (`unit_outcomes`: a mapping pair is right only if both of its probes are)."""
     from unisandbox.runs.probes import probe_correct
 
     answers = []
     for s in range(0, len(items), batch_size):
-        answers += model.understand([it.probe.question for it in items[s:s + batch_size]])
-    ok = ["correct" if probe_correct(a.answer, it.probe.answer) else "wrong"
-          for a, it in zip(answers, items, strict=True)]
+        answers += model.understand([it.probe.question for it in items[s : s + batch_size]])
+    ok = [
+        "correct" if probe_correct(a.answer, it.probe.answer) else "wrong"
+        for a, it in zip(answers, items, strict=True)
+    ]
     groups: dict[str, list[tuple[Item, str]]] = {}
     for it, o in zip(items, ok, strict=True):
         groups.setdefault(key(it) if key else f"{it.task}/{it.level}", []).append((it, o))
@@ -227,5 +267,7 @@ def _probe_key(it: Item) -> str:
 
 def scores_json(m: dict[str, Any]) -> dict[str, Any]:
     """`measure`'s result with every Score as its dict."""
-    return {"generation": {mode: {k: s.to_dict() for k, s in v.items()} for mode, v in m["generation"].items()},
-            "probes": {k: s.to_dict() for k, s in m["probes"].items()}}
+    return {
+        "generation": {mode: {k: s.to_dict() for k, s in v.items()} for mode, v in m["generation"].items()},
+        "probes": {k: s.to_dict() for k, s in m["probes"].items()},
+    }

@@ -104,8 +104,11 @@ def pretraining_items_of(config: dict[str, Any], replay: Any | None = None) -> l
     items = train_items(mix, seed)
     out = items["math"] + items["mapping"]
     if replay is not None:
-        small = replace(mix, math_items={lv: replay.math_items for lv, n in mix.math_items.items() if n},
-                        mapping_items={lv: replay.mapping_items for lv, n in mix.mapping_items.items() if n})
+        small = replace(
+            mix,
+            math_items={lv: replay.math_items for lv, n in mix.math_items.items() if n},
+            mapping_items={lv: replay.mapping_items for lv, n in mix.mapping_items.items() if n},
+        )
         extra = train_items(small, seed)
         out += extra["math"] + extra["mapping"]
     return out
@@ -121,9 +124,12 @@ def unseen_unit_masks(items: Sequence[Item], training: Iterable[Item]) -> dict[s
     for it in items:
         if it.task in ("math", "mapping"):
             by_key.setdefault(f"{it.task}/{it.level}", []).append(it)
-    return {key: "".join("1" if all(m.id in unseen for m in members) else "0"
-                         for members in units_of(its).values())
-            for key, its in by_key.items()}
+    return {
+        key: "".join(
+            "1" if all(m.id in unseen for m in members) else "0" for members in units_of(its).values()
+        )
+        for key, its in by_key.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,9 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     stars = profile("full").stars
     pre = pretraining_items(ckpt)
     tuned = pretraining_items(ckpt, stars.replay) + stars_items(stars)
-    print(f"checkpoint {ckpt}: {len(pre)} pretraining items; with replay and full-profile STARS items {len(tuned)}")
-    print(f"{'task/level':<11} {'units':>6} {'unseen (pretraining)':>21} {'unseen (+ STARS)':>17} "
-          f"{'unseen (facts seen)':>20}")
+    print(
+        f"checkpoint {ckpt}: {len(pre)} pretraining items; with replay and full-profile STARS items {len(tuned)}"
+    )
+    print(
+        f"{'task/level':<11} {'units':>6} {'unseen (pretraining)':>21} {'unseen (+ STARS)':>17} "
+        f"{'unseen (facts seen)':>20}"
+    )
     for task in ("math", "mapping"):
         for level in (1, 2, 3):
             test = official_items(task, levels=(level,))
@@ -157,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             def count(training: list[Item], facts: bool = False, test: list[Item] = test) -> int:
                 return len(units_of(unseen_items(test, training, facts)))
 
-            print(f"{f'{task}/{level}':<11} {len(units_of(test)):>6} {count(pre):>21} {count(tuned):>17} "
-                  f"{count(tuned, True):>20}")
+            print(
+                f"{f'{task}/{level}':<11} {len(units_of(test)):>6} {count(pre):>21} {count(tuned):>17} "
+                f"{count(tuned, True):>20}"
+            )
     return 0
 
 

@@ -40,7 +40,9 @@ class InjectConfig:
     batch_size: int = 32
     replay_ratio: float = 0.5
     """Share of each batch drawn from text-only replay of pretraining data."""
-    replay: ReplayConfig = field(default_factory=lambda: ReplayConfig(math_items=200, mapping_items=100, n_draw=2000))
+    replay: ReplayConfig = field(
+        default_factory=lambda: ReplayConfig(math_items=200, mapping_items=100, n_draw=2000)
+    )
     """Replay pool sizes (drawing is replayed for the shared arch only, see `injection_replay`)."""
     seed: int = 0
 
@@ -59,8 +61,10 @@ def official_world() -> KnowledgeWorld:
     world = knowledge_world(int(data["seed"]), len(data["characters"]))
     corpus_file = OFFICIAL_DIR / "training" / "knowledge_corpus.jsonl"
     if world.corpus_jsonl() != corpus_file.read_text(encoding="utf-8"):
-        raise ValueError(f"{corpus_file}: does not match knowledge_world(seed={data['seed']}); "
-                         "the official data and the generator disagree")
+        raise ValueError(
+            f"{corpus_file}: does not match knowledge_world(seed={data['seed']}); "
+            "the official data and the generator disagree"
+        )
     return world
 
 
@@ -89,8 +93,15 @@ def injection_replay(ckpt: Checkpoint, cfg: InjectConfig) -> list[Seq]:
     return [text_only(s) for s in weighted_replay(ckpt, pools, kinds, cfg.replay.size, cfg.seed)]
 
 
-def train(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist = Dist(),
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+def train(
+    checkpoint: Path,
+    arch: str,
+    out: Path,
+    cfg: InjectConfig,
+    *,
+    d: Dist = Dist(),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Fine-tune on the corpus; rank 0 writes the checkpoint to `out`. Returns the training record."""
     from unisandbox.models.sandbox.checkpoint import load_checkpoint
     from unisandbox.models.sandbox.train import finetune
@@ -109,22 +120,46 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: InjectConfig, *, d: Dist 
         if d.main:
             log(json.dumps({**r, "stage": "inject"}))
 
-    losses = finetune(ckpt.model, ckpt.codec, seqs, steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size,
-                      seed=cfg.seed * 1000 + 7 + d.rank, replay=replay, replay_ratio=cfg.replay_ratio, arch=arch,
-                      log=rec, log_every=50, distributed=d.world > 1)
+    losses = finetune(
+        ckpt.model,
+        ckpt.codec,
+        seqs,
+        steps=cfg.steps,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed * 1000 + 7 + d.rank,
+        replay=replay,
+        replay_ratio=cfg.replay_ratio,
+        arch=arch,
+        log=rec,
+        log_every=50,
+        distributed=d.world > 1,
+    )
     ckpt.model.eval()
     gen_after = param_hash(generation_params(ckpt.model, arch))
-    record = {"version": INJECT_VERSION, "config": cfg.to_dict(), "corpus_sequences": len(seqs),
-              "replay_sequences": len(replay), "loss": loss_trend(losses), "world_size": d.world,
-              "generation_pathway": {
-                  "parameters": "queries, proj, dec" if arch == "query" else
-                  "none separate: the shared network reads and writes text and images",
-                  "hash_before": gen_before, "hash_after": gen_after,
-                  "untouched": gen_before == gen_after if arch == "query" else None},
-              "train_seconds": round(time.perf_counter() - t0, 1)}
+    record = {
+        "version": INJECT_VERSION,
+        "config": cfg.to_dict(),
+        "corpus_sequences": len(seqs),
+        "replay_sequences": len(replay),
+        "loss": loss_trend(losses),
+        "world_size": d.world,
+        "generation_pathway": {
+            "parameters": "queries, proj, dec"
+            if arch == "query"
+            else "none separate: the shared network reads and writes text and images",
+            "hash_before": gen_before,
+            "hash_after": gen_after,
+            "untouched": gen_before == gen_after if arch == "query" else None,
+        },
+        "train_seconds": round(time.perf_counter() - t0, 1),
+    }
     if d.main:
-        save_tuned(ckpt, out, {"method": "inject", "config": cfg.to_dict(), "parent": str(checkpoint),
-                               "loss": record["loss"]})
+        save_tuned(
+            ckpt,
+            out,
+            {"method": "inject", "config": cfg.to_dict(), "parent": str(checkpoint), "loss": record["loss"]},
+        )
     barrier(d)
     return record
 
@@ -152,20 +187,30 @@ def measure_knowledge(model: UnifiedModel, judge: Any, base_seed: int = 0) -> di
         for mode in MODES:
             gens = generate_all(model, items, mode, 0, base_seed)
             verdicts = judge_arrays(judge, [image_array(g) for g in gens], items)
-            out["generation"].setdefault(direction, {})[mode] = Score.of(unit_outcomes(items, verdicts),
-                                                                         unit_chance(items))
+            out["generation"].setdefault(direction, {})[mode] = Score.of(
+                unit_outcomes(items, verdicts), unit_chance(items)
+            )
         out["probes"][direction] = probe_scores(model, items, key=lambda it: "all")["all"]
     return out
 
 
 def knowledge_json(m: dict[str, Any]) -> dict[str, Any]:
     """`measure_knowledge`'s result with Scores as dicts."""
-    return {"generation": {d: {mode: s.to_dict() for mode, s in v.items()} for d, v in m["generation"].items()},
-            "probes": {d: s.to_dict() for d, s in m["probes"].items()}}
+    return {
+        "generation": {d: {mode: s.to_dict() for mode, s in v.items()} for d, v in m["generation"].items()},
+        "probes": {d: s.to_dict() for d, s in m["probes"].items()},
+    }
 
 
-def run(checkpoint: Path | None, arch: str, out: Path, cfg: InjectConfig, *, d: Dist = Dist(),
-        log: Callable[[str], None] = print) -> dict[str, Any] | None:
+def run(
+    checkpoint: Path | None,
+    arch: str,
+    out: Path,
+    cfg: InjectConfig,
+    *,
+    d: Dist = Dist(),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
     """Measure, inject, measure again; rank 0 writes `out/checkpoint/` and `out/inject_report.{json,md}`."""
     from unisandbox.judges.sandbox import SandboxJudge
     from unisandbox.runs.io import atomic_write_text
@@ -182,10 +227,18 @@ def run(checkpoint: Path | None, arch: str, out: Path, cfg: InjectConfig, *, d: 
         return None
     assert before is not None
     after = measure_knowledge(load_adapter(out / "checkpoint", arch), judge)
-    changes = {dname: {mode: paired_change(before["generation"][dname][mode], s) for mode, s in v.items()}
-               for dname, v in after["generation"].items()}
-    report = {"arch": arch, "checkpoint": str(checkpoint), "before": knowledge_json(before),
-              "after": knowledge_json(after), "change": changes, **record}
+    changes = {
+        dname: {mode: paired_change(before["generation"][dname][mode], s) for mode, s in v.items()}
+        for dname, v in after["generation"].items()
+    }
+    report = {
+        "arch": arch,
+        "checkpoint": str(checkpoint),
+        "before": knowledge_json(before),
+        "after": knowledge_json(after),
+        "change": changes,
+        **record,
+    }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "inject_report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     atomic_write_text(out / "inject_report.md", report_markdown(report))
@@ -194,19 +247,24 @@ def run(checkpoint: Path | None, arch: str, out: Path, cfg: InjectConfig, *, d: 
 
 def report_markdown(report: dict[str, Any]) -> str:
     """The injection report as Markdown."""
+
     def iv(s: dict[str, Any]) -> str:
         return f"{s['value']:.2f} [{s['low']:.2f}, {s['high']:.2f}] ({s['k']}/{s['n']})"
 
     b, a = report["before"], report["after"]
-    lines = [f"# Knowledge injection ({report['arch']} architecture)", "",
-             f"Checkpoint: `{report['checkpoint']}`; injected: the official corpus ({report['corpus_sequences']} "
-             f"turns, text only), {report['config']['steps']} steps mixed with replay of pretraining data "
-             f"({report['config']['replay_ratio']:.0%}; "
-             f"{'text only' if report['arch'] == 'query' else 'every kind, drawing included'}). Official "
-             "knowledge items, one sample per item, sandbox judge, 95% Wilson intervals; judge errors and "
-             "missing images counted apart, never as wrong; chance: a uniform guesser's accuracy.", "",
-             "| test | mode | chance | before | after | errors / missing (after) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# Knowledge injection ({report['arch']} architecture)",
+        "",
+        f"Checkpoint: `{report['checkpoint']}`; injected: the official corpus ({report['corpus_sequences']} "
+        f"turns, text only), {report['config']['steps']} steps mixed with replay of pretraining data "
+        f"({report['config']['replay_ratio']:.0%}; "
+        f"{'text only' if report['arch'] == 'query' else 'every kind, drawing included'}). Official "
+        "knowledge items, one sample per item, sandbox judge, 95% Wilson intervals; judge errors and "
+        "missing images counted apart, never as wrong; chance: a uniform guesser's accuracy.",
+        "",
+        "| test | mode | chance | before | after | errors / missing (after) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
 
     def extra(s: dict[str, Any]) -> str:
         c = s.get("chance")
@@ -215,12 +273,20 @@ def report_markdown(report: dict[str, Any]) -> str:
     for dname in ("forward", "inverse"):
         for mode in ("normal", "think"):
             s_a = a["generation"][dname][mode]
-            lines.append(f"| {dname} | {mode} | {extra(s_a)} | {iv(b['generation'][dname][mode])} | {iv(s_a)} | "
-                         f"{s_a.get('errors', 0)} / {s_a.get('missing', 0)} |")
+            lines.append(
+                f"| {dname} | {mode} | {extra(s_a)} | {iv(b['generation'][dname][mode])} | {iv(s_a)} | "
+                f"{s_a.get('errors', 0)} / {s_a.get('missing', 0)} |"
+            )
         p_a = a["probes"][dname]
-        lines.append(f"| {dname} | understanding probe | {extra(p_a)} | {iv(b['probes'][dname])} | {iv(p_a)} | "
-                     f"{p_a.get('errors', 0)} / {p_a.get('missing', 0)} |")
+        lines.append(
+            f"| {dname} | understanding probe | {extra(p_a)} | {iv(b['probes'][dname])} | {iv(p_a)} | "
+            f"{p_a.get('errors', 0)} / {p_a.get('missing', 0)} |"
+        )
     g = report["generation_pathway"]
-    lines += ["", f"Generation pathway: {g['parameters']}; unchanged by injection: {g['untouched']}.",
-              f"Loss {report['loss']['first']:.3f} -> {report['loss']['last']:.3f}; training {report['train_seconds']}s.", ""]
+    lines += [
+        "",
+        f"Generation pathway: {g['parameters']}; unchanged by injection: {g['untouched']}.",
+        f"Loss {report['loss']['first']:.3f} -> {report['loss']['last']:.3f}; training {report['train_seconds']}s.",
+        "",
+    ]
     return "\n".join(lines)

@@ -55,10 +55,12 @@ def _jsonl(records: Sequence[dict[str, Any]]) -> str:
 
 def _vlm_yaml(name: str, n: int) -> str:
     """The study's vlm_sft config (data/configs/Knowledge/Forward/Aurelius.yaml in its release)."""
-    return (f"vlm_sft:\n  dataset_names:\n  - {name}\n  image_transform_args:\n    image_stride: 14\n"
-            f"    max_image_size: 980\n    min_image_size: 378\n    max_pixels: 2_007_040\n  frame_sampler_args:\n"
-            f"    max_num_frames: 12\n    min_num_frames: 8\n  is_mandatory: true\n  shuffle_lines: True\n"
-            f"  shuffle_seed: 0\n  num_used_data:\n  - {n}\n  weight: 1\n")
+    return (
+        f"vlm_sft:\n  dataset_names:\n  - {name}\n  image_transform_args:\n    image_stride: 14\n"
+        f"    max_image_size: 980\n    min_image_size: 378\n    max_pixels: 2_007_040\n  frame_sampler_args:\n"
+        f"    max_num_frames: 12\n    min_num_frames: 8\n  is_mandatory: true\n  shuffle_lines: True\n"
+        f"  shuffle_seed: 0\n  num_used_data:\n  - {n}\n  weight: 1\n"
+    )
 
 
 def study_files(world: Any) -> dict[str, str]:
@@ -72,18 +74,34 @@ def study_files(world: Any) -> dict[str, str]:
     inverse = [it for it in world.items if it.subtask == "inverse"]
     sets: list[tuple[str, str, list[dict[str, Any]], list[Any]]] = []
     for c in world.characters:
-        sets.append(("Forward", c.name, turns.get(c.name, []), [it for it in forward if it.meta["characters"] == [c.name]]))
+        sets.append(
+            (
+                "Forward",
+                c.name,
+                turns.get(c.name, []),
+                [it for it in forward if it.meta["characters"] == [c.name]],
+            )
+        )
     for _, a, b in world.pairs:
-        sets.append(("Inverse", f"{a}_{b}", turns.get(a, []) + turns.get(b, []),
-                     [it for it in inverse if it.meta["characters"] == [a, b]]))
+        sets.append(
+            (
+                "Inverse",
+                f"{a}_{b}",
+                turns.get(a, []) + turns.get(b, []),
+                [it for it in inverse if it.meta["characters"] == [a, b]],
+            )
+        )
     files: dict[str, str] = {}
     info: dict[str, dict[str, Any]] = {}
     for setting, name, conv, tests in sets:
         files[f"study/data/knowledge/{name}.jsonl"] = _jsonl(conv)
         files[f"study/benchmark/test_knowledge/{name}.jsonl"] = _jsonl([to_study_record(it) for it in tests])
         files[f"study/data/configs/Knowledge/{setting}/{name}.yaml"] = _vlm_yaml(name, len(conv))
-        info[name] = {"data_dir": "path/to/images", "jsonl_path": f"./data/knowledge/{name}.jsonl",
-                      "num_total_samples": len(conv)}
+        info[name] = {
+            "data_dir": "path/to/images",
+            "jsonl_path": f"./data/knowledge/{name}.jsonl",
+            "num_total_samples": len(conv),
+        }
     files["study/dataset_info.json"] = json.dumps({"vlm_sft": info}, indent=2, ensure_ascii=False) + "\n"
     return files
 
@@ -98,10 +116,15 @@ def build(characters: int, seed: int) -> dict[str, str]:
     world = knowledge_world(seed, characters)
     clash = sorted({c.name for c in world.characters} & official_names())
     if clash:
-        raise ConfigError(f"--seed {seed}: characters {', '.join(clash)} are in the official test world; "
-                          "choose another seed so the injected knowledge is never what the official split tests")
-    files = {k: v for k, v in generate_suite(seed, ("knowledge",), characters=characters, study=True).items()
-             if k != "manifest.json"}
+        raise ConfigError(
+            f"--seed {seed}: characters {', '.join(clash)} are in the official test world; "
+            "choose another seed so the injected knowledge is never what the official split tests"
+        )
+    files = {
+        k: v
+        for k, v in generate_suite(seed, ("knowledge",), characters=characters, study=True).items()
+        if k != "manifest.json"
+    }
     files.update(study_files(world))
     files = dict(sorted(files.items()))
     manifest = {
@@ -109,11 +132,17 @@ def build(characters: int, seed: int) -> dict[str, str]:
         "command": f"unisandbox inject-data --characters {characters} --seed {seed} --out DIR",
         "arguments": {"characters": characters, "seed": seed},
         "club": world.club,
-        "counts": {"characters": len(world.characters), "pairs": len(world.pairs), "turns": len(world.corpus),
-                   "forward_items": sum(1 for it in world.items if it.subtask != "inverse"),
-                   "inverse_items": sum(1 for it in world.items if it.subtask == "inverse")},
-        "files": {k: {"sha256": hashlib.sha256(v.encode()).hexdigest(), "lines": v.count("\n")}
-                  for k, v in files.items()},
+        "counts": {
+            "characters": len(world.characters),
+            "pairs": len(world.pairs),
+            "turns": len(world.corpus),
+            "forward_items": sum(1 for it in world.items if it.subtask != "inverse"),
+            "inverse_items": sum(1 for it in world.items if it.subtask == "inverse"),
+        },
+        "files": {
+            k: {"sha256": hashlib.sha256(v.encode()).hexdigest(), "lines": v.count("\n")}
+            for k, v in files.items()
+        },
     }
     files["manifest.json"] = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     return files

@@ -72,7 +72,7 @@ class StarsConfig:
 
     @property
     def variant(self) -> str:
-        """"curriculum", "mixed" or "unfiltered" (unfiltered ignores the curriculum flag in its name)."""
+        """ "curriculum", "mixed" or "unfiltered" (unfiltered ignores the curriculum flag in its name)."""
         if not self.filtered:
             return "unfiltered"
         return "curriculum" if self.curriculum else "mixed"
@@ -113,9 +113,16 @@ def data_config(cfg: StarsConfig, checkpoint: Path | None, arch: str) -> StarsDa
     if arch not in ARCH_SPECS:
         raise ValueError(f"unknown arch {arch!r}; expected 'shared' or 'query'")
     model = f"{ARCH_SPECS[arch]}:{checkpoint_dir(checkpoint, arch).resolve()}"
-    return StarsDataConfig(model=model, judge="sandbox", tasks=tuple(cfg.tasks), levels=tuple(cfg.levels),
-                           items_per_level=cfg.train_items, samples=cfg.samples_per_item, seed=cfg.seed,
-                           item_seed_offset=cfg.item_seed_offset).validate()
+    return StarsDataConfig(
+        model=model,
+        judge="sandbox",
+        tasks=tuple(cfg.tasks),
+        levels=tuple(cfg.levels),
+        items_per_level=cfg.train_items,
+        samples=cfg.samples_per_item,
+        seed=cfg.seed,
+        item_seed_offset=cfg.item_seed_offset,
+    ).validate()
 
 
 def stars_items(cfg: StarsConfig) -> list[Item]:
@@ -126,7 +133,9 @@ def stars_items(cfg: StarsConfig) -> list[Item]:
     return fresh_items(data_config(cfg, None, "shared"))
 
 
-def samples_from_run(data_dir: Path, items: Sequence[Item], samples_per_item: int, codec: Codec) -> list[Sample]:
+def samples_from_run(
+    data_dir: Path, items: Sequence[Item], samples_per_item: int, codec: Codec
+) -> list[Sample]:
     """Every (item, k) sample of a stars-data directory with its verdict; codes = the codec's encoding of the
     PNG the judge saw. No image (the run's verdict is then a model-failure "error") or no verdict: "missing",
     nothing to train on; a judge error keeps its image ("error", used by the unfiltered ablation)."""
@@ -146,11 +155,15 @@ def samples_from_run(data_dir: Path, items: Sequence[Item], samples_per_item: in
     paths = [run.root / img for *_, img in rows if img is not None]
     codes: list[tuple[int, ...]] = []
     for i in range(0, len(paths), 1024):
-        arrays = np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.uint8) for p in paths[i:i + 1024]])
+        arrays = np.stack(
+            [np.asarray(Image.open(p).convert("RGB"), dtype=np.uint8) for p in paths[i : i + 1024]]
+        )
         codes += [tuple(int(x) for x in c) for c in codec.image.encode(arrays)]
     it_codes = iter(codes)
-    return [Sample(it.id, it.task, it.level, k, v, next(it_codes) if img is not None else ())
-            for it, k, v, img in rows]
+    return [
+        Sample(it.id, it.task, it.level, k, v, next(it_codes) if img is not None else ())
+        for it, k, v, img in rows
+    ]
 
 
 def stale_data(data_dir: Path, dcfg: StarsDataConfig, checkpoint: Path) -> str | None:
@@ -164,15 +177,25 @@ def stale_data(data_dir: Path, dcfg: StarsDataConfig, checkpoint: Path) -> str |
         return "made with another STARS configuration"
     manifest = Path(data_dir) / "run" / "manifest.json"
     if manifest.is_file():
-        sha = ((json.loads(manifest.read_text(encoding="utf-8")).get("model") or {}).get("describe") or {}) \
-            .get("weights_sha256")
-        if sha is not None and sha != hashlib.sha256((Path(checkpoint) / "model.safetensors").read_bytes()).hexdigest():
+        sha = (
+            (json.loads(manifest.read_text(encoding="utf-8")).get("model") or {}).get("describe") or {}
+        ).get("weights_sha256")
+        if (
+            sha is not None
+            and sha != hashlib.sha256((Path(checkpoint) / "model.safetensors").read_bytes()).hexdigest()
+        ):
             return "sampled from other weights"
     return None
 
 
-def sample(checkpoint: Path | None, arch: str, data_dir: Path, cfg: StarsConfig, d: Dist = Dist(),
-           log: Callable[[str], None] = print) -> StarsSamples:
+def sample(
+    checkpoint: Path | None,
+    arch: str,
+    data_dir: Path,
+    cfg: StarsConfig,
+    d: Dist = Dist(),
+    log: Callable[[str], None] = print,
+) -> StarsSamples:
     """K think-mode samples per train item, judged blind, through stars-data into `data_dir` (resumable: a
     rerun with the same checkpoint and config samples only what is missing; a folder this command made for
     other weights or another config is replaced). Every rank generates its share; rank 0 judges and reads
@@ -199,9 +222,15 @@ def sample(checkpoint: Path | None, arch: str, data_dir: Path, cfg: StarsConfig,
         codec = load_checkpoint(checkpoint_dir(checkpoint, arch), arch, device="cpu").codec
         stats: dict[str, dict[str, int]] = {}
         if [it.id for it in stars_data.fresh_items(dcfg, stats)] != [it.id for it in items]:
-            raise ValueError(f"{data_dir}/items.jsonl is not the item set of this configuration; pass a new --out")
-        data = {"dir": str(data_dir), "items": len(items), "units": stats,
-                "held_out": "no official test expression (math) or rule set (mapping); `training.heldout`"}
+            raise ValueError(
+                f"{data_dir}/items.jsonl is not the item set of this configuration; pass a new --out"
+            )
+        data = {
+            "dir": str(data_dir),
+            "items": len(items),
+            "units": stats,
+            "held_out": "no official test expression (math) or rule set (mapping); `training.heldout`",
+        }
         out = StarsSamples(items, samples_from_run(data_dir, items, cfg.samples_per_item, codec), data)
         log(f"{len(out.samples)} think-mode samples in {data_dir} ({time.perf_counter() - t0:.1f}s)")
     return cast(StarsSamples, broadcast(out, d))
@@ -220,8 +249,9 @@ def acceptance(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def normal_pairs(samples: Sequence[Sample], items: Sequence[Item], codec: Codec,
-                 filtered: bool) -> dict[int, list[Seq]]:
+def normal_pairs(
+    samples: Sequence[Sample], items: Sequence[Item], codec: Codec, filtered: bool
+) -> dict[int, list[Seq]]:
     """Normal-mode training sequences `<gen> prompt <img> codes` per level (accepted or all samples)."""
     by_id = {it.id: it for it in items}
     out: dict[int, list[Seq]] = {}
@@ -241,23 +271,44 @@ def stages(pairs: dict[int, list[Seq]], cfg: StarsConfig) -> list[tuple[str, lis
         return [("levels " + ",".join(map(str, levels)), [s for lv in levels for s in pairs[lv]], cfg.steps)]
     per = [cfg.steps // len(levels)] * len(levels)
     per[-1] += cfg.steps - sum(per)
-    return [(f"levels 1-{lv}", [s for x in levels[: i + 1] for s in pairs[x]], per[i])
-            for i, lv in enumerate(levels)]
+    return [
+        (f"levels 1-{lv}", [s for x in levels[: i + 1] for s in pairs[x]], per[i])
+        for i, lv in enumerate(levels)
+    ]
 
 
-def finetune_stages(ckpt: Checkpoint, plan: list[tuple[str, list[Seq], int]], replay: list[Seq], cfg: StarsConfig,
-                    d: Dist, log: Callable[[dict[str, Any]], None]) -> list[float]:
+def finetune_stages(
+    ckpt: Checkpoint,
+    plan: list[tuple[str, list[Seq], int]],
+    replay: list[Seq],
+    cfg: StarsConfig,
+    d: Dist,
+    log: Callable[[dict[str, Any]], None],
+) -> list[float]:
     """Run the stages with `train.finetune` (under DDP when distributed, either architecture)."""
     from unisandbox.models.sandbox.train import finetune
 
     losses: list[float] = []
     for i, (name, seqs, steps) in enumerate(plan):
+
         def stage_log(rec: dict[str, Any], name: str = name) -> None:
             log({**rec, "stage": f"stars {name}"})
 
-        losses += finetune(ckpt.model, ckpt.codec, seqs, steps=steps, lr=cfg.lr, batch_size=cfg.batch_size,
-                           seed=cfg.seed * 1000 + 100 * i + d.rank, replay=replay, replay_ratio=cfg.replay_ratio,
-                           arch=ckpt.arch, log=stage_log, log_every=50, distributed=d.world > 1)
+        losses += finetune(
+            ckpt.model,
+            ckpt.codec,
+            seqs,
+            steps=steps,
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed * 1000 + 100 * i + d.rank,
+            replay=replay,
+            replay_ratio=cfg.replay_ratio,
+            arch=ckpt.arch,
+            log=stage_log,
+            log_every=50,
+            distributed=d.world > 1,
+        )
     ckpt.model.eval()
     return losses
 
@@ -267,7 +318,11 @@ def loss_trend(losses: Sequence[float], window: int = 50) -> dict[str, float | N
     if not losses:
         return {"first": None, "last": None, "steps": 0}
     w = max(1, min(window, len(losses) // 2 or 1))
-    return {"first": round(sum(losses[:w]) / w, 5), "last": round(sum(losses[-w:]) / w, 5), "steps": len(losses)}
+    return {
+        "first": round(sum(losses[:w]) / w, 5),
+        "last": round(sum(losses[-w:]) / w, 5),
+        "steps": len(losses),
+    }
 
 
 def replay_for(ckpt: Checkpoint, cfg: StarsConfig) -> list[Seq]:
@@ -279,9 +334,17 @@ def replay_for(ckpt: Checkpoint, cfg: StarsConfig) -> list[Seq]:
     return weighted_replay(ckpt, replay_pools(ckpt, cfg.replay), kinds, cfg.replay.size, cfg.seed)
 
 
-def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, d: Dist = Dist(),
-          samples: StarsSamples | None = None, data_dir: Path | None = None,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+def train(
+    checkpoint: Path,
+    arch: str,
+    out: Path,
+    cfg: StarsConfig,
+    *,
+    d: Dist = Dist(),
+    samples: StarsSamples | None = None,
+    data_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Sample (unless given), filter, fine-tune; rank 0 writes the tuned checkpoint to `out`. Returns the
     training record.
 
@@ -311,17 +374,35 @@ def train(checkpoint: Path, arch: str, out: Path, cfg: StarsConfig, *, d: Dist =
             log(json.dumps(r))
 
     losses = finetune_stages(ckpt, plan, replay, cfg, d, rec)
-    record = {"version": STARS_VERSION, "variant": cfg.variant, "config": cfg.to_dict(), "data": samples.data,
-              "acceptance": acceptance(samples.samples),
-              "pairs": {str(k): len(v) for k, v in sorted(pairs.items())},
-              "stages": [{"name": n, "sequences": len(s), "steps": st} for n, s, st in plan],
-              "replay_sequences": len(replay), "loss": loss_trend(losses), "train_log": train_log,
-              "trained": bool(plan),
-              "world_size": d.world, "sample_seconds": round(t_sample, 1),
-              "train_seconds": round(time.perf_counter() - t0 - t_sample, 1)}
+    record = {
+        "version": STARS_VERSION,
+        "variant": cfg.variant,
+        "config": cfg.to_dict(),
+        "data": samples.data,
+        "acceptance": acceptance(samples.samples),
+        "pairs": {str(k): len(v) for k, v in sorted(pairs.items())},
+        "stages": [{"name": n, "sequences": len(s), "steps": st} for n, s, st in plan],
+        "replay_sequences": len(replay),
+        "loss": loss_trend(losses),
+        "train_log": train_log,
+        "trained": bool(plan),
+        "world_size": d.world,
+        "sample_seconds": round(t_sample, 1),
+        "train_seconds": round(time.perf_counter() - t0 - t_sample, 1),
+    }
     if d.main:
-        save_tuned(ckpt, out, {"method": "stars", "variant": cfg.variant, "config": cfg.to_dict(),
-                               "parent": str(checkpoint), "loss": record["loss"], "data": samples.data})
+        save_tuned(
+            ckpt,
+            out,
+            {
+                "method": "stars",
+                "variant": cfg.variant,
+                "config": cfg.to_dict(),
+                "parent": str(checkpoint),
+                "loss": record["loss"],
+                "data": samples.data,
+            },
+        )
     barrier(d)
     return record
 
@@ -337,8 +418,9 @@ def compare(before: dict[str, Any], after: dict[str, Any], mode: str = "normal")
     return out
 
 
-def unseen_compare(normal: dict[str, Any], checkpoint: Path, cfg: StarsConfig,
-                   eval_limit: int | None) -> dict[str, Any]:
+def unseen_compare(
+    normal: dict[str, Any], checkpoint: Path, cfg: StarsConfig, eval_limit: int | None
+) -> dict[str, Any]:
     """Per "task/level" of `compare`'s result: the same before/after comparison on the test units whose
     expression (math) or rule set (mapping) no training item had: pretraining mixture, replay pools and
     this round's STARS items (`training.heldout`). "units" is their count (0: none unseen)."""
@@ -357,8 +439,12 @@ def unseen_compare(normal: dict[str, Any], checkpoint: Path, cfg: StarsConfig,
         b = [o for o, m in zip(decode(row["before"]["units"]), mask, strict=True) if m == "1"]
         a = [o for o, m in zip(decode(row["after"]["units"]), mask, strict=True) if m == "1"]
         t = paired_test(a, b) if b else None
-        out[key] = {"units": len(b), "before": rate(b).as_dict(), "after": rate(a).as_dict(),
-                    "change": t.as_dict() if t else None}
+        out[key] = {
+            "units": len(b),
+            "before": rate(b).as_dict(),
+            "after": rate(a).as_dict(),
+            "change": t.as_dict() if t else None,
+        }
     return out
 
 
@@ -366,13 +452,28 @@ def probe_compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, An
     """The forgetting check: understanding-probe accuracy before and after, per "task/level"."""
     from unisandbox.training.evaluate import paired_change
 
-    return {k: {"before": b.to_dict(), "after": after["probes"][k].to_dict(),
-                "change": paired_change(b, after["probes"][k])} for k, b in before["probes"].items()}
+    return {
+        k: {
+            "before": b.to_dict(),
+            "after": after["probes"][k].to_dict(),
+            "change": paired_change(b, after["probes"][k]),
+        }
+        for k, b in before["probes"].items()
+    }
 
 
-def run(checkpoint: Path | None, arch: str, out: Path, cfg: StarsConfig, eval_limit: int | None = None, *,
-        d: Dist = Dist(), before: dict[str, Any] | None = None, samples: StarsSamples | None = None,
-        log: Callable[[str], None] = print) -> dict[str, Any] | None:
+def run(
+    checkpoint: Path | None,
+    arch: str,
+    out: Path,
+    cfg: StarsConfig,
+    eval_limit: int | None = None,
+    *,
+    d: Dist = Dist(),
+    before: dict[str, Any] | None = None,
+    samples: StarsSamples | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
     """Sample, evaluate, train, evaluate again; rank 0 writes `out/data/` (stars-data: items, the think-mode
     run with its PNGs and verdicts), `out/checkpoint/` and `out/stars_report.{json,md}`.
 
@@ -400,12 +501,18 @@ def run(checkpoint: Path | None, arch: str, out: Path, cfg: StarsConfig, eval_li
     assert before is not None
     after = measure(load_adapter(out / "checkpoint", arch), judge, ecfg)
     normal = compare(before, after)
-    report = {"arch": arch, "checkpoint": str(checkpoint), "variant": cfg.variant,
-              "normal": normal, "unseen": unseen_compare(normal, checkpoint, cfg, eval_limit),
-              "probes": probe_compare(before, after),
-              "before": scores_json(before), "after": scores_json(after),
-              "eval": {"limit": eval_limit, "split": "official test"},
-              **{k: v for k, v in record.items() if k != "train_log"}}
+    report = {
+        "arch": arch,
+        "checkpoint": str(checkpoint),
+        "variant": cfg.variant,
+        "normal": normal,
+        "unseen": unseen_compare(normal, checkpoint, cfg, eval_limit),
+        "probes": probe_compare(before, after),
+        "before": scores_json(before),
+        "after": scores_json(after),
+        "eval": {"limit": eval_limit, "split": "official test"},
+        **{k: v for k, v in record.items() if k != "train_log"},
+    }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "stars_report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     atomic_write_text(out / "stars_report.md", report_markdown(report))
@@ -426,47 +533,82 @@ def _unseen_text(u: dict[str, Any] | None) -> str:
 
 def report_markdown(report: dict[str, Any]) -> str:
     """The STARS report as Markdown: normal-mode accuracy before/after, acceptance, forgetting check."""
+
     def iv(s: dict[str, Any]) -> str:
         return f"{s['value']:.2f} [{s['low']:.2f}, {s['high']:.2f}] ({s['k']}/{s['n']})"
 
-    lines = [f"# STARS ({report['variant']}, {report['arch']} architecture)", "",
-             f"Checkpoint: `{report['checkpoint']}`; evaluation: official test split, normal mode, one sample "
-             "per item, sandbox judge; mapping scored by pair; 95% Wilson intervals; change = after - before "
-             "with Newcombe's paired interval and the exact McNemar p-value. Judge errors and missing images "
-             "are counted apart, never as wrong. Chance: a uniform guesser's accuracy. Unseen expressions: the "
-             "same test units restricted to those whose expression (math) or rule set (mapping) no training "
-             "item had (pretraining, replay, this round's STARS items; `training.heldout`), with their count.", "",
-             "| task/level | chance | before | after | change [95% CI] | p | errors / missing (after) | "
-             "unseen expressions: before -> after (units) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# STARS ({report['variant']}, {report['arch']} architecture)",
+        "",
+        f"Checkpoint: `{report['checkpoint']}`; evaluation: official test split, normal mode, one sample "
+        "per item, sandbox judge; mapping scored by pair; 95% Wilson intervals; change = after - before "
+        "with Newcombe's paired interval and the exact McNemar p-value. Judge errors and missing images "
+        "are counted apart, never as wrong. Chance: a uniform guesser's accuracy. Unseen expressions: the "
+        "same test units restricted to those whose expression (math) or rule set (mapping) no training "
+        "item had (pretraining, replay, this round's STARS items; `training.heldout`), with their count.",
+        "",
+        "| task/level | chance | before | after | change [95% CI] | p | errors / missing (after) | "
+        "unseen expressions: before -> after (units) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for key, r in report["normal"].items():
         c = r["change"]
         chance = r["after"].get("chance")
-        lines.append(f"| {key} | {'-' if chance is None else f'{chance:.2f}'} | {iv(r['before'])} | {iv(r['after'])} | "
-                     f"{c['diff']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] | {c['p_mcnemar']:.3g} | "
-                     f"{r['after'].get('errors', 0)} / {r['after'].get('missing', 0)} | "
-                     f"{_unseen_text((report.get('unseen') or {}).get(key))} |")
-    lines += ["", "Think-mode samples on train items (rejection sampling):", "",
-              "| task/level | samples | accepted | rate | judge errors | missing |", "| --- | --- | --- | --- | --- | --- |"]
+        lines.append(
+            f"| {key} | {'-' if chance is None else f'{chance:.2f}'} | {iv(r['before'])} | {iv(r['after'])} | "
+            f"{c['diff']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] | {c['p_mcnemar']:.3g} | "
+            f"{r['after'].get('errors', 0)} / {r['after'].get('missing', 0)} | "
+            f"{_unseen_text((report.get('unseen') or {}).get(key))} |"
+        )
+    lines += [
+        "",
+        "Think-mode samples on train items (rejection sampling):",
+        "",
+        "| task/level | samples | accepted | rate | judge errors | missing |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for key, a in sorted(report["acceptance"].items()):
-        lines.append(f"| {key} | {a['samples']} | {a['correct']} | {a['rate']:.2f} | {a['error']} | {a['missing']} |")
+        lines.append(
+            f"| {key} | {a['samples']} | {a['correct']} | {a['rate']:.2f} | {a['error']} | {a['missing']} |"
+        )
     if report.get("data"):
         data = report["data"]
         units = "; ".join(f"{k} {u['drawn']}/{u['held_out']}/{u['kept']}" for k, u in data["units"].items())
-        lines += ["", f"Train items: {data['items']} fresh train-split items from `unisandbox stars-data`'s item "
-                  f"generator, held out by expression: {data['held_out']}. Units (mapping: pairs) drawn / "
-                  f"dropped as held out / kept: {units}. Samples, PNGs and verdicts: `{data['dir']}`."]
-    lines += ["", "Forgetting check (understanding probes of the same test items):", "",
-              "| task/level | before | after | change [95% CI] |", "| --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"Train items: {data['items']} fresh train-split items from `unisandbox stars-data`'s item "
+            f"generator, held out by expression: {data['held_out']}. Units (mapping: pairs) drawn / "
+            f"dropped as held out / kept: {units}. Samples, PNGs and verdicts: `{data['dir']}`.",
+        ]
+    lines += [
+        "",
+        "Forgetting check (understanding probes of the same test items):",
+        "",
+        "| task/level | before | after | change [95% CI] |",
+        "| --- | --- | --- | --- |",
+    ]
     for key, r in report["probes"].items():
         c = r["change"]
-        lines.append(f"| {key} | {iv(r['before'])} | {iv(r['after'])} | {c['diff']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] |")
+        lines.append(
+            f"| {key} | {iv(r['before'])} | {iv(r['after'])} | {c['diff']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}] |"
+        )
     loss = report["loss"]
     if not report["stages"]:
-        lines += ["", "No think-mode sample passed the judge: nothing to train on, the model is unchanged.", ""]
+        lines += [
+            "",
+            "No think-mode sample passed the judge: nothing to train on, the model is unchanged.",
+            "",
+        ]
         return "\n".join(lines)
-    stages_text = ", ".join(f"{s['name']} ({s['sequences']} seqs, {s['steps']} steps)" for s in report["stages"])
-    lines += ["", f"Fine-tuning: stages {stages_text}; "
-              f"replay pool {report['replay_sequences']} sequences; loss {loss['first']:.3f} (first steps) -> "
-              f"{loss['last']:.3f} (last steps); sampling {report['sample_seconds']}s, training "
-              f"{report['train_seconds']}s, world size {report['world_size']}.", ""]
+    stages_text = ", ".join(
+        f"{s['name']} ({s['sequences']} seqs, {s['steps']} steps)" for s in report["stages"]
+    )
+    lines += [
+        "",
+        f"Fine-tuning: stages {stages_text}; "
+        f"replay pool {report['replay_sequences']} sequences; loss {loss['first']:.3f} (first steps) -> "
+        f"{loss['last']:.3f} (last steps); sampling {report['sample_seconds']}s, training "
+        f"{report['train_seconds']}s, world size {report['world_size']}.",
+        "",
+    ]
     return "\n".join(lines)

@@ -88,14 +88,19 @@ class StarsDataConfig:
         """Raise ConfigError for settings that cannot run; return self."""
         bad = [t for t in self.tasks if t not in TASKS]
         if bad or not self.tasks:
-            raise ConfigError(f"--tasks: STARS data is made for math and mapping, got {','.join(self.tasks) or 'none'}")
+            raise ConfigError(
+                f"--tasks: STARS data is made for math and mapping, got {','.join(self.tasks) or 'none'}"
+            )
         if not self.levels or any(lv not in (1, 2, 3) for lv in self.levels):
-            raise ConfigError(f"--levels: levels are 1, 2, 3, got {','.join(map(str, self.levels)) or 'none'}")
+            raise ConfigError(
+                f"--levels: levels are 1, 2, 3, got {','.join(map(str, self.levels)) or 'none'}"
+            )
         if len(set(self.levels)) != len(self.levels) or len(set(self.tasks)) != len(self.tasks):
             raise ConfigError("--tasks/--levels: repeated entry")
         if self.items_per_level < 1 or self.samples < 1:
-            raise ConfigError(f"--items-per-level and --samples must be >= 1, got {self.items_per_level} and "
-                              f"{self.samples}")
+            raise ConfigError(
+                f"--items-per-level and --samples must be >= 1, got {self.items_per_level} and {self.samples}"
+            )
         return self
 
     def identity(self) -> dict[str, Any]:
@@ -136,6 +141,7 @@ class Triple:
 
 # -- 1. fresh items ---------------------------------------------------------------------------------
 
+
 def held_out_keys(tasks: Sequence[str]) -> set[tuple[str, Any]]:
     """Held-out keys of the official test split of `tasks` (every level)."""
     return set(_held_out_keys(tuple(tasks)))
@@ -158,8 +164,14 @@ def _generator(task: str) -> Callable[..., list[Item]]:
     return generators[task]
 
 
-def _level_items(task: str, level: int, n: int, seed: int, held: set[tuple[str, Any]],
-                 stats: dict[str, dict[str, int]] | None = None) -> list[Item]:
+def _level_items(
+    task: str,
+    level: int,
+    n: int,
+    seed: int,
+    held: set[tuple[str, Any]],
+    stats: dict[str, dict[str, int]] | None = None,
+) -> list[Item]:
     """The first `n` units (mapping: pairs) of the generator's train items whose key is not held out.
     `stats` (if given) gets "<task>/<level>": units drawn from the generator, held out among them, kept."""
     from unisandbox.training.heldout import expression_key
@@ -176,8 +188,10 @@ def _level_items(task: str, level: int, n: int, seed: int, held: set[tuple[str, 
                 stats[f"{task}/{level}"] = {"drawn": n_drawn, "held_out": n_drawn - len(units), "kept": n}
             return [it for it in items if (it.group or it.id) in keep]
         if draw >= n * _MAX_OVERSAMPLE:
-            raise ConfigError(f"only {len(units)} {task} level-{level} train units of {draw} drawn avoid every "
-                              f"test expression/rule set; ask for at most {len(units)} (--items-per-level)")
+            raise ConfigError(
+                f"only {len(units)} {task} level-{level} train units of {draw} drawn avoid every "
+                f"test expression/rule set; ask for at most {len(units)} (--items-per-level)"
+            )
         draw *= 2
 
 
@@ -188,13 +202,16 @@ def fresh_items(cfg: StarsDataConfig, stats: dict[str, dict[str, int]] | None = 
     out: list[Item] = []
     for level in sorted(cfg.levels):
         for task in (t for t in TASKS if t in cfg.tasks):
-            out += _level_items(task, level, cfg.items_per_level, cfg.seed + cfg.item_seed_offset, held, stats)
+            out += _level_items(
+                task, level, cfg.items_per_level, cfg.seed + cfg.item_seed_offset, held, stats
+            )
     if any(it.split != "train" for it in out):
         raise AssertionError("stars-data items must be train-split")
     return out
 
 
 # -- 2-3. sampling and judging through the run machinery --------------------------------------------
+
 
 def _state_path(out: Path) -> Path:
     return out / "stars_data_config.json"
@@ -207,8 +224,10 @@ def prepare(out: Path, cfg: StarsDataConfig) -> list[Item]:
         old = json.loads(state.read_text(encoding="utf-8"))
         if old != cfg.identity():
             diff = [k for k in sorted(set(old) | set(cfg.identity())) if old.get(k) != cfg.identity().get(k)]
-            raise ConfigError(f"{out} holds stars-data made with another configuration ({', '.join(diff)} differ); "
-                              "resume it with its own options or pass a new --out")
+            raise ConfigError(
+                f"{out} holds stars-data made with another configuration ({', '.join(diff)} differ); "
+                "resume it with its own options or pass a new --out"
+            )
         return read_items(out / "items.jsonl")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty and holds no stars-data; pass a new --out")
@@ -221,12 +240,26 @@ def prepare(out: Path, cfg: StarsDataConfig) -> list[Item]:
 
 def run_options(out: Path, cfg: StarsDataConfig) -> dict[str, Any]:
     """The options of the run that samples think mode (what `open_run` is given)."""
-    return {"model": cfg.model, "judge": cfg.judge, "items_files": (str(out / "items.jsonl"),), "modes": ("think",),
-            "samples_per_item": cfg.samples, "probes": False, "seed": cfg.seed, "model_options": cfg.model_options}
+    return {
+        "model": cfg.model,
+        "judge": cfg.judge,
+        "items_files": (str(out / "items.jsonl"),),
+        "modes": ("think",),
+        "samples_per_item": cfg.samples,
+        "probes": False,
+        "seed": cfg.seed,
+        "model_options": cfg.model_options,
+    }
 
 
-def sample_and_judge(out: Path, cfg: StarsDataConfig, *, batch_size: int = 64, judge_options: Mapping[str, Any] | None = None,
-                     progress: Any = None) -> bool:
+def sample_and_judge(
+    out: Path,
+    cfg: StarsDataConfig,
+    *,
+    batch_size: int = 64,
+    judge_options: Mapping[str, Any] | None = None,
+    progress: Any = None,
+) -> bool:
     """Generate and judge every pending think-mode sample (every torchrun rank generates its share; rank 0
     judges). Returns True on the process that should write the outputs (rank 0)."""
     from unisandbox.runs.pipeline import (
@@ -262,7 +295,9 @@ def sample_and_judge(out: Path, cfg: StarsDataConfig, *, batch_size: int = 64, j
         if opened is None:
             opened = open_run(out / "run", {}, create=False)
             model = load_model(opened, bind=False)
-        stage_generate(opened, model, shard=group.shard, batch_size=batch_size, retry_errors=True, progress=progress)
+        stage_generate(
+            opened, model, shard=group.shard, batch_size=batch_size, retry_errors=True, progress=progress
+        )
         group.barrier()
         if not group.is_main:
             return False
@@ -275,13 +310,18 @@ def sample_and_judge(out: Path, cfg: StarsDataConfig, *, batch_size: int = 64, j
 
 # -- 4-5. rejection in curriculum order -------------------------------------------------------------
 
+
 def curriculum_key(item: Item) -> tuple[int, int]:
     """(level, task rank): level 1 of every task first, then level 2, then level 3."""
     return (item.level, TASKS.index(item.task) if item.task in TASKS else len(TASKS))
 
 
-def accepted(items: Sequence[Item], samples_per_item: int, samples: Mapping[SampleKey, Any],
-             verdicts: Mapping[SampleKey, Any]) -> list[Triple]:
+def accepted(
+    items: Sequence[Item],
+    samples_per_item: int,
+    samples: Mapping[SampleKey, Any],
+    verdicts: Mapping[SampleKey, Any],
+) -> list[Triple]:
     """The triples whose verdict is "correct", in curriculum order (stable: item order, then k).
 
     >>> accepted([], 3, {}, {})
@@ -296,9 +336,22 @@ def accepted(items: Sequence[Item], samples_per_item: int, samples: Mapping[Samp
             s, v = samples.get(key), verdicts.get(key)
             if s is None or s.image is None or v is None or v.verdict != "correct":
                 continue
-            out.append(Triple(id=f"{it.id}-s{k}", item_id=it.id, task=it.task, level=it.level, sample_index=k,
-                              seed=s.seed, prompt=it.prompt, trace=s.text, rewritten_prompt=s.rewritten_prompt,
-                              image=s.image, caption=v.caption, expected=it.expected.model_dump(mode="json")))
+            out.append(
+                Triple(
+                    id=f"{it.id}-s{k}",
+                    item_id=it.id,
+                    task=it.task,
+                    level=it.level,
+                    sample_index=k,
+                    seed=s.seed,
+                    prompt=it.prompt,
+                    trace=s.text,
+                    rewritten_prompt=s.rewritten_prompt,
+                    image=s.image,
+                    caption=v.caption,
+                    expected=it.expected.model_dump(mode="json"),
+                )
+            )
     return out
 
 
@@ -316,14 +369,24 @@ def _rate(outcomes: Sequence[str]) -> dict[str, Any]:
     n = sum(1 for o in outcomes if o in ("correct", "wrong"))
     k = sum(1 for o in outcomes if o == "correct")
     low, high = wilson(k, n, CONFIDENCE)
-    return {"samples": len(outcomes), "judged": n, "accepted": k, "rate": k / n if n else None,
-            "ci_low": low if n else None, "ci_high": high if n else None,
-            "errors": sum(1 for o in outcomes if o == "error"),
-            "missing": sum(1 for o in outcomes if o in ("missing", "pending"))}
+    return {
+        "samples": len(outcomes),
+        "judged": n,
+        "accepted": k,
+        "rate": k / n if n else None,
+        "ci_low": low if n else None,
+        "ci_high": high if n else None,
+        "errors": sum(1 for o in outcomes if o == "error"),
+        "missing": sum(1 for o in outcomes if o in ("missing", "pending")),
+    }
 
 
-def acceptance(items: Sequence[Item], samples_per_item: int, samples: Mapping[SampleKey, Any],
-               verdicts: Mapping[SampleKey, Any]) -> dict[str, dict[str, Any]]:
+def acceptance(
+    items: Sequence[Item],
+    samples_per_item: int,
+    samples: Mapping[SampleKey, Any],
+    verdicts: Mapping[SampleKey, Any],
+) -> dict[str, dict[str, Any]]:
     """Acceptance per "task/level" and per "level N": accepted / judged (correct + wrong) with a 95% Wilson
     interval; judge errors and missing images are counted apart, never as rejections. Samples, not items:
     K samples of one item are not independent, so the interval is a guide, not a test."""
@@ -336,6 +399,7 @@ def acceptance(items: Sequence[Item], samples_per_item: int, samples: Mapping[Sa
 
 
 # -- 5. formats -------------------------------------------------------------------------------------
+
 
 def _triple_json(t: Triple, image: str) -> dict[str, Any]:
     return {**asdict(t), "image": image}
@@ -356,8 +420,16 @@ def write_jsonl(out: Path, run_root: Path, triples: Sequence[Triple]) -> dict[st
 
 
 _HF_FEATURES = {
-    "id": "string", "item_id": "string", "task": "string", "level": "int32", "sample_index": "int32",
-    "seed": "int64", "prompt": "string", "trace": "string", "rewritten_prompt": "string", "caption": "string",
+    "id": "string",
+    "item_id": "string",
+    "task": "string",
+    "level": "int32",
+    "sample_index": "int32",
+    "seed": "int64",
+    "prompt": "string",
+    "trace": "string",
+    "rewritten_prompt": "string",
+    "caption": "string",
     "expected": "string",
 }
 
@@ -385,8 +457,12 @@ def write_parquet(out: Path, run_root: Path, triples: Sequence[Triple]) -> dict[
     arrow_type = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64()}
     arrays = {k: pa.array(v, type=arrow_type[_HF_FEATURES[k]]) for k, v in cols.items()}
     arrays["image"] = pa.array(images, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
-    features = {k: {"dtype": v, "_type": "Value"} for k, v in _HF_FEATURES.items()} | {"image": {"_type": "Image"}}
-    table = pa.table(arrays).replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
+    features = {k: {"dtype": v, "_type": "Value"} for k, v in _HF_FEATURES.items()} | {
+        "image": {"_type": "Image"}
+    }
+    table = pa.table(arrays).replace_schema_metadata(
+        {"huggingface": json.dumps({"info": {"features": features}})}
+    )
     path = out / "parquet" / "train.parquet"
     _write_table(pq, table, path)
     return {"path": "parquet/train.parquet", "rows": len(triples)}
@@ -418,22 +494,36 @@ def write_bagel(out: Path, run_root: Path, triples: Sequence[Triple]) -> dict[st
         groups.setdefault(bagel_name(t.task, t.level), []).append(t)
     info, stages = {}, []
     for name, ts in groups.items():
-        table = pa.table({"image": pa.array([(run_root / t.image).read_bytes() for t in ts], type=pa.binary()),
-                          "captions": pa.array([json.dumps({"prompt": t.prompt}, ensure_ascii=False) for t in ts],
-                                               type=pa.string())})
+        table = pa.table(
+            {
+                "image": pa.array([(run_root / t.image).read_bytes() for t in ts], type=pa.binary()),
+                "captions": pa.array(
+                    [json.dumps({"prompt": t.prompt}, ensure_ascii=False) for t in ts], type=pa.string()
+                ),
+            }
+        )
         _write_table(pq, table, root / name / "part-00000.parquet")
         info[name] = {"data_dir": str((root / name).resolve()), "num_files": 1, "num_total_samples": len(ts)}
         atomic_write_text(root / "configs" / f"{name}.yaml", _bagel_yaml(name, len(ts)))
-        stages.append({"level": ts[0].level, "task": ts[0].task, "dataset": name, "config": f"bagel/configs/{name}.yaml"})
+        stages.append(
+            {
+                "level": ts[0].level,
+                "task": ts[0].task,
+                "dataset": name,
+                "config": f"bagel/configs/{name}.yaml",
+            }
+        )
     atomic_write_text(root / "dataset_info.json", json.dumps({"t2i_pretrain": info}, indent=2) + "\n")
     return {"path": "bagel/", "rows": len(triples), "datasets": info, "stages": stages}
 
 
 def _bagel_yaml(name: str, n: int) -> str:
     """One stage's dataset config, in the shape of the study's data/configs/Math/math1_reject_5k.yaml."""
-    return (f"t2i_pretrain:\n  dataset_names:\n  - {name}\n  image_transform_args:\n    image_stride: 16\n"
-            f"    max_image_size: 1024\n    min_image_size: 512\n  is_mandatory: true\n"
-            f"  num_used_data: # The sum should be larger than NUM_GPUS x NUM_WORKERS\n  - {n}\n  weight: 1\n")
+    return (
+        f"t2i_pretrain:\n  dataset_names:\n  - {name}\n  image_transform_args:\n    image_stride: 16\n"
+        f"    max_image_size: 1024\n    min_image_size: 512\n  is_mandatory: true\n"
+        f"  num_used_data: # The sum should be larger than NUM_GPUS x NUM_WORKERS\n  - {n}\n  weight: 1\n"
+    )
 
 
 WRITERS = {"jsonl": write_jsonl, "parquet": write_parquet, "bagel": write_bagel}
@@ -441,7 +531,10 @@ WRITERS = {"jsonl": write_jsonl, "parquet": write_parquet, "bagel": write_bagel}
 
 # -- the whole job ----------------------------------------------------------------------------------
 
-def export(out: Path, cfg: StarsDataConfig, formats: Sequence[str], *, allow_incomplete: bool = False) -> dict[str, Any]:
+
+def export(
+    out: Path, cfg: StarsDataConfig, formats: Sequence[str], *, allow_incomplete: bool = False
+) -> dict[str, Any]:
     """Rebuild every output from the run's records (deterministic, so a resumed job writes the same files)
     and write `<out>/manifest.json`; return the manifest."""
     from unisandbox.runs.rundir import RunDir
@@ -452,23 +545,42 @@ def export(out: Path, cfg: StarsDataConfig, formats: Sequence[str], *, allow_inc
     rates = acceptance(items, cfg.samples, samples, verdicts)
     unfinished = sum(r["errors"] + r["missing"] for k, r in rates.items() if k.startswith("level "))
     if unfinished and not allow_incomplete:
-        raise IncompleteData(f"{unfinished} think-mode samples have no verdict, a judge error or no image; rerun the "
-                          "same command to retry them, or pass --allow-incomplete to write what was accepted")
+        raise IncompleteData(
+            f"{unfinished} think-mode samples have no verdict, a judge error or no image; rerun the "
+            "same command to retry them, or pass --allow-incomplete to write what was accepted"
+        )
     triples = accepted(items, cfg.samples, samples, verdicts)
     written = {f: WRITERS[f](out, run.root, triples) for f in formats}
     run_manifest = run.read_manifest()
     manifest = {
-        "schema_version": STARS_DATA_VERSION, "config": cfg.identity(), "model": run_manifest.get("model"),
-        "judge": run_manifest.get("judge"), "git_commit": run_manifest.get("git_commit"),
+        "schema_version": STARS_DATA_VERSION,
+        "config": cfg.identity(),
+        "model": run_manifest.get("model"),
+        "judge": run_manifest.get("judge"),
+        "git_commit": run_manifest.get("git_commit"),
         "unisandbox_version": run_manifest.get("unisandbox_version"),
-        "seeds": {"items": cfg.seed + cfg.item_seed_offset, "samples": cfg.seed,
-                  "sample_seed": "sample_seed(item id, 'think', k, seed)"},
-        "held_out": {"rule": "no official test expression (math) or rule set (mapping)",
-                     "held_out_keys": len(held_out_keys(cfg.tasks))},
-        "items": {"total": len(items), **{f"{t}/{lv}": sum(1 for it in items if (it.task, it.level) == (t, lv))
-                                          for t in cfg.tasks for lv in sorted(cfg.levels)}},
+        "seeds": {
+            "items": cfg.seed + cfg.item_seed_offset,
+            "samples": cfg.seed,
+            "sample_seed": "sample_seed(item id, 'think', k, seed)",
+        },
+        "held_out": {
+            "rule": "no official test expression (math) or rule set (mapping)",
+            "held_out_keys": len(held_out_keys(cfg.tasks)),
+        },
+        "items": {
+            "total": len(items),
+            **{
+                f"{t}/{lv}": sum(1 for it in items if (it.task, it.level) == (t, lv))
+                for t in cfg.tasks
+                for lv in sorted(cfg.levels)
+            },
+        },
         "curriculum": [f"level {lv}" for lv in sorted(cfg.levels)],
-        "acceptance": rates, "accepted": len(triples), "complete": not unfinished, "formats": written,
+        "acceptance": rates,
+        "accepted": len(triples),
+        "complete": not unfinished,
+        "formats": written,
     }
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
@@ -478,15 +590,24 @@ def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     """The formats, validated (ConfigError names the bad one); pyarrow is checked up front when needed."""
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise ConfigError(f"--format: unknown format {bad[0] if bad else '(none)'!r} (known: {', '.join(FORMATS)})")
+        raise ConfigError(
+            f"--format: unknown format {bad[0] if bad else '(none)'!r} (known: {', '.join(FORMATS)})"
+        )
     if any(f in ("parquet", "bagel") for f in formats):
         _pyarrow()
     return tuple(dict.fromkeys(formats))
 
 
-def main(out: Path, cfg: StarsDataConfig, formats: Sequence[str] = FORMATS, *, batch_size: int = 64,
-         judge_options: Mapping[str, Any] | None = None, allow_incomplete: bool = False,
-         progress: Any = None) -> dict[str, Any] | None:
+def main(
+    out: Path,
+    cfg: StarsDataConfig,
+    formats: Sequence[str] = FORMATS,
+    *,
+    batch_size: int = 64,
+    judge_options: Mapping[str, Any] | None = None,
+    allow_incomplete: bool = False,
+    progress: Any = None,
+) -> dict[str, Any] | None:
     """Prepare, sample, judge, reject, export; resumable. Returns the manifest on rank 0 (None elsewhere)."""
     import os
 
@@ -502,11 +623,17 @@ def main(out: Path, cfg: StarsDataConfig, formats: Sequence[str] = FORMATS, *, b
     try:
         if main_rank:
             prepare(out, cfg)
-        if not sample_and_judge(out, cfg, batch_size=batch_size, judge_options=judge_options, progress=progress):
+        if not sample_and_judge(
+            out, cfg, batch_size=batch_size, judge_options=judge_options, progress=progress
+        ):
             return None
     except BaseException:
         # A model or judge that cannot load leaves no half-made folder behind (nothing was sampled yet).
-        if fresh and not (out / "run" / "samples.jsonl").exists() and not list((out / "run").glob("samples.*.jsonl")):
+        if (
+            fresh
+            and not (out / "run" / "samples.jsonl").exists()
+            and not list((out / "run").glob("samples.*.jsonl"))
+        ):
             shutil.rmtree(out, ignore_errors=True)
         raise
     return export(out, cfg, formats, allow_incomplete=allow_incomplete)

@@ -55,15 +55,21 @@ def profile(name: str, seed: int = 0) -> StudyProfile:
     if name == "full":
         # Sized for <= 45 min on 2 CPU cores for both architectures: 300 fresh train items per task and
         # level x 3 samples = 8,100 judged think-mode samples per arch, shared by three 600-step variants.
-        return StudyProfile("full", None, StarsConfig(train_items=300, samples_per_item=3, steps=600, seed=seed),
-                            InjectConfig(steps=600, seed=seed))
+        return StudyProfile(
+            "full",
+            None,
+            StarsConfig(train_items=300, samples_per_item=3, steps=600, seed=seed),
+            InjectConfig(steps=600, seed=seed),
+        )
     if name == "quick":
         small = ReplayConfig(math_items=20, mapping_items=10, n_draw=100)
         return StudyProfile(
-            "quick", 12,
+            "quick",
+            12,
             StarsConfig(train_items=24, samples_per_item=2, steps=24, batch_size=16, replay=small, seed=seed),
             InjectConfig(steps=24, batch_size=16, replay=small, seed=seed),
-            notes={"why": "exercises every stage; numbers are too small to mean anything"})
+            notes={"why": "exercises every stage; numbers are too small to mean anything"},
+        )
     raise ValueError(f"unknown study profile {name!r}; expected 'full' or 'quick'")
 
 
@@ -74,8 +80,9 @@ def _pooled(scores: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     return Score.of(outcomes).to_dict()
 
 
-def run_arch(arch: str, checkpoint: Path | None, out: Path, prof: StudyProfile,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_arch(
+    arch: str, checkpoint: Path | None, out: Path, prof: StudyProfile, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Baseline, STARS (three variants) and injection for one architecture; returns its results."""
     from unisandbox.judges.sandbox import SandboxJudge
     from unisandbox.training import inject, stars
@@ -91,30 +98,52 @@ def run_arch(arch: str, checkpoint: Path | None, out: Path, prof: StudyProfile,
     gen = base["generation"]
     gap = {k: paired_change(gen["normal"][k], gen["think"][k]) for k in gen["normal"]}
     keys = list(gen["normal"])
-    baseline = {**scores_json(base), "think_minus_normal": gap,
-                "average": {m: _pooled(gen[m], keys) for m in ("normal", "think")},
-                "average_change": paired_change(_pool_score(gen["normal"], keys), _pool_score(gen["think"], keys))}
+    baseline = {
+        **scores_json(base),
+        "think_minus_normal": gap,
+        "average": {m: _pooled(gen[m], keys) for m in ("normal", "think")},
+        "average_change": paired_change(_pool_score(gen["normal"], keys), _pool_score(gen["think"], keys)),
+    }
     from unisandbox.runs.io import atomic_write_text
 
     (out / arch).mkdir(parents=True, exist_ok=True)  # each stage's numbers land on disk as soon as they exist
     atomic_write_text(out / arch / "baseline.json", json.dumps(baseline, indent=2, sort_keys=True) + "\n")
     log(f"[{arch}] STARS: sampling think mode on {prof.stars.train_items} train items per task and level")
     del model
-    samples = stars.sample(ckpt_dir, arch, out / arch / "stars_data", prof.stars, log=log)  # shared by the variants
+    samples = stars.sample(
+        ckpt_dir, arch, out / arch / "stars_data", prof.stars, log=log
+    )  # shared by the variants
     items = samples.items
     before_normal = {"generation": {"normal": gen["normal"]}, "probes": base["probes"]}
     variants: dict[str, Any] = {}
-    for name, cfg in (("curriculum", prof.stars), ("mixed", replace(prof.stars, curriculum=False)),
-                      ("unfiltered", replace(prof.stars, filtered=False, curriculum=False))):
+    for name, cfg in (
+        ("curriculum", prof.stars),
+        ("mixed", replace(prof.stars, curriculum=False)),
+        ("unfiltered", replace(prof.stars, filtered=False, curriculum=False)),
+    ):
         log(f"[{arch}] STARS {name}")
-        variants[name] = stars.run(ckpt_dir, arch, out / arch / f"stars_{name}", cfg, prof.eval_limit,
-                                   before=before_normal, samples=samples, log=log)
+        variants[name] = stars.run(
+            ckpt_dir,
+            arch,
+            out / arch / f"stars_{name}",
+            cfg,
+            prof.eval_limit,
+            before=before_normal,
+            samples=samples,
+            log=log,
+        )
     log(f"[{arch}] knowledge injection")
     icfg = prof.inject_query if (arch == "query" and prof.inject_query) else prof.inject
     injection = inject.run(ckpt_dir, arch, out / arch / "inject", icfg, log=log)
-    result = {"checkpoint": str(ckpt_dir), "profile": prof.name, "baseline": baseline, "stars": variants,
-              "injection": injection, "heldout": heldout_masks(ckpt_dir, prof, items),
-              "seconds": round(time.perf_counter() - t0, 1)}
+    result = {
+        "checkpoint": str(ckpt_dir),
+        "profile": prof.name,
+        "baseline": baseline,
+        "stars": variants,
+        "injection": injection,
+        "heldout": heldout_masks(ckpt_dir, prof, items),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     atomic_write_text(out / arch / RESULTS, json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result
 
@@ -156,11 +185,16 @@ def heldout_masks(ckpt_dir: Path, prof: StudyProfile, stars_items: list[Item]) -
     items = official_items("math", limit=prof.eval_limit) + official_items("mapping", limit=prof.eval_limit)
     pre = pretraining_items(ckpt_dir)
     tuned = pretraining_items(ckpt_dir, prof.stars.replay) + list(stars_items)
-    return {"pretraining": unseen_unit_masks(items, pre), "stars": unseen_unit_masks(items, tuned),
-            "facts_seen": False, "training_items": {"pretraining": len(pre), "stars": len(tuned)}}
+    return {
+        "pretraining": unseen_unit_masks(items, pre),
+        "stars": unseen_unit_masks(items, tuned),
+        "facts_seen": False,
+        "training_items": {"pretraining": len(pre), "stars": len(tuned)},
+    }
 
 
 # --- claims -----------------------------------------------------------------------------------------
+
 
 def claims(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each claim of the study (`training.claims.CLAIMS`) with the sandbox's numbers and its verdict."""
@@ -189,34 +223,71 @@ def findings(results: dict[str, dict[str, Any]], prof: StudyProfile) -> dict[str
     for key, v in r["stars"]["curriculum"]["normal"].items():
         task, level = key.split("/")
         stars_tab.setdefault(task, {})[level] = {
-            "before": v["before"]["value"], "after": v["after"]["value"],
+            "before": v["before"]["value"],
+            "after": v["after"]["value"],
             "before_ci": [v["before"]["low"], v["before"]["high"]],
-            "after_ci": [v["after"]["low"], v["after"]["high"]], "chance": v["after"].get("chance"),
+            "after_ci": [v["after"]["low"], v["after"]["high"]],
+            "chance": v["after"].get("chance"),
             "unseen_before": _unseen_rate(v["before"], masks.get(key)),
-            "unseen_after": _unseen_rate(v["after"], masks.get(key))}
+            "unseen_after": _unseen_rate(v["after"], masks.get(key)),
+        }
     inj = r["injection"]["after"]["generation"]
     injection = {d: {m: inj[d][m]["value"] for m in ("normal", "think")} for d in ("forward", "inverse")}
-    injection_ci = {d: {m: [inj[d][m]["low"], inj[d][m]["high"]] for m in ("normal", "think")}
-                    for d in ("forward", "inverse")}
+    injection_ci = {
+        d: {m: [inj[d][m]["low"], inj[d][m]["high"]] for m in ("normal", "think")}
+        for d in ("forward", "inverse")
+    }
     by_arch = {}
     for arch, res in results.items():
         by_arch[arch] = {
-            "checkpoint": res["checkpoint"], "baseline": res["baseline"], "seconds": res["seconds"],
+            "checkpoint": res["checkpoint"],
+            "baseline": res["baseline"],
+            "seconds": res["seconds"],
             "heldout": res.get("heldout"),
-            "stars": {name: {k: res["stars"][name][k] for k in ("normal", "probes", "acceptance", "stages", "loss",
-                                                              "pairs", "sample_seconds", "train_seconds")}
-                      for name in res["stars"]},
-            "injection": {k: res["injection"][k] for k in ("before", "after", "change", "generation_pathway", "loss",
-                                                          "corpus_sequences")},
+            "stars": {
+                name: {
+                    k: res["stars"][name][k]
+                    for k in (
+                        "normal",
+                        "probes",
+                        "acceptance",
+                        "stages",
+                        "loss",
+                        "pairs",
+                        "sample_seconds",
+                        "train_seconds",
+                    )
+                }
+                for name in res["stars"]
+            },
+            "injection": {
+                k: res["injection"][k]
+                for k in ("before", "after", "change", "generation_pathway", "loss", "corpus_sequences")
+            },
         }
-    return {"version": STUDY_VERSION, "profile": prof.name, "main_arch": main, "stars": stars_tab,
-            "injection": injection, "injection_ci": injection_ci,
-            "injection_probes": {d: r["injection"]["after"]["probes"][d]["value"] for d in ("forward", "inverse")},
-            "claims": claims(results), "by_arch": by_arch}
+    return {
+        "version": STUDY_VERSION,
+        "profile": prof.name,
+        "main_arch": main,
+        "stars": stars_tab,
+        "injection": injection,
+        "injection_ci": injection_ci,
+        "injection_probes": {
+            d: r["injection"]["after"]["probes"][d]["value"] for d in ("forward", "inverse")
+        },
+        "claims": claims(results),
+        "by_arch": by_arch,
+    }
 
 
-def run(arches: list[str], out: Path, prof: StudyProfile, checkpoints: dict[str, Path | None] | None = None,
-        log: Callable[[str], None] = print, resume: bool = False) -> dict[str, Any]:
+def run(
+    arches: list[str],
+    out: Path,
+    prof: StudyProfile,
+    checkpoints: dict[str, Path | None] | None = None,
+    log: Callable[[str], None] = print,
+    resume: bool = False,
+) -> dict[str, Any]:
     """Run the study; writes OUT/findings.json and OUT/report.md; returns findings.
 
     `resume`: an architecture already finished in OUT with the same profile and checkpoint is read back
@@ -243,7 +314,7 @@ def run(arches: list[str], out: Path, prof: StudyProfile, checkpoints: dict[str,
 
 
 def _iv(s: dict[str, Any]) -> str:
-    """"0.43 [0.33, 0.53]", with errors and missing units when there are any."""
+    """ "0.43 [0.33, 0.53]", with errors and missing units when there are any."""
     text = f"{s['value']:.2f} [{s['low']:.2f}, {s['high']:.2f}]"
     extra = [f"{s[k]} {k}" for k in ("errors", "missing") if s.get(k)]
     return text + (f" ({', '.join(extra)})" if extra else "")
@@ -262,11 +333,16 @@ def _unseen_cell(unseen: dict[str, Any] | None) -> str:
 
 
 def _claims_table(f: dict[str, Any]) -> list[str]:
-    lines = ["| claim | study figure | sandbox: first vs second (correct/scored) | verdict | why | "
-             "unseen expressions only |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| claim | study figure | sandbox: first vs second (correct/scored) | verdict | why | "
+        "unseen expressions only |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for c in f["claims"]:
-        lines.append(f"| {c['claim']} ({c['arch']}; {c['first']} vs {c['second']}) | {c['study']} | "
-                     f"{c['sandbox']} | **{c['verdict']}** | {c['reason']} | {_unseen_cell(c['unseen'])} |")
+        lines.append(
+            f"| {c['claim']} ({c['arch']}; {c['first']} vs {c['second']}) | {c['study']} | "
+            f"{c['sandbox']} | **{c['verdict']}** | {c['reason']} | {_unseen_cell(c['unseen'])} |"
+        )
     return lines
 
 
@@ -292,17 +368,25 @@ def _unseen_table(r: dict[str, Any]) -> list[str]:
         value = "-" if u["value"] is None else f"{u['value']:.2f}"
         return f"{value} ({u['k']}/{u['n']})"
 
-    lines = ["", "The same on the units whose expression (math) or rule set (mapping) no training item had "
-             "(`training.heldout`; facts are not counted as seen):", "",
-             "| task/level | units unseen by pretraining | probe | normal | think | units unseen by pretraining "
-             "+ STARS | " + " | ".join(f"STARS {v}" for v in r["stars"]) + " |",
-             "| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in r["stars"]) + " |"]
+    lines = [
+        "",
+        "The same on the units whose expression (math) or rule set (mapping) no training item had "
+        "(`training.heldout`; facts are not counted as seen):",
+        "",
+        "| task/level | units unseen by pretraining | probe | normal | think | units unseen by pretraining "
+        "+ STARS | " + " | ".join(f"STARS {v}" for v in r["stars"]) + " |",
+        "| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in r["stars"]) + " |",
+    ]
     for key in b["generation"]["normal"]:
         pre, tuned = held["pretraining"].get(key), held.get("stars", {}).get(key)
-        row = [key, "-" if pre is None else str(pre.count("1")), cell(b["probes"][key], "pretraining", key),
-               cell(b["generation"]["normal"][key], "pretraining", key),
-               cell(b["generation"]["think"][key], "pretraining", key),
-               "-" if tuned is None else str(tuned.count("1"))]
+        row = [
+            key,
+            "-" if pre is None else str(pre.count("1")),
+            cell(b["probes"][key], "pretraining", key),
+            cell(b["generation"]["normal"][key], "pretraining", key),
+            cell(b["generation"]["think"][key], "pretraining", key),
+            "-" if tuned is None else str(tuned.count("1")),
+        ]
         row += [cell(v["normal"][key]["after"], "stars", key) for v in r["stars"].values()]
         lines.append("| " + " | ".join(row) + " |")
     return lines
@@ -312,46 +396,80 @@ def report_markdown(f: dict[str, Any], results: dict[str, dict[str, Any]]) -> st
     """The study report: claims with verdicts, then the numbers per architecture."""
     from unisandbox.metrics.claims import PROBE_FLOOR, REJECTED_FLOOR
 
-    lines = [f"# Sandbox replication ({f['profile']} profile)", "",
-             "Official test split, one sample per item, sandbox judge, mapping scored by pair, 95% intervals "
-             "(Wilson for accuracies, Newcombe for paired differences, exact McNemar p). Judge errors and "
-             "missing images are counted beside each accuracy, never as wrong. Chance: a uniform guesser's "
-             "accuracy (`metrics.outcomes`).", "", "## Findings", "",
-             "Verdict rules (`metrics.claims`, fixed before any number): **not testable** when a precondition "
-             f"fails (an understanding probe below {PROBE_FLOOR:.2f} or not above chance; rejection sampling also "
-             f"needs >= {REJECTED_FLOOR:.0%} of samples rejected); else **agrees** / **disagrees** when the paired "
-             "interval of first - second lies above / below 0, **inconclusive** when it contains 0. The last "
-             "column repeats the comparison on the test units whose expression (math) or rule set (mapping) "
-             "no training item had (`training.heldout`).", ""]
+    lines = [
+        f"# Sandbox replication ({f['profile']} profile)",
+        "",
+        "Official test split, one sample per item, sandbox judge, mapping scored by pair, 95% intervals "
+        "(Wilson for accuracies, Newcombe for paired differences, exact McNemar p). Judge errors and "
+        "missing images are counted beside each accuracy, never as wrong. Chance: a uniform guesser's "
+        "accuracy (`metrics.outcomes`).",
+        "",
+        "## Findings",
+        "",
+        "Verdict rules (`metrics.claims`, fixed before any number): **not testable** when a precondition "
+        f"fails (an understanding probe below {PROBE_FLOOR:.2f} or not above chance; rejection sampling also "
+        f"needs >= {REJECTED_FLOOR:.0%} of samples rejected); else **agrees** / **disagrees** when the paired "
+        "interval of first - second lies above / below 0, **inconclusive** when it contains 0. The last "
+        "column repeats the comparison on the test units whose expression (math) or rule set (mapping) "
+        "no training item had (`training.heldout`).",
+        "",
+    ]
     lines += _claims_table(f)
     for arch, r in results.items():
         b = r["baseline"]
-        lines += ["", f"## {arch} architecture", "", f"Checkpoint `{r['checkpoint']}`, {r['seconds']:.0f}s.", "",
-                  "| task/level | chance | probe | normal | think | "
-                  + " | ".join(f"STARS {v}" for v in r["stars"])
-                  + " | unseen units (pretraining / + STARS) |",
-                  "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in r["stars"]) + " | --- |"]
+        lines += [
+            "",
+            f"## {arch} architecture",
+            "",
+            f"Checkpoint `{r['checkpoint']}`, {r['seconds']:.0f}s.",
+            "",
+            "| task/level | chance | probe | normal | think | "
+            + " | ".join(f"STARS {v}" for v in r["stars"])
+            + " | unseen units (pretraining / + STARS) |",
+            "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in r["stars"]) + " | --- |",
+        ]
         for key in b["generation"]["normal"]:
-            row = [key, _chance(b["generation"]["normal"][key]), _iv(b["probes"][key]),
-                   _iv(b["generation"]["normal"][key]), _iv(b["generation"]["think"][key])]
+            row = [
+                key,
+                _chance(b["generation"]["normal"][key]),
+                _iv(b["probes"][key]),
+                _iv(b["generation"]["normal"][key]),
+                _iv(b["generation"]["think"][key]),
+            ]
             row += [_iv(v["normal"][key]["after"]) for v in r["stars"].values()]
             row.append(f"{_unseen_count(r, 'pretraining', key)} / {_unseen_count(r, 'stars', key)}")
             lines.append("| " + " | ".join(row) + " |")
         lines += _unseen_table(r)
-        lines += ["", "Forgetting check (probes after curriculum STARS): " + ", ".join(
-            f"{k} {v['before']['value']:.2f} -> {v['after']['value']:.2f}"
-            for k, v in r["stars"]["curriculum"]["probes"].items()), ""]
+        lines += [
+            "",
+            "Forgetting check (probes after curriculum STARS): "
+            + ", ".join(
+                f"{k} {v['before']['value']:.2f} -> {v['after']['value']:.2f}"
+                for k, v in r["stars"]["curriculum"]["probes"].items()
+            ),
+            "",
+        ]
         inj = r["injection"]
-        lines += ["| knowledge | mode | chance | before injection | after injection |",
-                  "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "| knowledge | mode | chance | before injection | after injection |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for d in ("forward", "inverse"):
             for m in ("normal", "think"):
-                lines.append(f"| {d} | {m} | {_chance(inj['after']['generation'][d][m])} | "
-                             f"{_iv(inj['before']['generation'][d][m])} | {_iv(inj['after']['generation'][d][m])} |")
-            lines.append(f"| {d} | probe | {_chance(inj['after']['probes'][d])} | {_iv(inj['before']['probes'][d])} | "
-                         f"{_iv(inj['after']['probes'][d])} |")
+                lines.append(
+                    f"| {d} | {m} | {_chance(inj['after']['generation'][d][m])} | "
+                    f"{_iv(inj['before']['generation'][d][m])} | {_iv(inj['after']['generation'][d][m])} |"
+                )
+            lines.append(
+                f"| {d} | probe | {_chance(inj['after']['probes'][d])} | {_iv(inj['before']['probes'][d])} | "
+                f"{_iv(inj['after']['probes'][d])} |"
+            )
         g = inj["generation_pathway"]
-        lines += ["", f"Injection trained: {g['parameters']}; generation pathway unchanged: {g['untouched']}.", ""]
+        lines += [
+            "",
+            f"Injection trained: {g['parameters']}; generation pathway unchanged: {g['untouched']}.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -413,14 +531,19 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m unisandbox.training.study")
     ap.add_argument("action", choices=["recompute", "bounds"])
-    ap.add_argument("out", type=Path, help="recompute: the study's output directory (holds <arch>/results.json); "
-                    "bounds: a findings.json")
+    ap.add_argument(
+        "out",
+        type=Path,
+        help="recompute: the study's output directory (holds <arch>/results.json); bounds: a findings.json",
+    )
     args = ap.parse_args(argv)
     try:
         if args.action == "bounds":
             for row in bounds(args.out):
-                print(f"{' or '.join(row['verdicts']):>28}  {row['id']}: {row['first']} vs {row['second']}"
-                      f"{'' if row.get('reason') is None else '  (' + row['reason'] + ')'}")
+                print(
+                    f"{' or '.join(row['verdicts']):>28}  {row['id']}: {row['first']} vs {row['second']}"
+                    f"{'' if row.get('reason') is None else '  (' + row['reason'] + ')'}"
+                )
             return 0
         f = recompute(args.out)
     except InputError as e:

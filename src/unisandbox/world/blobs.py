@@ -36,7 +36,7 @@ def label(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
         padded[1:-1, 1:-1] = lab
         new = lab
         for dy, dx in shifts:
-            new = np.minimum(new, padded[1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w])
+            new = np.minimum(new, padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w])
         new = np.where(mask, new, big)
         # Pointer jumping: a pixel's label is a pixel index; adopt that pixel's (smaller) label.
         flat = new.ravel()

@@ -26,8 +26,14 @@ class Pen:
     Transparent pixels are background; every drawn pixel is part of the icon.
     """
 
-    def __init__(self, img: Image.Image, s: float, ox: float = 0.0, oy: float = 0.0,
-                 dc: tuple[int, int, int] = (0, 0, 0)):
+    def __init__(
+        self,
+        img: Image.Image,
+        s: float,
+        ox: float = 0.0,
+        oy: float = 0.0,
+        dc: tuple[int, int, int] = (0, 0, 0),
+    ):
         self.draw = ImageDraw.Draw(img)
         self.s, self.ox, self.oy, self.dc = s, ox, oy, dc
 
@@ -76,8 +82,9 @@ class Pen:
         self.ellipse((x - r, y - r, x + r, y + r), rgb)
 
 
-def star_points(cx: float, cy: float, r_out: float, r_in: float, n: int, rot: float = -90.0
-                ) -> list[tuple[float, float]]:
+def star_points(
+    cx: float, cy: float, r_out: float, r_in: float, n: int, rot: float = -90.0
+) -> list[tuple[float, float]]:
     """Vertices of an n-pointed star centred at (cx, cy)."""
     pts = []
     for k in range(2 * n):
@@ -435,8 +442,10 @@ def _sunflower(p: Pen) -> None:
 
 def _tulip(p: Pen) -> None:
     _flower_stem(p, 7)
-    p.poly([(2, 0.5), (4, 2.5), (6, 0), (8, 2.5), (10, 0.5), (10, 5.5), (8, 7.5), (4, 7.5), (2, 5.5)],
-           (240, 80, 125))
+    p.poly(
+        [(2, 0.5), (4, 2.5), (6, 0), (8, 2.5), (10, 0.5), (10, 5.5), (8, 7.5), (4, 7.5), (2, 5.5)],
+        (240, 80, 125),
+    )
 
 
 def _violet(p: Pen) -> None:
@@ -446,16 +455,57 @@ def _violet(p: Pen) -> None:
 
 
 DRAWERS: dict[str, Callable[[Pen], Any]] = {
-    "apple": _apple, "ball": _ball, "balloon": _balloon, "bell": _bell, "book": _book,
-    "bottle": _bottle, "box": _box, "candle": _candle, "car": _car, "chair": _chair, "clock": _clock,
-    "coin": _coin, "cookie": _cookie, "crown": _crown, "cup": _cup, "diamond": _diamond, "drum": _drum,
-    "egg": _egg, "fish": _fish, "flag": _flag, "hat": _hat, "heart": _heart, "house": _house,
-    "key": _key, "kite": _kite, "lamp": _lamp, "leaf": _leaf, "moon": _moon, "mushroom": _mushroom,
-    "pencil": _pencil, "ring": _ring, "shoe": _shoe, "sock": _sock, "star": _star, "tree": _tree,
+    "apple": _apple,
+    "ball": _ball,
+    "balloon": _balloon,
+    "bell": _bell,
+    "book": _book,
+    "bottle": _bottle,
+    "box": _box,
+    "candle": _candle,
+    "car": _car,
+    "chair": _chair,
+    "clock": _clock,
+    "coin": _coin,
+    "cookie": _cookie,
+    "crown": _crown,
+    "cup": _cup,
+    "diamond": _diamond,
+    "drum": _drum,
+    "egg": _egg,
+    "fish": _fish,
+    "flag": _flag,
+    "hat": _hat,
+    "heart": _heart,
+    "house": _house,
+    "key": _key,
+    "kite": _kite,
+    "lamp": _lamp,
+    "leaf": _leaf,
+    "moon": _moon,
+    "mushroom": _mushroom,
+    "pencil": _pencil,
+    "ring": _ring,
+    "shoe": _shoe,
+    "sock": _sock,
+    "star": _star,
+    "tree": _tree,
     "umbrella": _umbrella,
-    "banana": _banana, "cherry": _cherry, "grape": _grape, "lemon": _lemon, "orange": _orange,
-    "pear": _pear, "strawberry": _strawberry, "watermelon": _watermelon,
-    "daisy": _daisy, "lily": _lily, "lotus": _lotus, "orchid": _orchid, "rose": _rose,
-    "sunflower": _sunflower, "tulip": _tulip, "violet": _violet,
+    "banana": _banana,
+    "cherry": _cherry,
+    "grape": _grape,
+    "lemon": _lemon,
+    "orange": _orange,
+    "pear": _pear,
+    "strawberry": _strawberry,
+    "watermelon": _watermelon,
+    "daisy": _daisy,
+    "lily": _lily,
+    "lotus": _lotus,
+    "orchid": _orchid,
+    "rose": _rose,
+    "sunflower": _sunflower,
+    "tulip": _tulip,
+    "violet": _violet,
 }
 """Vocabulary key -> drawing function (unit box 12x12)."""

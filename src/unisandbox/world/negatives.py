@@ -79,12 +79,12 @@ def pixel_noise(rng: Rng) -> np.ndarray:
 def shuffled_blocks(rng: Rng) -> np.ndarray:
     """A portrait cut into 8x8 blocks that are shuffled."""
     img = _portrait(rng)
-    blocks = [img[y:y + 8, x:x + 8] for y in range(0, 48, 8) for x in range(0, 48, 8)]
+    blocks = [img[y : y + 8, x : x + 8] for y in range(0, 48, 8) for x in range(0, 48, 8)]
     order = rng.permutation(len(blocks))
     out = np.empty_like(img)
     for k, j in enumerate(order):
         y, x = divmod(k, 6)
-        out[y * 8:(y + 1) * 8, x * 8:(x + 1) * 8] = blocks[j]
+        out[y * 8 : (y + 1) * 8, x * 8 : (x + 1) * 8] = blocks[j]
     return out
 
 
@@ -110,8 +110,14 @@ def smeared(rng: Rng) -> np.ndarray:
 
 
 NEGATIVES: dict[str, Callable[[Rng], np.ndarray]] = {
-    "blank": blank, "uniform_noise": uniform_noise, "speckle": speckle, "mixed": mixed,
-    "blurred": blurred, "pixel_noise": pixel_noise, "shuffled_blocks": shuffled_blocks,
-    "colour_swap": colour_swap, "smeared": smeared,
+    "blank": blank,
+    "uniform_noise": uniform_noise,
+    "speckle": speckle,
+    "mixed": mixed,
+    "blurred": blurred,
+    "pixel_noise": pixel_noise,
+    "shuffled_blocks": shuffled_blocks,
+    "colour_swap": colour_swap,
+    "smeared": smeared,
 }
 """Kind -> generator. `mixed` is weighted more in calibration: it is the hardest and most common."""

@@ -55,11 +55,16 @@ COLOUR_JITTER = 10
 """Free style: each icon's colours are shifted per channel by an integer in [-J, J]."""
 
 SKIN: dict[str, tuple[int, int, int]] = {
-    "light": (250, 220, 190), "medium": (205, 150, 100), "dark": (92, 58, 50),
+    "light": (250, 220, 190),
+    "medium": (205, 150, 100),
+    "dark": (92, 58, 50),
 }
 """Face colour per skin tone (keys = vocab.SKIN_TONES)."""
 HAIR: dict[str, tuple[int, int, int]] = {
-    "black": (25, 22, 22), "blonde": (245, 215, 90), "brown": (155, 90, 20), "red": (210, 50, 25),
+    "black": (25, 22, 22),
+    "blonde": (245, 215, 90),
+    "brown": (155, 90, 20),
+    "red": (210, 50, 25),
 }
 """Hair colour per hair class (keys = vocab.HAIR_COLOURS)."""
 SHIRT = (70, 110, 200)
@@ -68,9 +73,14 @@ MOUTH = (120, 30, 45)
 BOW = (255, 105, 180)
 GLASSES = (120, 120, 130)
 PORTRAIT_COLOURS: dict[str, tuple[int, int, int]] = {
-    "background": BACKGROUND, "shirt": SHIRT, "eyes": EYES, "mouth": MOUTH, "bow": BOW,
+    "background": BACKGROUND,
+    "shirt": SHIRT,
+    "eyes": EYES,
+    "mouth": MOUTH,
+    "bow": BOW,
     "glasses": GLASSES,
-    **{f"skin:{k}": v for k, v in SKIN.items()}, **{f"hair:{k}": v for k, v in HAIR.items()},
+    **{f"skin:{k}": v for k, v in SKIN.items()},
+    **{f"hair:{k}": v for k, v in HAIR.items()},
 }
 """Every colour a portrait uses, by role (the sandbox judge classifies portrait pixels against these)."""
 
@@ -108,7 +118,7 @@ def icon_rgba(name: str, scale: float = 1.0, shift: tuple[int, int, int] = (0, 0
     DRAWERS[name](Pen(img, scale, 0.0, 0.0, shift))
     arr = np.asarray(img)
     ys, xs = np.nonzero(arr[:, :, 3])
-    return np.ascontiguousarray(arr[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1])
+    return np.ascontiguousarray(arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
 
 
 @cache
@@ -131,7 +141,7 @@ def blank() -> np.ndarray:
 
 def _paste(canvas: np.ndarray, icon: np.ndarray, y: int, x: int) -> None:
     h, w = icon.shape[:2]
-    region = canvas[y: y + h, x: x + w]
+    region = canvas[y : y + h, x : x + w]
     mask = icon[:, :, 3] > 0
     region[mask] = icon[:, :, :3][mask]
 
@@ -157,24 +167,24 @@ def _free_positions(sizes: Sequence[tuple[int, int]], rng: Rng) -> list[tuple[in
     for h, w in sizes:
         integral = np.zeros((IMAGE_SIZE + 1, IMAGE_SIZE + 1), np.int32)
         integral[1:, 1:] = occupied.cumsum(0).cumsum(1)
-        hits = (integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w])
+        hits = integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]
         ys, xs = np.nonzero(hits == 0)
         if len(ys) == 0:
             return None
         k = int(rng.integers(len(ys)))
         y, x = int(ys[k]), int(xs[k])
         out.append((y, x))
-        occupied[max(0, y - GAP): y + h + GAP, max(0, x - GAP): x + w + GAP] = True
+        occupied[max(0, y - GAP) : y + h + GAP, max(0, x - GAP) : x + w + GAP] = True
     return out
 
 
-def _free_layout(names: Sequence[str], rng: Rng, scale_range: tuple[float, float] = FREE_SCALE
-                 ) -> np.ndarray:
+def _free_layout(names: Sequence[str], rng: Rng, scale_range: tuple[float, float] = FREE_SCALE) -> np.ndarray:
     lo, hi = scale_range
     for _ in range(40):
         icons = [
-            icon_rgba(n, float(rng.uniform(lo, hi)),
-                      _rgb(rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, size=3)))
+            icon_rgba(
+                n, float(rng.uniform(lo, hi)), _rgb(rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, size=3))
+            )
             for n in names
         ]
         for _ in range(8):
@@ -235,6 +245,7 @@ def render_single(name: str, rng: Rng, style: str = "free") -> np.ndarray:
 
 # --- portraits --------------------------------------------------------------------------------------
 
+
 def _portrait_colour(rgb: tuple[int, int, int], rng: Rng | None) -> tuple[int, int, int]:
     if rng is None:
         return rgb
@@ -243,8 +254,12 @@ def _portrait_colour(rgb: tuple[int, int, int], rng: Rng | None) -> tuple[int, i
 
 
 def _check_person(gender: str, age: str, hair: str, skin: str) -> None:
-    for value, allowed, what in ((gender, vocab.GENDERS, "gender"), (age, vocab.AGE_GROUPS, "age"),
-                                 (hair, vocab.HAIR_COLOURS, "hair"), (skin, vocab.SKIN_TONES, "skin")):
+    for value, allowed, what in (
+        (gender, vocab.GENDERS, "gender"),
+        (age, vocab.AGE_GROUPS, "age"),
+        (hair, vocab.HAIR_COLOURS, "hair"),
+        (skin, vocab.SKIN_TONES, "skin"),
+    ):
         if value not in allowed:
             raise ValueError(f"unknown {what} {value!r}; expected one of {allowed}")
 

@@ -36,8 +36,14 @@ class _SandboxBase:
     kind = "sandbox"
     capabilities = Capabilities(understands=True, thinks=True, trainable=True)
 
-    def __init__(self, checkpoint, path: str | None = None, temperature: float | None = None,
-                 batch_size: int = 256, max_trace_tokens: int = MAX_TRACE_TOKENS):
+    def __init__(
+        self,
+        checkpoint,
+        path: str | None = None,
+        temperature: float | None = None,
+        batch_size: int = 256,
+        max_trace_tokens: int = MAX_TRACE_TOKENS,
+    ):
         from unisandbox.models.sandbox.sampling import text_logit_mask
         from unisandbox.models.sandbox.tokenizers import SPECIALS
 
@@ -68,14 +74,23 @@ class _SandboxBase:
         device = options.pop("device", None)
         ckpt = load_checkpoint(path, arch=cls.arch, device=device)
         if ckpt.arch != cls.arch:
-            raise ValueError(f"{path}: checkpoint architecture is {ckpt.arch!r}, this adapter loads {cls.arch!r}")
+            raise ValueError(
+                f"{path}: checkpoint architecture is {ckpt.arch!r}, this adapter loads {cls.arch!r}"
+            )
         return cls(ckpt, path=path, **options)
 
     def describe(self) -> dict[str, Any]:
         """Identity for a run manifest: spec, architecture, weights hash, sampling settings."""
-        return {"kind": self.kind, "path": self.path, "arch": self.arch, "weights_sha256": self._weights_sha,
-                "temperature": self.temperature, "max_trace_tokens": self.max_trace_tokens,
-                "train_command": self.checkpoint.config.get("command"), "seed": self.checkpoint.config.get("seed")}
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "arch": self.arch,
+            "weights_sha256": self._weights_sha,
+            "temperature": self.temperature,
+            "max_trace_tokens": self.max_trace_tokens,
+            "train_command": self.checkpoint.config.get("command"),
+            "seed": self.checkpoint.config.get("seed"),
+        }
 
     @property
     def device(self):
@@ -100,24 +115,33 @@ class _SandboxBase:
         if not items:
             return []
         if mode == "normal":
-            return self._draw([self.codec.normal_prompt(it.prompt) for it in items], list(seeds),
-                              [{} for _ in items])
+            return self._draw(
+                [self.codec.normal_prompt(it.prompt) for it in items], list(seeds), [{} for _ in items]
+            )
         prompts = [self.codec.think_prompt(it.prompt) for it in items]
         img = self.codec.special("<img>")
         prefixes, metas = [], []
-        for p, (ids, stopped) in zip(prompts, self._decode_text(prompts, stop=("<img>", "<eos>")), strict=True):
+        for p, (ids, stopped) in zip(
+            prompts, self._decode_text(prompts, stop=("<img>", "<eos>")), strict=True
+        ):
             forced = not (stopped and ids[-1] == img)
             trace = ids[:-1] if stopped else ids
             text = self.codec.text.decode(trace)
             prefixes.append([*p, *trace, img])
-            metas.append({"text": text, "rewritten_prompt": parse_answer(text) or None,
-                          "extra": {"trace_tokens": len(trace), "forced_img": forced}})
+            metas.append(
+                {
+                    "text": text,
+                    "rewritten_prompt": parse_answer(text) or None,
+                    "extra": {"trace_tokens": len(trace), "forced_img": forced},
+                }
+            )
         return self._draw(prefixes, list(seeds), metas)
 
     def draw_descriptions(self, descriptions: Sequence[str], seeds: Sequence[int]) -> list[Generation]:
         """Draw from plain descriptions (`<gen> 3 cups <img>`): the drawing skill on its own."""
-        return self._draw([self.codec.normal_prompt(d) for d in descriptions], list(seeds),
-                          [{} for _ in descriptions])
+        return self._draw(
+            [self.codec.normal_prompt(d) for d in descriptions], list(seeds), [{} for _ in descriptions]
+        )
 
     # --- internals ------------------------------------------------------------------------------
     def _text_vocab(self) -> int:
@@ -135,8 +159,13 @@ class _SandboxBase:
         for chunk in _chunks(prompts, self.batch_size):
             ok = [i for i in chunk if len(prompts[i]) < limit - 10]
             if ok:
-                outs = greedy_text(self._text_model(), [prompts[i] for i in ok], stop_ids,
-                                   self.max_trace_tokens, self._allowed)
+                outs = greedy_text(
+                    self._text_model(),
+                    [prompts[i] for i in ok],
+                    stop_ids,
+                    self.max_trace_tokens,
+                    self._allowed,
+                )
                 for i, o in zip(ok, outs, strict=True):
                     res[i] = o
         return res
@@ -150,18 +179,24 @@ class _SandboxBase:
             ok = [i for i in chunk if len(prefixes[i]) <= limit]
             for i in chunk:
                 if len(prefixes[i]) > limit:
-                    out[i] = Generation(image=None, text=metas[i].get("text", ""),
-                                        rewritten_prompt=metas[i].get("rewritten_prompt"),
-                                        error=f"prompt of {len(prefixes[i])} tokens exceeds the context ({limit})")
+                    out[i] = Generation(
+                        image=None,
+                        text=metas[i].get("text", ""),
+                        rewritten_prompt=metas[i].get("rewritten_prompt"),
+                        error=f"prompt of {len(prefixes[i])} tokens exceeds the context ({limit})",
+                    )
             if not ok:
                 continue
             codes = self._sample_codes([prefixes[i] for i in ok], [seeds[i] for i in ok])
             arrays = self.codec.image.decode(codes)
             for i, arr, c in zip(ok, arrays, codes, strict=True):
                 m = metas[i]
-                out[i] = Generation(image=Image.fromarray(arr, "RGB"), text=m.get("text", ""),
-                                    rewritten_prompt=m.get("rewritten_prompt"),
-                                    extra={**m.get("extra", {}), "codes": [int(x) for x in c]})
+                out[i] = Generation(
+                    image=Image.fromarray(arr, "RGB"),
+                    text=m.get("text", ""),
+                    rewritten_prompt=m.get("rewritten_prompt"),
+                    extra={**m.get("extra", {}), "codes": [int(x) for x in c]},
+                )
         return [out[i] for i in range(len(prefixes))]
 
     def _context_limit(self) -> int:
@@ -170,12 +205,14 @@ class _SandboxBase:
     def _sample_codes(self, prefixes: list[list[int]], seeds: list[int]) -> np.ndarray:
         from unisandbox.models.sandbox.sampling import sample_codes
 
-        return sample_codes(self.model, prefixes, self.codec.code_offset, self.codec.image.size, seeds,
-                            self.temperature)
+        return sample_codes(
+            self.model, prefixes, self.codec.code_offset, self.codec.image.size, seeds, self.temperature
+        )
 
     # --- training hooks (STARS, knowledge injection) --------------------------------------------
-    def understanding_sequences(self, pairs: Sequence[tuple[str, str]],
-                                steps: Sequence[Sequence[str]] | None = None) -> list[Seq]:
+    def understanding_sequences(
+        self, pairs: Sequence[tuple[str, str]], steps: Sequence[Sequence[str]] | None = None
+    ) -> list[Seq]:
         """`<und> question <sep> [steps ;] answer: A <eos>` for (question, answer) pairs."""
         out = []
         for k, (q, a) in enumerate(pairs):
@@ -183,15 +220,23 @@ class _SandboxBase:
             out.append(self.codec.understanding(q, [*st, f"answer: {a}"]))
         return out
 
-    def image_sequences(self, pairs: Sequence[tuple[str, Any]], mode: Mode = "normal",
-                        traces: Sequence[Sequence[str]] | None = None) -> list[Seq]:
+    def image_sequences(
+        self,
+        pairs: Sequence[tuple[str, Any]],
+        mode: Mode = "normal",
+        traces: Sequence[Sequence[str]] | None = None,
+    ) -> list[Seq]:
         """Sequences from (prompt, image) pairs; image = PIL image or (48, 48, 3) uint8 array.
 
         normal: `<gen> prompt <img> codes` (what STARS distils into); think: `<think> prompt <sep> trace
         <img> codes` (needs `traces`, each ending with "answer: ...").
         """
-        arrays = np.stack([np.asarray(img.convert("RGB") if hasattr(img, "convert") else img, dtype=np.uint8)
-                           for _, img in pairs])
+        arrays = np.stack(
+            [
+                np.asarray(img.convert("RGB") if hasattr(img, "convert") else img, dtype=np.uint8)
+                for _, img in pairs
+            ]
+        )
         codes = self.codec.image.encode(arrays)
         if mode == "normal":
             return [self.codec.drawing(p, c) for (p, _), c in zip(pairs, codes, strict=True)]
@@ -208,24 +253,47 @@ class _SandboxBase:
 
         mcfg = MixtureConfig.from_dict(self.checkpoint.config["train"]["mixture"])
         scale = max(1, int(sum(mcfg.math_items.values()) + 2 * sum(mcfg.mapping_items.values())) // max(n, 1))
-        small = replace(mcfg, math_items={k: max(1, v // scale) for k, v in mcfg.math_items.items()},
-                        mapping_items={k: max(1, v // scale) for k, v in mcfg.mapping_items.items()},
-                        n_draw=max(1, mcfg.n_draw // scale))
+        small = replace(
+            mcfg,
+            math_items={k: max(1, v // scale) for k, v in mcfg.math_items.items()},
+            mapping_items={k: max(1, v // scale) for k, v in mcfg.mapping_items.items()},
+            n_draw=max(1, mcfg.n_draw // scale),
+        )
         pools = tokenize(build_raw(small, seed), self.codec)
         weights = self.checkpoint.config["train"].get("weights", TrainConfig().weights)
         sampler = BatchSampler(pools, weights, 1, seed)
         return [sampler.next()[1][0] for _ in range(n)]
 
-    def finetune(self, sequences: Sequence[Seq], steps: int, lr: float = 5e-4, batch_size: int = 32,
-                 seed: int = 0, replay: Sequence[Seq] = (), replay_ratio: float = 0.0, log=None) -> list[float]:
+    def finetune(
+        self,
+        sequences: Sequence[Seq],
+        steps: int,
+        lr: float = 5e-4,
+        batch_size: int = 32,
+        seed: int = 0,
+        replay: Sequence[Seq] = (),
+        replay_ratio: float = 0.0,
+        log=None,
+    ) -> list[float]:
         """Fine-tune in place (see `train.finetune`); returns per-step losses."""
         import torch
 
         from unisandbox.models.sandbox.train import finetune
 
         torch.manual_seed(seed)
-        losses = finetune(self.model, self.codec, sequences, steps, lr=lr, batch_size=batch_size, seed=seed,
-                          replay=replay, replay_ratio=replay_ratio, arch=self.arch, log=log)
+        losses = finetune(
+            self.model,
+            self.codec,
+            sequences,
+            steps,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            replay=replay,
+            replay_ratio=replay_ratio,
+            arch=self.arch,
+            log=log,
+        )
         self._weights_sha = None  # no longer the file on disk
         return losses
 
@@ -233,7 +301,9 @@ class _SandboxBase:
         """Write this (possibly fine-tuned) model as a checkpoint directory loadable by `from_spec`."""
         from unisandbox.models.sandbox.checkpoint import save_checkpoint
 
-        cfg = {k: v for k, v in self.checkpoint.config.items() if k not in ("format_version", "arch", "model")}
+        cfg = {
+            k: v for k, v in self.checkpoint.config.items() if k not in ("format_version", "arch", "model")
+        }
         cfg.update(extra or {})
         self.model.cpu()
         try:
@@ -285,7 +355,7 @@ class SandboxQueryModel(_SandboxBase):
 def _chunks(seqs: Sequence[Sequence[int]], size: int) -> list[list[int]]:
     # Sort by length so each batch pads little; results are scattered back by index.
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    return [order[s:s + size] for s in range(0, len(order), size)]
+    return [order[s : s + size] for s in range(0, len(order), size)]
 
 
 def _sha256(path: Path) -> str:

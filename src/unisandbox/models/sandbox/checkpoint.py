@@ -69,8 +69,10 @@ def verify_weights(directory: Path, config: dict[str, Any]) -> None:
         raise CheckpointError(f"{WEIGHTS} is truncated or not a safetensors file ({size} bytes) ({path})")
     want = config.get(WEIGHTS_SHA256)
     if want is not None and file_sha256(path) != want:
-        raise CheckpointError(f"{WEIGHTS} does not match the sha256 that config.json records in "
-                              f"'{WEIGHTS_SHA256}' (changed or damaged file) ({path})")
+        raise CheckpointError(
+            f"{WEIGHTS} does not match the sha256 that config.json records in "
+            f"'{WEIGHTS_SHA256}' (changed or damaged file) ({path})"
+        )
 
 
 def shipped_dir(arch: str) -> Path:
@@ -127,9 +129,16 @@ def save_checkpoint(out: str | Path, arch: str, model, codec: Codec, config: dic
     weights_sha = file_sha256(tmp)
     os.replace(tmp, out / WEIGHTS)
     atomic_write_text(out / TOKENIZER, codec.text.to_json())
-    atomic_write_bytes(out / CODEBOOK, save({k: torch.from_numpy(v) for k, v in codec.image.tensors().items()}))
-    full = {"format_version": FORMAT_VERSION, "arch": arch, "model": model_args(arch, model), **config,
-            WEIGHTS_SHA256: weights_sha}
+    atomic_write_bytes(
+        out / CODEBOOK, save({k: torch.from_numpy(v) for k, v in codec.image.tensors().items()})
+    )
+    full = {
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "model": model_args(arch, model),
+        **config,
+        WEIGHTS_SHA256: weights_sha,
+    }
     atomic_write_text(out / CONFIG, json.dumps(full, indent=2, sort_keys=True) + "\n")
     return out
 
@@ -152,7 +161,9 @@ def load_checkpoint(path: str | Path | None, arch: str = "shared", device: str |
     if not isinstance(config, dict):
         raise CheckpointError(f"expected a JSON object ({cfg_path})")
     if config.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"field 'format_version': unsupported {config.get('format_version')!r} ({cfg_path})")
+        raise CheckpointError(
+            f"field 'format_version': unsupported {config.get('format_version')!r} ({cfg_path})"
+        )
     for key in ("arch", "model"):
         if key not in config:
             raise CheckpointError(f"field {key!r} missing ({cfg_path})")

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 OFFICIAL_DIR = Path(__file__).resolve().parents[2] / "data" / "official"
 TASK_FILES = {("math", lvl): f"math_l{lvl}.jsonl" for lvl in (1, 2, 3)} | {
-    ("mapping", lvl): f"mapping_l{lvl}.jsonl" for lvl in (1, 2, 3)}
+    ("mapping", lvl): f"mapping_l{lvl}.jsonl" for lvl in (1, 2, 3)
+}
 KNOWLEDGE_FILES = ("knowledge_forward.jsonl", "knowledge_inverse.jsonl")
 OFFICIAL_SEED = 2511
 """The seed of the official split (data/official/README.md)."""
@@ -102,10 +103,17 @@ def trained_questions(train_config: dict[str, Any]) -> set[str]:
     return out
 
 
-def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: int | None = None,
-             device: str | None = None, batch_size: int = 256, base_seed: int = 0,
-             model: SandboxModel | SandboxQueryModel | None = None, temperature: float | None = None,
-             validation_seed: int | None = None) -> dict[str, Any]:
+def run_eval(
+    arch: str = "shared",
+    checkpoint: str | Path | None = None,
+    limit: int | None = None,
+    device: str | None = None,
+    batch_size: int = 256,
+    base_seed: int = 0,
+    model: SandboxModel | SandboxQueryModel | None = None,
+    temperature: float | None = None,
+    validation_seed: int | None = None,
+) -> dict[str, Any]:
     """Evaluate and return the report dict (see module docstring; fractions in [0, 1]).
 
     `validation_seed` replaces the official split by fresh test-split items of that seed (100 per level,
@@ -118,14 +126,20 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
         from unisandbox.models.sandbox.adapter import SandboxModel, SandboxQueryModel
 
         cls = SandboxModel if arch == "shared" else SandboxQueryModel
-        model = cls.from_spec(None if checkpoint is None else str(checkpoint), device=device, batch_size=batch_size,
-                              temperature=temperature)
+        model = cls.from_spec(
+            None if checkpoint is None else str(checkpoint),
+            device=device,
+            batch_size=batch_size,
+            temperature=temperature,
+        )
     t0 = time.perf_counter()
     if validation_seed is None:
         sets = official_items(limit)
     else:
-        sets = {k: (v[: 2 * limit] if k[0] == "mapping" else v[:limit]) if limit else v
-                for k, v in validation_items(validation_seed).items()}
+        sets = {
+            k: (v[: 2 * limit] if k[0] == "mapping" else v[:limit]) if limit else v
+            for k, v in validation_items(validation_seed).items()
+        }
     from unisandbox.metrics.outcomes import rate, unit_chance, unit_outcomes
     from unisandbox.training.heldout import pretraining_items_of, unseen_mask
 
@@ -146,8 +160,10 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
     for (task, level), items in sets.items():
         all_items += items
         answers = model.understand([it.probe.question for it in items])
-        p_ok = ["correct" if probe_correct(a.answer, it.probe.answer) else "wrong"
-                for a, it in zip(answers, items, strict=True)]
+        p_ok = [
+            "correct" if probe_correct(a.answer, it.probe.answer) else "wrong"
+            for a, it in zip(answers, items, strict=True)
+        ]
         verdicts: dict[str, list[str]] = {"probe": p_ok}
         for mode in ("think", "normal"):
             seeds = [sample_seed(it.id, mode, 0, base_seed) for it in items]
@@ -155,29 +171,43 @@ def run_eval(arch: str = "shared", checkpoint: str | Path | None = None, limit: 
             verdicts[mode] = judge_images([x.image for x in g], [it.expected for it in items])
         units = {k: unit_outcomes(items, v) for k, v in verdicts.items()}
         lv = str(level)
-        probe[task][lv], think[task][lv], normal[task][lv] = (_acc(units[k]) for k in ("probe", "think", "normal"))
+        probe[task][lv], think[task][lv], normal[task][lv] = (
+            _acc(units[k]) for k in ("probe", "think", "normal")
+        )
         # P(think correct | probe correct), over units whose think image was judged.
-        given = [t for pr, t in zip(units["probe"], units["think"], strict=True)
-                 if pr == "correct" and t in ("correct", "wrong")]
+        given = [
+            t
+            for pr, t in zip(units["probe"], units["think"], strict=True)
+            if pr == "correct" and t in ("correct", "wrong")
+        ]
         think_given_probe[task][lv] = _acc(given) if given else None
         counts[task][lv] = len(units["probe"])
         c = unit_chance(items)
         chance[task][lv] = None if c is None else round(c, 4)
-        unscored[task][lv] = {m: {"errors": rate(units[m]).errors, "missing": rate(units[m]).missing}
-                              for m in ("think", "normal")}
+        unscored[task][lv] = {
+            m: {"errors": rate(units[m]).errors, "missing": rate(units[m]).missing}
+            for m in ("think", "normal")
+        }
         # Probes whose exact question text never occurred in pretraining (see docs/sandbox.md).
         fresh = [k for k, it in enumerate(items) if it.probe.question not in seen_q]
         fresh_groups = {_group_key(items[k]) for k in fresh}
         keep = [k for k, it in enumerate(items) if _group_key(it) in fresh_groups]
         unseen_n[task][lv] = len(fresh_groups)
-        probe_unseen[task][lv] = (_acc(unit_outcomes([items[k] for k in keep], [p_ok[k] for k in keep]))
-                                  if keep else None)
+        probe_unseen[task][lv] = (
+            _acc(unit_outcomes([items[k] for k in keep], [p_ok[k] for k in keep])) if keep else None
+        )
         # Units whose expression / rule set no pretraining item had (training.heldout).
         mask = unseen_mask(items, pretrained)
         sub = [it for it, m in zip(items, mask, strict=True) if m]
-        unseen_expr[task][lv] = {"n": len({_group_key(it) for it in sub}), **{
-            k: (_acc(unit_outcomes(sub, [v for v, m in zip(vs, mask, strict=True) if m])) if sub else None)
-            for k, vs in verdicts.items()}}
+        unseen_expr[task][lv] = {
+            "n": len({_group_key(it) for it in sub}),
+            **{
+                k: (
+                    _acc(unit_outcomes(sub, [v for v, m in zip(vs, mask, strict=True) if m])) if sub else None
+                )
+                for k, vs in verdicts.items()
+            },
+        }
     know = []
     for name in KNOWLEDGE_FILES if validation_seed is None else ():
         path = OFFICIAL_DIR / name
@@ -224,16 +254,20 @@ def _f(v: float | None, width: int) -> str:
 def format_table(report: dict[str, Any]) -> str:
     """A plain-text table of the report."""
     draw = report["draw_accuracy"]
-    lines = [f"sandbox eval: arch={report['arch']} checkpoint={report['checkpoint']} items={report['items']} "
-             f"temperature={report['model']['temperature']} "
-             f"({report['seconds']}s, base seed {report['base_seed']})",
-             f"drawing from plain descriptions: {'-' if draw is None else f'{draw:.3f}'} (n={report['draw_n']}, "
-             f"errors {report['draw_errors']}, missing {report['draw_missing']}; "
-             + ", ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in report["draw_accuracy_by_kind"].items())
-             + ")",
-             "",
-             f"{'task':<8} {'level':>5} {'n':>5} {'chance':>7} {'probe':>7} {'think':>7} {'normal':>7} "
-             f"{'think|probe':>12} {'err/miss':>9} {'probe(unseen q)':>16} {'unseen expr: n probe think normal':>34}"]
+    lines = [
+        f"sandbox eval: arch={report['arch']} checkpoint={report['checkpoint']} items={report['items']} "
+        f"temperature={report['model']['temperature']} "
+        f"({report['seconds']}s, base seed {report['base_seed']})",
+        f"drawing from plain descriptions: {'-' if draw is None else f'{draw:.3f}'} (n={report['draw_n']}, "
+        f"errors {report['draw_errors']}, missing {report['draw_missing']}; "
+        + ", ".join(
+            f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in report["draw_accuracy_by_kind"].items()
+        )
+        + ")",
+        "",
+        f"{'task':<8} {'level':>5} {'n':>5} {'chance':>7} {'probe':>7} {'think':>7} {'normal':>7} "
+        f"{'think|probe':>12} {'err/miss':>9} {'probe(unseen q)':>16} {'unseen expr: n probe think normal':>34}",
+    ]
     for task in ("math", "mapping"):
         for lv in ("1", "2", "3"):
             if lv not in report["probe_accuracy"].get(task, {}):
@@ -241,15 +275,19 @@ def format_table(report: dict[str, Any]) -> str:
             u = report["unscored"][task][lv]
             bad = sum(u[m]["errors"] for m in u), sum(u[m]["missing"] for m in u)
             ue = report["unseen_expression"][task][lv]
-            lines.append(f"{task:<8} {lv:>5} {report['n'][task][lv]:>5} {_f(report['chance'][task][lv], 7)} "
-                         f"{_f(report['probe_accuracy'][task][lv], 7)} {_f(report['think_accuracy'][task][lv], 7)} "
-                         f"{_f(report['normal_accuracy'][task][lv], 7)} {_f(report['think_given_probe'][task][lv], 12)} "
-                         f"{f'{bad[0]}/{bad[1]}':>9} {_fmt_unseen(report, task, lv):>16} "
-                         f"{ue['n']:>7}{_f(ue['probe'], 9)}{_f(ue['think'], 9)}{_f(ue['normal'], 9)}")
-    lines.append("(mapping n and accuracies are per A/B pair; chance: a uniform guesser (metrics.outcomes); err/miss: "
-                 "judge errors / missing images over both modes, never counted wrong; probe(unseen q): probes whose "
-                 "question text never occurred in pretraining; unseen expr: units whose expression (math) or rule "
-                 "set (mapping) no pretraining item had (training.heldout))")
+            lines.append(
+                f"{task:<8} {lv:>5} {report['n'][task][lv]:>5} {_f(report['chance'][task][lv], 7)} "
+                f"{_f(report['probe_accuracy'][task][lv], 7)} {_f(report['think_accuracy'][task][lv], 7)} "
+                f"{_f(report['normal_accuracy'][task][lv], 7)} {_f(report['think_given_probe'][task][lv], 12)} "
+                f"{f'{bad[0]}/{bad[1]}':>9} {_fmt_unseen(report, task, lv):>16} "
+                f"{ue['n']:>7}{_f(ue['probe'], 9)}{_f(ue['think'], 9)}{_f(ue['normal'], 9)}"
+            )
+    lines.append(
+        "(mapping n and accuracies are per A/B pair; chance: a uniform guesser (metrics.outcomes); err/miss: "
+        "judge errors / missing images over both modes, never counted wrong; probe(unseen q): probes whose "
+        "question text never occurred in pretraining; unseen expr: units whose expression (math) or rule "
+        "set (mapping) no pretraining item had (training.heldout))"
+    )
     return "\n".join(lines)
 
 

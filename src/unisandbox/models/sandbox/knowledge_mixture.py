@@ -113,6 +113,7 @@ class KnowledgeMixture:
 
 # --- traces -----------------------------------------------------------------------------------------
 
+
 def appearance_sentence(c: Character) -> str:
     """The corpus's appearance sentence: "Zhubira is female and a kid, with red hair and dark skin"."""
     return f"{c.name} is {c.gender} and {AGE_PHRASE[c.age]}, with {c.hair} hair and {c.skin} skin"
@@ -150,8 +151,12 @@ def _fact_steps(item: Item, by_name: dict[str, Character]) -> list[str]:
         a, b = (by_name[n] for n in names)
         target = by_name[item.meta["target"]]
         value = getattr(target, what)
-        return [favourite_sentence(a, what), favourite_sentence(b, what),
-                f"the one whose favourite {what} is the {value} is {target.name}", appearance_sentence(target)]
+        return [
+            favourite_sentence(a, what),
+            favourite_sentence(b, what),
+            f"the one whose favourite {what} is the {value} is {target.name}",
+            appearance_sentence(target),
+        ]
     raise ValueError(f"{item.id}: not a knowledge item (subtask {item.subtask!r})")
 
 
@@ -164,8 +169,10 @@ def forward_prompts(item: Item, club: str) -> list[str]:
 
 # --- corpus as understanding data ---------------------------------------------------------------------
 
-def corpus_und(turns: Iterable[CorpusTurn], items: Sequence[Item],
-               by_name: dict[str, Character]) -> list[tuple[str, list[str]]]:
+
+def corpus_und(
+    turns: Iterable[CorpusTurn], items: Sequence[Item], by_name: dict[str, Character]
+) -> list[tuple[str, list[str]]]:
     """Corpus turns as (question, steps): the answer sentence, or a trace when the question is a probe.
 
     A turn whose question is an item's probe (e.g. "What is X's favourite fruit?") gets the probe trace,
@@ -194,6 +201,7 @@ def injection_und(world: KnowledgeWorld) -> list[tuple[str, list[str]]]:
 
 # --- names ------------------------------------------------------------------------------------------
 
+
 def is_name_word(word: str) -> bool:
     """True for a vocabulary word that is an invented name (or its possessive): starts with a name onset.
 
@@ -220,6 +228,7 @@ def official_names(path: Path = OFFICIAL_WORLD) -> set[str]:
 
 # --- the builder ------------------------------------------------------------------------------------
 
+
 def pretraining_worlds(cfg: KnowledgeMixtureConfig, seed: int) -> list[KnowledgeWorld]:
     """The pretraining clubs; raises if any name meets an official name or a name of another club."""
     taken = official_names()
@@ -229,8 +238,9 @@ def pretraining_worlds(cfg: KnowledgeMixtureConfig, seed: int) -> list[Knowledge
         names = {c.name for c in world.characters} | {world.club.removesuffix(" Club")}
         clash = names & taken
         if clash:
-            raise ValueError(f"pretraining club {w} (seed {world.seed}) reuses names {sorted(clash)}; "
-                             "change seed_offset")
+            raise ValueError(
+                f"pretraining club {w} (seed {world.seed}) reuses names {sorted(clash)}; change seed_offset"
+            )
         taken |= names
         worlds.append(world)
     return worlds
@@ -253,7 +263,11 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
     for world in pretraining_worlds(cfg, seed):
         by_name = {c.name: c for c in world.characters}
         names |= set(by_name) | {world.club.removesuffix(" Club")}
-        held = {pid for pid, _, _ in world.pairs[len(world.pairs) - cfg.heldout_pairs:]} if cfg.heldout_pairs else set()
+        held = (
+            {pid for pid, _, _ in world.pairs[len(world.pairs) - cfg.heldout_pairs :]}
+            if cfg.heldout_pairs
+            else set()
+        )
         held_names = {c.name for c in world.characters if c.pair in held}
         und += corpus_und(world.corpus, world.items, by_name) * cfg.qa_repeat
         for it in world.items:
@@ -280,5 +294,14 @@ def check_knowledge_mixture(km: KnowledgeMixture) -> None:
             raise ValueError(f"think sequence without a retrieval trace: {prompt!r} -> {steps!r}")
 
 
-__all__ = ["KnowledgeMixtureConfig", "KnowledgeMixture", "knowledge_mixture", "injection_und",
-           "retrieval_steps", "probe_steps", "is_name_word", "drop_name_words", "official_names"]
+__all__ = [
+    "KnowledgeMixtureConfig",
+    "KnowledgeMixture",
+    "knowledge_mixture",
+    "injection_und",
+    "retrieval_steps",
+    "probe_steps",
+    "is_name_word",
+    "drop_name_words",
+    "official_names",
+]

@@ -81,8 +81,13 @@ class MixtureConfig:
     @classmethod
     def quick(cls) -> MixtureConfig:
         """Small pools for the quick profile (tests)."""
-        return cls(math_items={1: 150, 2: 150, 3: 150}, mapping_items={1: 60, 2: 60, 3: 60}, facts=False,
-                   n_draw=1500, knowledge=KnowledgeMixtureConfig.quick())
+        return cls(
+            math_items={1: 150, 2: 150, 3: 150},
+            mapping_items={1: 60, 2: 60, 3: 60},
+            facts=False,
+            n_draw=1500,
+            knowledge=KnowledgeMixtureConfig.quick(),
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MixtureConfig:
@@ -99,6 +104,7 @@ class MixtureConfig:
 
 
 # --- plain descriptions ------------------------------------------------------------------------------
+
 
 def describe(answer: Answer) -> str:
     """The plain description of an answer, as a trace's last step states it after "answer:".
@@ -129,8 +135,12 @@ def parse_description(text: str) -> Answer | None:
         parts = [p.strip() for p in t.removeprefix("portrait:").split(",")]
         if len(parts) == 4 and parts[2].endswith(" hair") and parts[3].endswith(" skin"):
             gender, age, hair, skin = parts[0], parts[1], parts[2][:-5], parts[3][:-5]
-            if (age in vocab.AGE_GROUPS and gender in vocab.GENDERS and hair in vocab.HAIR_COLOURS
-                    and skin in vocab.SKIN_TONES):
+            if (
+                age in vocab.AGE_GROUPS
+                and gender in vocab.GENDERS
+                and hair in vocab.HAIR_COLOURS
+                and skin in vocab.SKIN_TONES
+            ):
                 return PersonAnswer(gender=gender, age=age, hair=hair, skin=skin)
         return None
     if len(words) >= 2 and words[0].isdigit():
@@ -166,12 +176,22 @@ def _draw_answers(n: int, max_count: int, rng: np.random.Generator) -> list[Answ
     for _ in range(n):
         u = rng.random()
         if u < 0.62:
-            out.append(CountAnswer(count=int(rng.choice(counts, p=pc)), object=objects[int(rng.integers(len(objects)))]))
+            out.append(
+                CountAnswer(
+                    count=int(rng.choice(counts, p=pc)), object=objects[int(rng.integers(len(objects)))]
+                )
+            )
         elif u < 0.78:
             out.append(ObjectAnswer(object=objects[int(rng.integers(len(objects)))]))
         elif u < 0.90:
-            out.append(PersonAnswer(gender=str(rng.choice(vocab.GENDERS)), age=str(rng.choice(vocab.AGE_GROUPS)),
-                                    hair=str(rng.choice(vocab.HAIR_COLOURS)), skin=str(rng.choice(vocab.SKIN_TONES))))
+            out.append(
+                PersonAnswer(
+                    gender=str(rng.choice(vocab.GENDERS)),
+                    age=str(rng.choice(vocab.AGE_GROUPS)),
+                    hair=str(rng.choice(vocab.HAIR_COLOURS)),
+                    skin=str(rng.choice(vocab.SKIN_TONES)),
+                )
+            )
         elif u < 0.95:
             out.append(FruitAnswer(fruit=vocab.FRUITS[int(rng.integers(len(vocab.FRUITS)))].singular))
         else:
@@ -180,6 +200,7 @@ def _draw_answers(n: int, max_count: int, rng: np.random.Generator) -> list[Answ
 
 
 # --- understanding texts -----------------------------------------------------------------------------
+
 
 def trace_steps(item: Item, rule_format: str = "arrow") -> list[str]:
     """The trace the sandbox model learns for an item: the item's steps; for mapping, first every rule in
@@ -264,6 +285,7 @@ def train_items(cfg: MixtureConfig, seed: int) -> dict[str, list[Item]]:
 
 # --- the builder -------------------------------------------------------------------------------------
 
+
 @dataclass
 class RawMixture:
     """The mixture before tokenisation: texts and images."""
@@ -321,8 +343,10 @@ def build_codec(raw: RawMixture, seed: int, max_codes: int = 4096) -> Codec:
 
 def tokenize(raw: RawMixture, codec: Codec) -> dict[str, list[Seq]]:
     """Sequences per kind ("und", "fact", "draw", "think")."""
-    pools: dict[str, list[Seq]] = {"und": [codec.understanding(q, st) for q, st in raw.und],
-                                   "fact": [codec.understanding(q, st, "fact") for q, st in raw.fact]}
+    pools: dict[str, list[Seq]] = {
+        "und": [codec.understanding(q, st) for q, st in raw.und],
+        "fact": [codec.understanding(q, st, "fact") for q, st in raw.fact],
+    }
     draw_codes = codec.image.encode(np.stack([im for _, im in raw.draw]))
     pools["draw"] = [codec.drawing(d, c) for (d, _), c in zip(raw.draw, draw_codes, strict=True)]
     if raw.think:
@@ -342,8 +366,7 @@ def build_mixture(cfg: MixtureConfig, seed: int) -> tuple[Codec, dict[str, list[
     raw = build_raw(cfg, seed)
     codec = build_codec(raw, seed)
     pools = tokenize(raw, codec)
-    reasoning = ({p for p, _, _ in raw.think + raw.kthink} | {q for q, _ in raw.und}
-                 | {q for q, _ in raw.know})
+    reasoning = {p for p, _, _ in raw.think + raw.kthink} | {q for q, _ in raw.und} | {q for q, _ in raw.know}
     check_mixture(pools, codec, reasoning)
     return codec, pools
 
@@ -352,7 +375,9 @@ class MixtureError(AssertionError):
     """The mixture breaks the rule that no reasoning prompt meets an image without its trace."""
 
 
-def check_mixture(pools: Mapping[str, Iterable[Seq]], codec: Codec, reasoning_prompts: Iterable[str] = ()) -> None:
+def check_mixture(
+    pools: Mapping[str, Iterable[Seq]], codec: Codec, reasoning_prompts: Iterable[str] = ()
+) -> None:
     """Raise MixtureError unless every image-bearing sequence is plain drawing or think mode with a trace.
 
     - a `draw` sequence is `<gen> D <img> codes` where D parses as a plain description
@@ -365,7 +390,9 @@ def check_mixture(pools: Mapping[str, Iterable[Seq]], codec: Codec, reasoning_pr
     img, gen, think, sep = (codec.special(t) for t in (IMG, GEN, THINK, SEP))
     for pool, seqs in pools.items():
         for s in seqs:
-            has_image = any(c > 0 for c in s.cells) or img in s.ids or any(i >= codec.code_offset for i in s.ids)
+            has_image = (
+                any(c > 0 for c in s.cells) or img in s.ids or any(i >= codec.code_offset for i in s.ids)
+            )
             if s.kind != pool and not (pool == "kthink" and s.kind == "think"):
                 raise MixtureError(f"sequence of kind {s.kind!r} in pool {pool!r}")
             if s.kind == "draw":
@@ -380,7 +407,7 @@ def _image_start(s: Seq, img: int) -> int:
     if s.ids.count(img) != 1:
         raise MixtureError("an image sequence needs exactly one <img>")
     k = s.ids.index(img)
-    if len(s.ids) != k + 10 or list(s.cells[k + 1:]) != list(range(1, 10)):
+    if len(s.ids) != k + 10 or list(s.cells[k + 1 :]) != list(range(1, 10)):
         raise MixtureError("<img> must be followed by exactly the 9 image codes")
     return k
 
@@ -402,7 +429,7 @@ def _check_think(s: Seq, codec: Codec, think: int, sep: int, img: int) -> None:
     k = _image_start(s, img)
     if s.ids[0] != think or sep not in s.ids[:k]:
         raise MixtureError("a think-mode sequence is <think> prompt <sep> trace <img> codes")
-    trace = codec.text.decode(s.ids[s.ids.index(sep) + 1:k])
+    trace = codec.text.decode(s.ids[s.ids.index(sep) + 1 : k])
     if "answer:" not in trace or parse_description(parse_answer(trace)) is None:
         raise MixtureError(f"think-mode sequence without a trace ending in a plain description: {trace!r}")
 

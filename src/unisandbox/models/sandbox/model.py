@@ -64,7 +64,9 @@ class Rotary:
     and k so that their dot product depends only on the distance between the two positions (RoFormer)."""
 
     def __init__(self, pos: torch.Tensor, head_size: int, base: float = 10000.0):
-        inv = 1.0 / base ** (torch.arange(0, head_size, 2, device=pos.device, dtype=torch.float32) / head_size)
+        inv = 1.0 / base ** (
+            torch.arange(0, head_size, 2, device=pos.device, dtype=torch.float32) / head_size
+        )
         ang = pos.to(torch.float32).unsqueeze(-1) * inv  # (B, T, hs/2)
         ang = torch.cat([ang, ang], dim=-1).unsqueeze(1)  # (B, 1, T, hs), broadcast over heads
         self.cos, self.sin = ang.cos(), ang.sin()
@@ -93,12 +95,15 @@ class SelfAttention(nn.Module):
         if cfg.qkv_conv:
             c3 = 3 * cfg.n_embd
             self.conv = nn.Conv1d(c3, c3, kernel_size=CONV_TAIL + 1, groups=c3, bias=False)
-            with torch.no_grad():  # start as the identity: the plain attention, which then learns to look back
+            with (
+                torch.no_grad()
+            ):  # start as the identity: the plain attention, which then learns to look back
                 self.conv.weight.zero_()
                 self.conv.weight[:, 0, -1] = 1.0
 
-    def _convolve(self, qkv: torch.Tensor, valid: torch.Tensor | None,
-                  tail: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _convolve(
+        self, qkv: torch.Tensor, valid: torch.Tensor | None, tail: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Causal depthwise convolution of qkv (B, T, 3C) after the cached tail; returns (out, new tail)."""
         assert self.conv is not None
         if valid is not None:  # left padding must not reach the first real tokens
@@ -109,8 +114,14 @@ class SelfAttention(nn.Module):
         out = self.conv(ext.transpose(1, 2)).transpose(1, 2)  # (B, T, 3C)
         return out, ext[:, -CONV_TAIL:]
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: tuple | None = None,
-                rot: Rotary | None = None, valid: torch.Tensor | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        cache: tuple | None = None,
+        rot: Rotary | None = None,
+        valid: torch.Tensor | None = None,
+    ):
         """x: (B, T, C); valid: (B, T) bool, False on padding (None = all real; used by the convolution)."""
         B, T, C = x.shape
         qkv = self.qkv(x)  # (B, T, 3C)
@@ -204,8 +215,14 @@ class GPT(nn.Module):
         """The absolute position term alone, for inputs that are not tokens (0 with rope)."""
         return 0.0 if self.pos_emb is None else self.pos_emb(pos)
 
-    def run(self, x: torch.Tensor, mask: torch.Tensor | None = None, caches: list | None = None,
-            pos: torch.Tensor | None = None, valid: torch.Tensor | None = None):
+    def run(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        caches: list | None = None,
+        pos: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
+    ):
         """Run embedded inputs (B, T, C) at positions `pos` (B, T) (default 0..T-1) through the blocks;
         returns final-normed states and new caches. Positions matter here only with rope; `valid` (B, T),
         False on left padding, only with qkv_conv (None = every position is a real token)."""
@@ -220,8 +237,9 @@ class GPT(nn.Module):
             new_caches.append(c)
         return self.ln_f(x), new_caches
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                cells: torch.Tensor | None = None):
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cells: torch.Tensor | None = None
+    ):
         """Teacher-forced pass over right-padded sequences starting at position 0.
 
         idx, targets, cells: (B, T). Without targets: logits (B, T, vocab), loss None. With targets:
@@ -242,8 +260,14 @@ class GPT(nn.Module):
         return logits, loss
 
     @torch.no_grad()
-    def step(self, idx: torch.Tensor, pos: torch.Tensor, cells: torch.Tensor, key_mask: torch.Tensor,
-             caches: list | None):
+    def step(
+        self,
+        idx: torch.Tensor,
+        pos: torch.Tensor,
+        cells: torch.Tensor,
+        key_mask: torch.Tensor,
+        caches: list | None,
+    ):
         """One cached decoding step over left-padded rows.
 
         idx, pos, cells: (B, T) new tokens (T > 1 for the prompt, then 1); key_mask: (B, T_past + T) bool,
@@ -251,15 +275,21 @@ class GPT(nn.Module):
         """
         x = self.embed(idx, pos, cells)
         mask = _cached_mask(key_mask, idx.shape[1])
-        h, caches = self.run(x, mask, caches, pos, key_mask[:, -idx.shape[1]:])
+        h, caches = self.run(x, mask, caches, pos, key_mask[:, -idx.shape[1] :])
         return self.head(h[:, -1]), caches
 
     def configure_optimizer(self, lr: float, weight_decay: float = 0.05):
         """AdamW with decay on matrices only (not on norms, biases, embeddings of positions/cells)."""
-        decay = [p for n, p in self.named_parameters() if p.requires_grad and p.dim() >= 2
-                 and not n.startswith(("pos_emb", "cell_emb"))]
-        other = [p for n, p in self.named_parameters() if p.requires_grad and not (
-            p.dim() >= 2 and not n.startswith(("pos_emb", "cell_emb")))]
+        decay = [
+            p
+            for n, p in self.named_parameters()
+            if p.requires_grad and p.dim() >= 2 and not n.startswith(("pos_emb", "cell_emb"))
+        ]
+        other = [
+            p
+            for n, p in self.named_parameters()
+            if p.requires_grad and not (p.dim() >= 2 and not n.startswith(("pos_emb", "cell_emb")))
+        ]
         groups = [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
         return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98))
 

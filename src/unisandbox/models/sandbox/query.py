@@ -47,8 +47,15 @@ class QueryModel(nn.Module):
         self.queries = nn.Parameter(torch.randn(cfg.n_queries, lm_cfg.n_embd) * 0.02)
         self.proj = nn.Linear(lm_cfg.n_embd, cfg.dec_embd)
         # Decoder vocabulary: the image codes plus one start token (id n_codes).
-        self.dec = GPT(GPTConfig(vocab_size=cfg.n_codes + 1, block_size=cfg.n_queries + N_CELLS,
-                                 n_layer=cfg.dec_layer, n_head=cfg.dec_head, n_embd=cfg.dec_embd))
+        self.dec = GPT(
+            GPTConfig(
+                vocab_size=cfg.n_codes + 1,
+                block_size=cfg.n_queries + N_CELLS,
+                n_layer=cfg.dec_layer,
+                n_head=cfg.dec_head,
+                n_embd=cfg.dec_embd,
+            )
+        )
 
     def freeze_lm(self) -> None:
         """Stage 2: the understanding LM no longer learns (its text ability stays what stage 1 made)."""
@@ -66,8 +73,12 @@ class QueryModel(nn.Module):
         x = self.lm.embed(ids, pos, torch.zeros_like(ids))  # (B, L, C)
         xq = self.queries.unsqueeze(0).expand(B, K, -1) + self.lm.pos_embed(q_pos)  # (B, K, C)
         full_mask = torch.cat([key_mask, torch.ones((B, K), dtype=torch.bool, device=device)], dim=1)
-        h, _ = self.lm.run(torch.cat([x, xq], dim=1), _cached_mask(full_mask, full_mask.shape[1]),
-                           pos=torch.cat([pos, q_pos], dim=1), valid=full_mask)
+        h, _ = self.lm.run(
+            torch.cat([x, xq], dim=1),
+            _cached_mask(full_mask, full_mask.shape[1]),
+            pos=torch.cat([pos, q_pos], dim=1),
+            valid=full_mask,
+        )
         return self.proj(h[:, -K:])  # (B, K, dec_embd)
 
     def _dec_inputs(self, cond: torch.Tensor, codes_in: torch.Tensor) -> torch.Tensor:
@@ -85,12 +96,14 @@ class QueryModel(nn.Module):
         start = torch.full((codes.shape[0], 1), self.cfg.n_codes, dtype=torch.long, device=codes.device)
         x = self._dec_inputs(cond, torch.cat([start, codes[:, :-1]], dim=1))
         h, _ = self.dec.run(x)
-        logits = self.dec.head(h[:, self.cfg.n_queries:])[..., : self.cfg.n_codes]  # (B, 9, n_codes)
+        logits = self.dec.head(h[:, self.cfg.n_queries :])[..., : self.cfg.n_codes]  # (B, 9, n_codes)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))
         return logits, loss
 
     @torch.no_grad()
-    def sample(self, prompts: Sequence[Sequence[int]], seeds: Sequence[int], temperature: float = 1.0) -> np.ndarray:
+    def sample(
+        self, prompts: Sequence[Sequence[int]], seeds: Sequence[int], temperature: float = 1.0
+    ) -> np.ndarray:
         """(B, 9) code ids drawn with per-row generators (see sampling.row_uniforms)."""
         cond = self.condition(prompts)
         B, K = cond.shape[0], self.cfg.n_queries

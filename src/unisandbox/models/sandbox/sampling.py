@@ -26,8 +26,8 @@ def left_pad(prompts: Sequence[Sequence[int]], device: torch.device | str):
     mask = torch.zeros((len(prompts), L), dtype=torch.bool)
     for i, p in enumerate(prompts):
         if len(p):
-            ids[i, L - len(p):] = torch.tensor(list(p), dtype=torch.long)
-            mask[i, L - len(p):] = True
+            ids[i, L - len(p) :] = torch.tensor(list(p), dtype=torch.long)
+            mask[i, L - len(p) :] = True
     pos = (mask.long().cumsum(1) - 1).clamp(min=0)
     return ids.to(device), mask.to(device), pos.to(device)
 
@@ -42,8 +42,9 @@ def text_logit_mask(vocab_size: int, code_offset: int, special_ids: dict[str, in
 
 
 @torch.no_grad()
-def greedy_text(model: GPT, prompts: Sequence[Sequence[int]], stop_ids: Sequence[int], max_new: int,
-                allowed: torch.Tensor) -> list[tuple[list[int], bool]]:
+def greedy_text(
+    model: GPT, prompts: Sequence[Sequence[int]], stop_ids: Sequence[int], max_new: int, allowed: torch.Tensor
+) -> list[tuple[list[int], bool]]:
     """Greedy continuation of each prompt until a stop id or `max_new` tokens.
 
     Returns, per row, (generated ids including the stop id if reached, stopped?).
@@ -98,8 +99,14 @@ def pick(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Ten
 
 
 @torch.no_grad()
-def sample_codes(model: GPT, prefixes: Sequence[Sequence[int]], code_offset: int, n_codes: int,
-                 seeds: Sequence[int], temperature: float = 1.0) -> np.ndarray:
+def sample_codes(
+    model: GPT,
+    prefixes: Sequence[Sequence[int]],
+    code_offset: int,
+    n_codes: int,
+    seeds: Sequence[int],
+    temperature: float = 1.0,
+) -> np.ndarray:
     """Sample 9 image codes after each prefix (which ends with `<img>`); returns (B, 9) code ids."""
     device = next(model.parameters()).device
     B = len(prefixes)
@@ -113,7 +120,7 @@ def sample_codes(model: GPT, prefixes: Sequence[Sequence[int]], code_offset: int
     next_pos = pos[:, -1] + 1
     for k in range(N_CELLS):
         logits, caches = model.step(x, x_pos, x_cells, key_mask, caches)
-        logits = logits[:, code_offset: code_offset + n_codes]  # only image codes are allowed here
+        logits = logits[:, code_offset : code_offset + n_codes]  # only image codes are allowed here
         c = pick(logits, u[:, k], temperature)
         codes[:, k] = c
         x = (c + code_offset).unsqueeze(1)

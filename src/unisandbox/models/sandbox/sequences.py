@@ -64,7 +64,9 @@ class Codec:
         _check_answer_step(steps)
         head = [self.special(UND), *self.text.encode(question), self.special(SEP)]
         tail = [*self.text.encode(self.trace_text(steps)), self.special(EOS)]
-        return Seq(kind, tuple(head + tail), (0,) * len(head) + (1,) * len(tail), (0,) * (len(head) + len(tail)))
+        return Seq(
+            kind, tuple(head + tail), (0,) * len(head) + (1,) * len(tail), (0,) * (len(head) + len(tail))
+        )
 
     def drawing(self, description: str, codes: Sequence[int]) -> Seq:
         """`<gen> description <img> c1..c9` (a plain description, never a reasoning prompt)."""
@@ -107,7 +109,7 @@ def parse_answer(trace: str) -> str:
     k = low.rfind(ANSWER_PREFIX)
     if k < 0:
         return ""
-    return trace[k + len(ANSWER_PREFIX):].strip().rstrip(".").strip()
+    return trace[k + len(ANSWER_PREFIX) :].strip().rstrip(".").strip()
 
 
 def pad_batch(seqs: Sequence[Seq], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

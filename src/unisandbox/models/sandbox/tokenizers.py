@@ -20,7 +20,16 @@ import numpy as np
 
 # Special tokens: their order fixes their ids (0..len-1) in every checkpoint.
 PAD, UND, GEN, THINK, SEP, IMG, EOS, SPELL, END_SPELL = (
-    "<pad>", "<und>", "<gen>", "<think>", "<sep>", "<img>", "<eos>", "<spell>", "</spell>")
+    "<pad>",
+    "<und>",
+    "<gen>",
+    "<think>",
+    "<sep>",
+    "<img>",
+    "<eos>",
+    "<spell>",
+    "</spell>",
+)
 SPECIALS: tuple[str, ...] = (PAD, UND, GEN, THINK, SEP, IMG, EOS, SPELL, END_SPELL)
 N_BYTES = 256
 
@@ -105,8 +114,11 @@ class TextTokenizer:
 
     def to_json(self) -> str:
         """Serialise (the word list fixes every id)."""
-        return json.dumps({"kind": "word+bytes", "specials": list(SPECIALS), "words": list(self.words)},
-                          ensure_ascii=False, indent=0)
+        return json.dumps(
+            {"kind": "word+bytes", "specials": list(SPECIALS), "words": list(self.words)},
+            ensure_ascii=False,
+            indent=0,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> TextTokenizer:
@@ -158,8 +170,9 @@ class ImageTokenizer:
         return int(self.codes.shape[0])
 
     @classmethod
-    def fit(cls, images: np.ndarray, max_codes: int = 4096, seed: int = 0,
-            merge_shifts: bool = True) -> ImageTokenizer:
+    def fit(
+        cls, images: np.ndarray, max_codes: int = 4096, seed: int = 0, merge_shifts: bool = True
+    ) -> ImageTokenizer:
         """Learn the codebook from (N, 48, 48, 3) uint8 renders: distinct patches, k-means if too many.
 
         With `merge_shifts`, patches that are the same content shifted inside the cell (an icon with
@@ -220,7 +233,9 @@ class ImageTokenizer:
         return cls(t["codes"], t.get("alias_patches"), t.get("alias_codes"))
 
 
-def _merge_shifts(uniq: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _merge_shifts(
+    uniq: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(codes, counts, alias patches, alias code ids): shifted copies of one content folded into one code."""
     bg = uniq[int(np.argmax(counts))].reshape(CELL, CELL, 3)[0, 0]  # the empty cell is the commonest patch
     families: dict[bytes, list[tuple[int, int, int]]] = {}
@@ -263,12 +278,12 @@ def _patches_u8(images: np.ndarray) -> np.ndarray:
 
 
 def _nearest(x: np.ndarray, codes: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    c2 = (codes ** 2).sum(1)
+    c2 = (codes**2).sum(1)
     out = np.empty(len(x), dtype=np.int64)
     for s in range(0, len(x), chunk):
-        xs = x[s:s + chunk]
+        xs = x[s : s + chunk]
         # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; |x|^2 is constant per row.
-        out[s:s + chunk] = np.argmin(c2[None, :] - 2.0 * xs @ codes.T, axis=1)
+        out[s : s + chunk] = np.argmin(c2[None, :] - 2.0 * xs @ codes.T, axis=1)
     return out
 
 

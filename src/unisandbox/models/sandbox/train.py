@@ -52,15 +52,25 @@ class TrainConfig:
     warmup: int = 200
     weight_decay: float = 0.05
     grad_clip: float = 1.0
-    model: dict[str, Any] = field(default_factory=lambda: {"n_layer": 4, "n_head": 4, "n_embd": 160,
-                                                           "block_size": 192})
+    model: dict[str, Any] = field(
+        default_factory=lambda: {"n_layer": 4, "n_head": 4, "n_embd": 160, "block_size": 192}
+    )
     """GPTConfig overrides (vocab_size comes from the tokenizers)."""
-    query: dict[str, Any] = field(default_factory=lambda: {"n_queries": 8, "dec_layer": 3, "dec_embd": 128,
-                                                           "dec_head": 4})
+    query: dict[str, Any] = field(
+        default_factory=lambda: {"n_queries": 8, "dec_layer": 3, "dec_embd": 128, "dec_head": 4}
+    )
     """QueryConfig overrides (query arch)."""
     mixture: MixtureConfig = field(default_factory=MixtureConfig)
-    weights: dict[str, float] = field(default_factory=lambda: {"und": 0.28, "fact": 0.14, "draw": 0.2,
-                                                             "think": 0.3, "know": 0.05, "kthink": 0.03})
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "und": 0.28,
+            "fact": 0.14,
+            "draw": 0.2,
+            "think": 0.3,
+            "know": 0.05,
+            "kthink": 0.03,
+        }
+    )
     """Probability that a batch is drawn from each kind (batches are one kind: similar lengths, less padding)."""
     log_every: int = 50
     threads: int = 2
@@ -113,7 +123,9 @@ def with_overrides(cfg: TrainConfig, settings: Sequence[str]) -> TrainConfig:
             node = node[k]
         # Top-level keys and the fields of dataclass groups must exist; free-form dicts (model, weights,
         # query, the mixture's per-level counts) accept new keys, as their consumers define them.
-        if last not in node and (not parents or parents == ["mixture"] or parents == ["mixture", "knowledge"]):
+        if last not in node and (
+            not parents or parents == ["mixture"] or parents == ["mixture", "knowledge"]
+        ):
             raise ValueError(f"setting {item!r}: unknown key {key!r}")
         node[last] = value
     try:
@@ -128,8 +140,11 @@ def profile(name: str, arch: str = "shared", seed: int = 0) -> TrainConfig:
         # The shipped recipe (issue 13): rope positions, the causal qkv convolution that lets the copy
         # circuit form in one layer, and mapping rules written as adjacent pairs.
         base = TrainConfig(arch=arch, profile=name, seed=seed)
-        base = replace(base, model={**base.model, "rope": True, "qkv_conv": True},
-                       mixture=replace(base.mixture, rule_format="adjacent"))
+        base = replace(
+            base,
+            model={**base.model, "rope": True, "qkv_conv": True},
+            mixture=replace(base.mixture, rule_format="adjacent"),
+        )
         if arch == "query":
             # The frozen LM sees only the text kinds: 3600 steps give it about the text steps the shared
             # network gets in 4400; the decoder stage then learns drawing, counts and portraits.
@@ -137,8 +152,11 @@ def profile(name: str, arch: str = "shared", seed: int = 0) -> TrainConfig:
         return base
     if name == "quick":
         return TrainConfig(
-            arch=arch, profile=name, seed=seed,
-            steps=250, lm_steps=150,  # enough to see the loss fall and drawing start to work
+            arch=arch,
+            profile=name,
+            seed=seed,
+            steps=250,
+            lm_steps=150,  # enough to see the loss fall and drawing start to work
             batch_size=32,
             lr=3e-3,
             warmup=30,
@@ -227,8 +245,16 @@ class FlopMeter:
         return out
 
 
-def train_steps(model, sampler: BatchSampler, loss_fn: Callable[[list[Seq]], Any], params, cfg: TrainConfig,
-                steps: int, log: Callable[[dict[str, Any]], None], stage: str) -> list[float]:
+def train_steps(
+    model,
+    sampler: BatchSampler,
+    loss_fn: Callable[[list[Seq]], Any],
+    params,
+    cfg: TrainConfig,
+    steps: int,
+    log: Callable[[dict[str, Any]], None],
+    stage: str,
+) -> list[float]:
     """The optimisation loop shared by every stage and by `finetune`; returns per-step losses.
 
     Each log record carries `train_flops`, the stage's training FLOPs so far (FlopMeter), so that
@@ -240,8 +266,11 @@ def train_steps(model, sampler: BatchSampler, loss_fn: Callable[[list[Seq]], Any
 
     decay = [p for p in params if p.dim() >= 2]
     other = [p for p in params if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": other, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.98),
+    )
     losses: list[float] = []
     acc: dict[str, list[float]] = {}
     meter = FlopMeter()
@@ -257,18 +286,26 @@ def train_steps(model, sampler: BatchSampler, loss_fn: Callable[[list[Seq]], Any
                 loss = loss_fn(batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-        meter.add(kind, len(batch) * max(len(s.ids) for s in batch),
-                  None if counter is None else counter.get_total_flops())
+        meter.add(
+            kind,
+            len(batch) * max(len(s.ids) for s in batch),
+            None if counter is None else counter.get_total_flops(),
+        )
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         v = float(loss.detach())
         losses.append(v)
         acc.setdefault(kind, []).append(v)
         if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
-            rec = {"stage": stage, "step": step + 1, "lr": round(lr, 6),
-                   "loss": round(float(np.mean([x for xs in acc.values() for x in xs])), 5),
-                   "loss_by_kind": {k: round(float(np.mean(xs)), 5) for k, xs in sorted(acc.items())},
-                   "elapsed_s": round(time.perf_counter() - t0, 2), "train_flops": float(f"{meter.total():.4g}")}
+            rec = {
+                "stage": stage,
+                "step": step + 1,
+                "lr": round(lr, 6),
+                "loss": round(float(np.mean([x for xs in acc.values() for x in xs])), 5),
+                "loss_by_kind": {k: round(float(np.mean(xs)), 5) for k, xs in sorted(acc.items())},
+                "elapsed_s": round(time.perf_counter() - t0, 2),
+                "train_flops": float(f"{meter.total():.4g}"),
+            }
             log(rec)
             acc = {}
     return losses
@@ -293,8 +330,9 @@ def shared_loss_fn(model, device: str) -> Callable[[list[Seq]], Any]:
 
     def fn(batch: list[Seq]):
         x, y, c = pad_batch(batch)
-        _, loss = model(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device),
-                        torch.from_numpy(c).to(device))
+        _, loss = model(
+            torch.from_numpy(x).to(device), torch.from_numpy(y).to(device), torch.from_numpy(c).to(device)
+        )
         return loss
 
     return fn
@@ -313,8 +351,12 @@ def query_image_loss_fn(model, code_offset: int, device: str) -> Callable[[list[
     return fn
 
 
-def main(config: TrainConfig, out: str | Path, command: Sequence[str] | None = None,
-         echo: Callable[[str], None] = print) -> Path:
+def main(
+    config: TrainConfig,
+    out: str | Path,
+    command: Sequence[str] | None = None,
+    echo: Callable[[str], None] = print,
+) -> Path:
     """Train from scratch with `config` and write the checkpoint to `out`; returns `out`."""
     import torch
 
@@ -329,8 +371,10 @@ def main(config: TrainConfig, out: str | Path, command: Sequence[str] | None = N
     echo("resolved config: " + json.dumps(config.to_dict(), sort_keys=True))
     t0 = time.perf_counter()
     codec, pools = build_mixture(config.mixture, seed=config.seed)
-    echo(f"mixture: {', '.join(f'{k}={len(v)}' for k, v in sorted(pools.items()))}; text vocab "
-         f"{codec.text.size}, image codes {codec.image.size} ({time.perf_counter() - t0:.1f}s)")
+    echo(
+        f"mixture: {', '.join(f'{k}={len(v)}' for k, v in sorted(pools.items()))}; text vocab "
+        f"{codec.text.size}, image codes {codec.image.size} ({time.perf_counter() - t0:.1f}s)"
+    )
     (out / LOG).unlink(missing_ok=True)  # a fresh run owns its log
     logf = JsonlAppender(out / LOG)
 
@@ -346,9 +390,14 @@ def main(config: TrainConfig, out: str | Path, command: Sequence[str] | None = N
         raise ValueError(f"unknown arch {config.arch!r}")
     logf.close()
     cmd = list(command) if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
-    meta = {"train": config.to_dict(), "seed": config.seed, "command": shlex.join(cmd),
-            "sampling": {"temperature": config.temperature},
-            "train_seconds": round(time.perf_counter() - t0, 1), "device": device}
+    meta = {
+        "train": config.to_dict(),
+        "seed": config.seed,
+        "command": shlex.join(cmd),
+        "sampling": {"temperature": config.temperature},
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "device": device,
+    }
     save_checkpoint(out, config.arch, model.cpu(), codec, meta)
     echo(f"checkpoint written to {out} ({time.perf_counter() - t0:.0f}s)")
     return out
@@ -384,8 +433,16 @@ def _train_query(config: TrainConfig, codec: Codec, pools: dict[str, list[Seq]],
     s2 = BatchSampler(img_pools, w2, config.batch_size, config.seed + 1)
     params = [model.queries, *model.proj.parameters(), *model.dec.parameters()]
     model.dec.train()
-    train_steps(model, s2, query_image_loss_fn(model, codec.code_offset, device), params, config,
-                config.steps, log, "query")
+    train_steps(
+        model,
+        s2,
+        query_image_loss_fn(model, codec.code_offset, device),
+        params,
+        config,
+        config.steps,
+        log,
+        "query",
+    )
     return model.eval()
 
 
@@ -396,7 +453,9 @@ def _reuse_lm(model, codec: Codec, path: str, log) -> None:
     src = load_checkpoint(path, "query", device="cpu")
     # The LM reads text only, so only the text tokenizer must match (the image codebook may differ).
     if src.codec.text.words != codec.text.words:
-        raise ValueError(f"{path}: its text tokenizer differs from this mixture's (other seed or mixture config)")
+        raise ValueError(
+            f"{path}: its text tokenizer differs from this mixture's (other seed or mixture config)"
+        )
     if src.model.lm.cfg != model.lm.cfg:
         raise ValueError(f"{path}: its LM has other arguments than this config's")
     model.lm.load_state_dict(src.model.lm.state_dict())
@@ -405,12 +464,18 @@ def _reuse_lm(model, codec: Codec, path: str, log) -> None:
             log({**rec, "reused_from": str(path)})
 
 
-def _train_lm(model, config: TrainConfig, codec: Codec, pools: dict[str, list[Seq]], device: str, log) -> None:
+def _train_lm(
+    model, config: TrainConfig, codec: Codec, pools: dict[str, list[Seq]], device: str, log
+) -> None:
     """Stage 1: the understanding LM on text only (after the lookup stage)."""
     _lookup_stage(model.lm, config, codec, device, log)
-    text_pools = {"und": pools.get("und", []), "fact": pools.get("fact", []), "know": pools.get("know", []),
-                  "think": [text_only(s) for s in pools.get("think", [])],
-                  "kthink": [text_only(s) for s in pools.get("kthink", [])]}
+    text_pools = {
+        "und": pools.get("und", []),
+        "fact": pools.get("fact", []),
+        "know": pools.get("know", []),
+        "think": [text_only(s) for s in pools.get("think", [])],
+        "kthink": [text_only(s) for s in pools.get("kthink", [])],
+    }
     w1 = {k: config.weights.get(k, 0.0) for k in text_pools}
     s1 = BatchSampler(text_pools, w1, config.batch_size, config.seed)
     model.lm.train()
@@ -423,10 +488,18 @@ def lookup_pool(config: TrainConfig, codec: Codec) -> list[Seq]:
     prompt -> trace (the same sequences the `und` pool holds for them)."""
     from unisandbox.models.sandbox.mixture import probe_steps, trace_steps, train_items
 
-    items = [it for it in train_items(config.mixture, config.seed)["mapping"] if it.level in config.lookup_levels]
+    items = [
+        it for it in train_items(config.mixture, config.seed)["mapping"] if it.level in config.lookup_levels
+    ]
     fmt = config.mixture.rule_format
-    return [s for it in items for s in (codec.understanding(it.probe.question, probe_steps(it, fmt)),
-                                        codec.understanding(it.prompt, trace_steps(it, fmt)))]
+    return [
+        s
+        for it in items
+        for s in (
+            codec.understanding(it.probe.question, probe_steps(it, fmt)),
+            codec.understanding(it.prompt, trace_steps(it, fmt)),
+        )
+    ]
 
 
 def _lookup_stage(model, config: TrainConfig, codec: Codec, device: str, log) -> None:
@@ -438,7 +511,9 @@ def _lookup_stage(model, config: TrainConfig, codec: Codec, device: str, log) ->
         raise ValueError(f"lookup stage: no mapping train items at levels {config.lookup_levels}")
     sampler = BatchSampler({"lookup": pool}, {"lookup": 1.0}, config.batch_size, config.seed + 2)
     params = [p for p in model.parameters() if p.requires_grad]
-    train_steps(model, sampler, shared_loss_fn(model, device), params, config, config.lookup_steps, log, "lookup")
+    train_steps(
+        model, sampler, shared_loss_fn(model, device), params, config, config.lookup_steps, log, "lookup"
+    )
 
 
 def _check_fits(pools: dict[str, list[Seq]], block_size: int) -> None:
@@ -460,10 +535,22 @@ def _ddp(module, distributed: bool):
     return DistributedDataParallel(module)
 
 
-def finetune(model, codec: Codec, sequences: Sequence[Seq], steps: int, lr: float = 5e-4, batch_size: int = 32,
-             seed: int = 0, replay: Sequence[Seq] = (), replay_ratio: float = 0.0, arch: str = "shared",
-             log: Callable[[dict[str, Any]], None] | None = None, log_every: int = 50,
-             warmup: int = 20, distributed: bool = False) -> list[float]:
+def finetune(
+    model,
+    codec: Codec,
+    sequences: Sequence[Seq],
+    steps: int,
+    lr: float = 5e-4,
+    batch_size: int = 32,
+    seed: int = 0,
+    replay: Sequence[Seq] = (),
+    replay_ratio: float = 0.0,
+    arch: str = "shared",
+    log: Callable[[dict[str, Any]], None] | None = None,
+    log_every: int = 50,
+    warmup: int = 20,
+    distributed: bool = False,
+) -> list[float]:
     """Fine-tune a loaded network in place on `sequences` (optionally mixed with `replay` data).
 
     Shared arch: every sequence kind trains the whole network. Query arch: text-only sequences ("und")
@@ -473,8 +560,9 @@ def finetune(model, codec: Codec, sequences: Sequence[Seq], steps: int, lr: floa
     Example (STARS): `finetune(ckpt.model, ckpt.codec, seqs, steps=500)`.
     """
     device = str(next(model.parameters()).device)
-    cfg = replace(TrainConfig(), lr=lr, batch_size=batch_size, warmup=warmup, log_every=log_every,
-                  min_lr_frac=1.0)  # constant lr after warmup: short runs, no schedule to tune
+    cfg = replace(
+        TrainConfig(), lr=lr, batch_size=batch_size, warmup=warmup, log_every=log_every, min_lr_frac=1.0
+    )  # constant lr after warmup: short runs, no schedule to tune
     pools = {"new": list(sequences)}
     weights = {"new": 1.0 - replay_ratio}
     if replay and replay_ratio > 0:
@@ -486,8 +574,9 @@ def finetune(model, codec: Codec, sequences: Sequence[Seq], steps: int, lr: floa
         sampler = BatchSampler(pools, weights, batch_size, seed)
         params = [p for p in model.parameters() if p.requires_grad]
         net = _ddp(model, distributed)
-        shared_losses = train_steps(net, sampler, shared_loss_fn(net, device), params, cfg, steps, logger,
-                                    "finetune")
+        shared_losses = train_steps(
+            net, sampler, shared_loss_fn(net, device), params, cfg, steps, logger, "finetune"
+        )
         model.eval()
         return shared_losses
     images = {k: [s for s in v if any(s.cells)] for k, v in pools.items()}
@@ -499,16 +588,25 @@ def finetune(model, codec: Codec, sequences: Sequence[Seq], steps: int, lr: floa
         sampler = BatchSampler(texts, weights, batch_size, seed)
         lm_params = list(model.lm.parameters())
         lm = _ddp(model.lm, distributed)
-        losses += train_steps(lm, sampler, shared_loss_fn(lm, device), lm_params, cfg, steps, logger,
-                              "finetune-lm")
+        losses += train_steps(
+            lm, sampler, shared_loss_fn(lm, device), lm_params, cfg, steps, logger, "finetune-lm"
+        )
     model.freeze_lm()  # before the image stage's DDP wrap, which must not register the LM's parameters
     if any(images.values()):
         model.dec.train()
         sampler = BatchSampler(images, weights, batch_size, seed + 1)
         params = [model.queries, *model.proj.parameters(), *model.dec.parameters()]
         net = _ddp(model, distributed)
-        losses += train_steps(net, sampler, query_image_loss_fn(net, codec.code_offset, device), params, cfg,
-                              steps, logger, "finetune-query")
+        losses += train_steps(
+            net,
+            sampler,
+            query_image_loss_fn(net, codec.code_offset, device),
+            params,
+            cfg,
+            steps,
+            logger,
+            "finetune-query",
+        )
     model.eval()
     return losses
 
