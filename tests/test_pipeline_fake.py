@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from unisandbox.models.base import UnifiedModel, sample_seed
+from unisandbox.models.base import Prepares, UnifiedModel, prepare, sample_seed
 from unisandbox.models.fake import FakeModel, near_miss
 from unisandbox.registry import load_model
 from unisandbox.runs.config import RunConfig
@@ -46,10 +46,22 @@ def test_understanding_uses_the_prepared_answer_key():
     items = math_items(4, 1, 200)
     m = FakeModel(p_understand=0.7)
     assert m.understand([items[0].probe.question])[0].answer == "unknown"
-    m.prepare(items)
+    assert isinstance(
+        m, Prepares
+    )  # the optional hook is declared, and the pipeline calls it through prepare()
+    prepare(m, items)
     answers = m.understand([it.probe.question for it in items])
     right = np.mean([a.answer == it.probe.answer for a, it in zip(answers, items, strict=True)])
     assert 0.6 <= right <= 0.8
+
+
+def test_models_without_the_prepare_hook_need_nothing():
+    class Plain:  # a model with only the required methods
+        def understand(self, questions):
+            return []
+
+    assert not isinstance(Plain(), Prepares)
+    prepare(Plain(), math_items(4, 1, 3))  # a no-op, not an AttributeError
 
 
 def test_injected_failures_are_recorded_not_dropped(tmp_path):

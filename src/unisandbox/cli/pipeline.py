@@ -307,9 +307,9 @@ def _generate(
         if opened is None:
             opened = open_run(out_dir, {k: v for k, v in given.items() if k == "judge"}, create=False)
             model = load_model(opened, bind=False)
-            prepare = getattr(model, "prepare", None)
-            if callable(prepare):
-                prepare(opened.plan.items)
+            from unisandbox.models.base import prepare
+
+            prepare(model, opened.plan.items)
         with _RichProgress(enabled=group.is_main) as progress:
             counts = stage_generate(
                 opened,

@@ -94,6 +94,20 @@ class UnifiedModel(Protocol):
         ...
 
 
+@runtime_checkable
+class Prepares(Protocol):
+    """Optional hook of a `UnifiedModel`: it is handed a run's planned items before the first batch (the fake
+    model learns its probe answer key this way). The pipeline calls it through `prepare`."""
+
+    def prepare(self, items: Sequence[Item]) -> None: ...
+
+
+def prepare(model: UnifiedModel, items: Sequence[Item]) -> None:
+    """Hand `items` to a model that declares the `Prepares` hook; other models need nothing."""
+    if isinstance(model, Prepares):
+        model.prepare(items)
+
+
 def require(
     model: UnifiedModel, *, mode: Mode | None = None, understanding: bool = False, training: bool = False
 ) -> None:

@@ -157,13 +157,13 @@ def build_model(opened: Opened) -> UnifiedModel:
 
 def bind_model(opened: Opened, model: Any) -> None:
     """Write a new run's directory, record the model in the manifest, hand it the planned items."""
+    from unisandbox.models.base import prepare
+
     opened.materialize()
     opened.manifest = opened.run.bind_component(
         opened.manifest, "model", opened.config.model, model.describe()
     )
-    prepare = getattr(model, "prepare", None)
-    if callable(prepare):
-        prepare(opened.plan.items)
+    prepare(model, opened.plan.items)
 
 
 def build_judge(opened: Opened, **options: Any) -> Judge:
