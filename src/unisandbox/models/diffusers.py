@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unisandbox.models._endpoint import Endpoint, chat_many, describe_error, env_first
+from unisandbox.models._local import check_model_dir, chunks, resolve_device, resolve_dtype
 from unisandbox.models._text import (
     TEMPLATES_VERSION,
     Rewrite,
@@ -40,7 +41,6 @@ from unisandbox.models._text import (
     think_prompt,
 )
 from unisandbox.models.base import MODES, Capabilities, CapabilityError, Generation, Mode, Understanding
-from unisandbox.models.janus import _chunks, _resolve_device, _resolve_dtype, check_model_dir
 from unisandbox.tasks.base import InputError
 
 if TYPE_CHECKING:
@@ -127,12 +127,12 @@ class DiffusersModel:
         require_extra("diffusers", "diffusers")
         from diffusers import DiffusionPipeline
 
-        device = _resolve_device(settings.device)
+        device = resolve_device(settings.device)
         with warnings.catch_warnings():
             # Newer diffusers renamed torch_dtype to dtype; the old name works in every version we support.
             warnings.simplefilter("ignore", FutureWarning)
             pipe = DiffusionPipeline.from_pretrained(
-                root, torch_dtype=_resolve_dtype(settings.dtype, device), local_files_only=True
+                root, torch_dtype=resolve_dtype(settings.dtype, device, "diffusers"), local_files_only=True
             )
         pipe = _place(pipe, device, settings.offload)
         pipe.set_progress_bar_config(disable=True)
@@ -196,7 +196,7 @@ class DiffusersModel:
                     prompts[i] = rewrite.prompt
         todo = [i for i in range(n) if i not in failed]
         images: dict[int, Any] = {}
-        for idx in _chunks(len(todo), self.settings.batch_size):
+        for idx in chunks(len(todo), self.settings.batch_size):
             batch = [todo[j] for j in idx]
             drawn = self._draw([prompts[i] for i in batch], [seeds[i] for i in batch])
             images.update(zip(batch, drawn, strict=True))

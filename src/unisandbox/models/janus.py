@@ -22,12 +22,12 @@ results bit-identical even where a GPU kernel would change with the batch shape.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from unisandbox.models._local import check_model_dir, chunks, resolve_device, resolve_dtype
 from unisandbox.models._text import (
     TEMPLATES_VERSION,
     opt_float,
@@ -69,27 +69,6 @@ class JanusSettings:
     """"auto" (bfloat16 on GPU, float32 on CPU), "float32", "bfloat16" or "float16"."""
 
 
-def _resolve_device(name: str) -> str:
-    import torch
-
-    if name != "auto":
-        return name
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return "cpu"
-
-
-def _resolve_dtype(name: str, device: str):
-    import torch
-
-    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if name == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if name not in table:
-        raise InputError(f"janus model: option 'dtype': expected auto, {', '.join(table)}; got {name!r}")
-    return table[name]
-
-
 def dtype_kwarg(dtype: Any, transformers_version: str) -> dict[str, Any]:
     """The `from_pretrained` keyword that sets the weights' dtype in this transformers version.
 
@@ -100,19 +79,6 @@ def dtype_kwarg(dtype: Any, transformers_version: str) -> dict[str, Any]:
 
     key = "dtype" if Version(transformers_version).release[:2] >= (4, 56) else "torch_dtype"
     return {key: dtype}
-
-
-def check_model_dir(path: str | None, kind: str, required: Sequence[str] = ("config.json",)) -> Path:
-    """Return `path` as a Path if it is a local directory holding `required` files, else InputError."""
-    if not path:
-        raise InputError(f"{kind} model needs a local directory: --model {kind}:/path/to/model")
-    p = Path(path).expanduser()
-    if not p.is_dir():
-        raise InputError(f"{kind} model: {p} is not a directory (weights are loaded from local files only)")
-    missing = [f for f in required if not (p / f).exists()]
-    if missing:
-        raise InputError(f"{kind} model: {p} has no {', '.join(missing)}; is this a {kind} checkpoint?")
-    return p
 
 
 def _check_janus_format(root: Path) -> None:
@@ -129,10 +95,6 @@ def _check_janus_format(root: Path) -> None:
             "layout (model_type 'multi_modality') must be converted with transformers' "
             "convert_janus_weights_to_hf.py first"
         )
-
-
-def _chunks(n: int, size: int) -> list[range]:
-    return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 class _SeededCFGSampler:
@@ -213,8 +175,8 @@ class JanusModel:
         import transformers
         from transformers import JanusForConditionalGeneration, JanusProcessor
 
-        device = _resolve_device(settings.device)
-        dtype = _resolve_dtype(settings.dtype, device)
+        device = resolve_device(settings.device)
+        dtype = resolve_dtype(settings.dtype, device, "janus")
         model = JanusForConditionalGeneration.from_pretrained(
             root, local_files_only=True, **dtype_kwarg(dtype, transformers.__version__)
         )
@@ -315,7 +277,7 @@ class JanusModel:
         import torch
 
         replies: list[str] = []
-        for idx in _chunks(len(texts), self.settings.batch_size):
+        for idx in chunks(len(texts), self.settings.batch_size):
             prompts = [self._template(texts[i]) for i in idx]
             inputs = self.processor(text=prompts, generation_mode="text", padding=True, return_tensors="pt")
             inputs = inputs.to(self.device)
@@ -334,7 +296,7 @@ class JanusModel:
         from transformers import LogitsProcessorList
 
         images: list = []
-        for idx in _chunks(len(prompts), self.settings.batch_size):
+        for idx in chunks(len(prompts), self.settings.batch_size):
             texts = [self._template(prompts[i]) for i in idx]
             inputs = self.processor(text=texts, generation_mode="image", padding=True, return_tensors="pt")
             inputs = inputs.to(self.device)
