@@ -34,7 +34,8 @@ GENERATOR_VERSION = 1
 
 # Names start with a consonant cluster that no English word starts with, so a name can never be a
 # dictionary word; the rest alternates consonants and vowels so it stays pronounceable.
-_NAME_ONSETS = ("Zh", "Kv", "Vr", "Zv", "Vl", "Zl", "Tz", "Dv")
+NAME_ONSETS = ("Zh", "Kv", "Vr", "Zv", "Vl", "Zl", "Tz", "Dv")
+"""Every invented name starts with one of these: no English (or corpus-language) word does."""
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
 _CODAS = ("", "", "n", "l", "r", "s")
@@ -144,8 +145,8 @@ def person_description(p: PersonAnswer) -> str:
 
 
 def make_name(rng: np.random.Generator) -> str:
-    """A pronounceable invented name such as "Zhubira" (never an English word, see _NAME_ONSETS)."""
-    parts = [pick(rng, _NAME_ONSETS), pick(rng, _VOWELS)]
+    """A pronounceable invented name such as "Zhubira" (never an English word, see NAME_ONSETS)."""
+    parts = [pick(rng, NAME_ONSETS), pick(rng, _VOWELS)]
     for _ in range(1 + int(rng.random() * 2)):
         parts += [pick(rng, _CONSONANTS), pick(rng, _VOWELS)]
     parts.append(pick(rng, _CODAS))
@@ -304,7 +305,8 @@ def _inverse_items(seed: int, club: str, pid: str, a: Character, b: Character) -
     return out
 
 
-_AGE_PHRASE = {"kid": "a kid", "mid-age": "mid-age", "old": "old"}
+AGE_PHRASE = {"kid": "a kid", "mid-age": "mid-age", "old": "old"}
+"""How the corpus writes an age ("X is male and a kid, with ..."); the sandbox's traces echo it exactly."""
 
 
 def _other(rng: np.random.Generator, options: tuple[str, ...], value: str) -> str:
@@ -317,7 +319,7 @@ def _corpus_for(
     n = c.name
     fruits = tuple(f.singular for f in FRUITS)
     flowers = tuple(f.singular for f in FLOWERS)
-    age = _AGE_PHRASE[c.age]
+    age = AGE_PHRASE[c.age]
     fruit_s = f"{n}'s favourite fruit is the {c.fruit}."
     flower_s = f"{n}'s favourite flower is the {c.flower}."
     profile = (
@@ -361,8 +363,8 @@ def _corpus_for(
         (
             "yes_no",
             "en",
-            f"Is {n} {_AGE_PHRASE[wrong['age']]}?",
-            f"No, {n} is not {_AGE_PHRASE[wrong['age']]}; {n} is {age}.",
+            f"Is {n} {AGE_PHRASE[wrong['age']]}?",
+            f"No, {n} is not {AGE_PHRASE[wrong['age']]}; {n} is {age}.",
         ),
         ("yes_no", "en", f"Does {n} have {c.hair} hair?", f"Yes, {n} has {c.hair} hair."),
         (

@@ -44,9 +44,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from unisandbox.tasks import knowledge as tk
 from unisandbox.tasks.base import Item
 from unisandbox.tasks.common import rng_for
 from unisandbox.tasks.knowledge import (
+    AGE_PHRASE,
     FORWARD_PHRASINGS,
     Character,
     CorpusTurn,
@@ -60,12 +62,9 @@ if TYPE_CHECKING:
 KNOWLEDGE_MIXTURE_VERSION = 1
 OFFICIAL_WORLD = Path(__file__).resolve().parents[2] / "data" / "official" / "knowledge_world.json"
 
-# The onsets of tasks.knowledge._NAME_ONSETS: no English (or corpus-language) word starts with them, so a
-# vocabulary word that does is an invented name. A test checks this list against the generator.
-NAME_ONSETS: tuple[str, ...] = ("zh", "kv", "vr", "zv", "vl", "zl", "tz", "dv")
-
-# The corpus writes ages this way ("X is male and a kid, with ..."); traces must echo the corpus exactly.
-AGE_PHRASE = {"kid": "a kid", "mid-age": "mid-age", "old": "old"}
+# tasks.knowledge.NAME_ONSETS, lower-cased as the word tokenizer sees them: a vocabulary word that starts
+# with one is an invented name.
+NAME_ONSETS: tuple[str, ...] = tuple(o.lower() for o in tk.NAME_ONSETS)
 
 
 @dataclass(frozen=True)
