@@ -283,7 +283,13 @@ def _generate(
     """Generation on one process, a --shard, or every torchrun rank; `then(opened, judge)` runs on
     rank 0 afterwards (with the judge built, checked and bound before the first sample)."""
     from unisandbox.runs.distributed import parse_shard
-    from unisandbox.runs.pipeline import distributed_group, load_model, merge_shards, open_run, stage_generate
+    from unisandbox.runs.pipeline import (
+        build_model,
+        distributed_group,
+        merge_shards,
+        open_run,
+        stage_generate,
+    )
     from unisandbox.runs.rundir import RunDir
 
     out_dir = _out_dir(out, given)
@@ -306,7 +312,7 @@ def _generate(
             return
         if opened is None:
             opened = open_run(out_dir, {k: v for k, v in given.items() if k == "judge"}, create=False)
-            model = load_model(opened, bind=False)
+            model = build_model(opened)
             from unisandbox.models.base import prepare
 
             prepare(model, opened.plan.items)

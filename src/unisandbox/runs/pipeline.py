@@ -126,15 +126,6 @@ def _component_error(role: str, spec: str, e: BaseException) -> ConfigError:
     return ConfigError(f"cannot load {role} {spec!r}: {message}")
 
 
-def load_model(opened: Opened, bind: bool = True) -> UnifiedModel:
-    """Build the run's model, check it can do what the run asks, and (with `bind`) write the run's
-    directory for a new run and record the model in the manifest (refusing a different one)."""
-    model = build_model(opened)
-    if bind:
-        bind_model(opened, model)
-    return model
-
-
 def build_model(opened: Opened) -> UnifiedModel:
     """Build the run's model and check its capabilities against the run; writes nothing."""
     from unisandbox.models.base import require
@@ -190,13 +181,6 @@ def bind_judge(opened: Opened, judge_obj: Any) -> None:
     opened.manifest = opened.run.bind_component(
         opened.manifest, "judge", opened.config.judge, judge_obj.describe()
     )
-
-
-def load_judge(opened: Opened, **options: Any) -> Judge:
-    """Build the run's judge (with CLI `options`) and record it in the manifest (refusing a different one)."""
-    judge_obj = build_judge(opened, **options)
-    bind_judge(opened, judge_obj)
-    return judge_obj
 
 
 def samples_complete(opened: Opened) -> bool:

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from unisandbox.judges.base import Caption, Judge, Verdict
+from unisandbox.judges.base import Caption, Judge
+from unisandbox.judges.match import verdict_for
 from unisandbox.models.base import Generation, Mode, Understanding, UnifiedModel, require, sample_seed
 from unisandbox.runs.distributed import WHOLE, Shard
 from unisandbox.runs.io import atomic_write_bytes
@@ -248,13 +249,6 @@ def _probe_record(item: Item, answer: Understanding | Exception, model_name: str
     )
 
 
-def verdict_of(caption: Caption, item: Item) -> Verdict:
-    """The verdict for a caption of an existing image (judges.match does the comparison)."""
-    from unisandbox.judges.match import verdict_for
-
-    return verdict_for(caption, item.expected, True)
-
-
 def judge(
     run: RunDir,
     plan: Plan,
@@ -334,5 +328,9 @@ def _judge_batch(
                     **key, verdict="error", caption=cap.text, error=cap.error or "judge returned no caption"
                 )
             else:
-                results[i] = VerdictRecord(**key, verdict=verdict_of(cap, items[s.item_id]), caption=cap.text)
+                results[i] = VerdictRecord(
+                    **key,
+                    verdict=verdict_for(cap, items[s.item_id].expected, has_image=True),
+                    caption=cap.text,
+                )
     return [results[i] for i in range(len(batch))]

@@ -268,7 +268,6 @@ def sample_and_judge(
         build_judge,
         build_model,
         distributed_group,
-        load_model,
         merge_shards,
         open_run,
         stage_generate,
@@ -294,7 +293,7 @@ def sample_and_judge(
             return False
         if opened is None:
             opened = open_run(out / "run", {}, create=False)
-            model = load_model(opened, bind=False)
+            model = build_model(opened)
         stage_generate(
             opened, model, shard=group.shard, batch_size=batch_size, retry_errors=True, progress=progress
         )
