@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unisandbox.models.base import Capabilities, Generation, Understanding
+from unisandbox.models.base import Capabilities, Generation, Mode, Understanding
 from unisandbox.tasks.base import InputError
 from unisandbox.world import vocab
 
@@ -175,7 +175,7 @@ class FakeModel:
                 out.append(Understanding(answer=wrong, text=f"Answer: {wrong}"))
         return out
 
-    def generate(self, items: Sequence[Item], mode: str, seeds: Sequence[int]) -> list[Generation]:
+    def generate(self, items: Sequence[Item], mode: Mode, seeds: Sequence[int]) -> list[Generation]:
         """One image per (item, seed); the seed alone decides right or wrong and every pixel."""
         import numpy as np
         from PIL import Image

@@ -6,15 +6,16 @@ finished work from the files alone.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from unisandbox.judges.base import Verdict
+from unisandbox.models.base import Mode
 
 RECORD_SCHEMA_VERSION = 1
 
-SampleKey = tuple[str, Literal["normal", "think"], int]
+SampleKey = tuple[str, Mode, int]
 """(item id, mode, sample index)."""
 
 
@@ -29,7 +30,7 @@ class SampleRecord(_Record):
     """Version of this record's schema."""
     item_id: str
     """Id of the item the sample was drawn for."""
-    mode: Literal["normal", "think"]
+    mode: Mode
     """Generation mode."""
     sample_index: int
     """Index of the sample among the item's samples in this mode (0-based)."""
@@ -84,7 +85,7 @@ class VerdictRecord(_Record):
     """Version of this record's schema."""
     item_id: str
     """Id of the judged item."""
-    mode: Literal["normal", "think"]
+    mode: Mode
     """Generation mode of the sample."""
     sample_index: int
     """Sample index within (item, mode)."""

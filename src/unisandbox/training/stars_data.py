@@ -42,10 +42,8 @@ from typing import Any, cast
 
 from unisandbox.runs.config import ConfigError
 from unisandbox.runs.io import atomic_write_bytes, atomic_write_text
+from unisandbox.runs.records import SampleKey
 from unisandbox.tasks.base import Item, dump_items, read_items
-
-SampleKey = tuple[str, str, int]
-"""(item id, mode, sample index): the key of a run's samples and verdicts."""
 
 STARS_DATA_VERSION = 1
 FORMATS = ("jsonl", "parquet", "bagel")
@@ -331,7 +329,7 @@ def accepted(
     for i in order:
         it = items[i]
         for k in range(samples_per_item):
-            key = (it.id, "think", k)
+            key: SampleKey = (it.id, "think", k)
             s, v = samples.get(key), verdicts.get(key)
             if s is None or s.image is None or v is None or v.verdict != "correct":
                 continue
