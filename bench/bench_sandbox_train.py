@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -65,7 +66,9 @@ def main() -> None:
     peak = matmul_peak(args.threads)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    train.main(cfg, out, command=["bench/bench_sandbox_train.py"], echo=lambda s: None)
+    train.main(
+        cfg, out, command=["python", "bench/bench_sandbox_train.py", *sys.argv[1:]], echo=lambda s: None
+    )
     dt = time.perf_counter() - t0
     stages = stage_figures(Path(out) / LOG)
     flops = sum(f for f, _ in stages.values())
