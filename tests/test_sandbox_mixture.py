@@ -7,7 +7,7 @@ from unisandbox.models.sandbox.mixture import (
     build_codec,
     build_raw,
     check_mixture,
-    describe,
+    description_of,
     parse_description,
     tokenize,
 )
@@ -34,7 +34,7 @@ def test_describe_and_parse_are_inverse():
         FlowerAnswer(flower="lily"),
     ]
     for a in answers:
-        assert parse_description(describe(a)) == a
+        assert parse_description(description_of(a)) == a
     assert parse_description("Generate as many cups as the result of 8 / 4.") is None
     assert parse_description("Draw what the symbol E represents.") is None
 

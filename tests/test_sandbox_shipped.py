@@ -8,7 +8,7 @@ import pytest
 from unisandbox.judges.match import match
 from unisandbox.judges.sandbox import SandboxJudge
 from unisandbox.models.sandbox.checkpoint import CONFIG, WEIGHTS, WEIGHTS_SHA256, file_sha256, shipped_dir
-from unisandbox.models.sandbox.mixture import describe
+from unisandbox.models.sandbox.mixture import description_of
 from unisandbox.tasks.base import CountAnswer, ObjectAnswer
 
 MAX_BYTES = 25 * 1024 * 1024
@@ -37,7 +37,7 @@ def test_shipped_models_draw_plain_descriptions(kind):
     answers = [
         ObjectAnswer(object=o) for o in ("chair", "hat", "moon", "kite", "drum", "cup", "tree", "key")
     ] * 3
-    gens = model.draw_descriptions([describe(a) for a in answers], list(range(len(answers))))
+    gens = model.draw_descriptions([description_of(a) for a in answers], list(range(len(answers))))
     judge = SandboxJudge()
     ok = [
         match(judge.caption_array(np.asarray(g.image)), a) == "correct"
@@ -45,7 +45,7 @@ def test_shipped_models_draw_plain_descriptions(kind):
     ]
     assert sum(ok) / len(ok) >= 0.9, ok
     counts = [CountAnswer(count=1 + i % 3, object="cup") for i in range(30)]
-    gens = model.draw_descriptions([describe(a) for a in counts], list(range(100, 130)))
+    gens = model.draw_descriptions([description_of(a) for a in counts], list(range(100, 130)))
     caps = [judge.caption_array(np.asarray(g.image)) for g in gens]
     assert sum(match(c, a) == "correct" for c, a in zip(caps, counts, strict=True)) >= 27
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from unisandbox.models.sandbox import knowledge_mixture as K
-from unisandbox.models.sandbox.mixture import MixtureError, check_mixture, describe, parse_description
-from unisandbox.models.sandbox.sequences import Codec, parse_answer
+from unisandbox.models.sandbox.mixture import MixtureError, check_mixture, description_of, parse_description
+from unisandbox.models.sandbox.sequences import Codec, trace_answer
 from unisandbox.models.sandbox.tokenizers import ImageTokenizer, TextTokenizer, split_words
 from unisandbox.tasks import knowledge as tk
 
@@ -50,8 +50,8 @@ def test_traces_echo_corpus_sentences_and_end_in_the_expected_description(km):
         corpus = " ".join(t.answer for t in world.corpus)
         for it in world.items:
             steps = K.retrieval_steps(it, by_name)
-            assert parse_description(parse_answer(steps[-1])) == it.expected
-            assert steps[-1] == f"answer: {describe(it.expected)}"
+            assert parse_description(trace_answer(steps[-1])) == it.expected
+            assert steps[-1] == f"answer: {description_of(it.expected)}"
             for s in steps[:-1]:
                 if not s.startswith("the one whose"):
                     assert s in corpus, s

@@ -48,7 +48,7 @@ def one_line(text: str) -> str:
     return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-def describe(e: BaseException) -> tuple[str, int] | None:
+def known_error(e: BaseException) -> tuple[str, int] | None:
     """(message, exit code) for an expected failure, or None for a bug."""
     code = getattr(type(e), "exit_code", None)
     if isinstance(code, int) and not isinstance(code, bool):
@@ -110,7 +110,7 @@ def run_app(app: Any, args: list[str] | None = None) -> NoReturn:
             fail(f"\nInterrupted (exit {EXIT_INTERRUPTED}).", EXIT_INTERRUPTED)
         if _is_click_error(e):
             _click_error(e)
-        known = describe(e)
+        known = known_error(e)
         if known is None:
             traceback.print_exc()
             fail(

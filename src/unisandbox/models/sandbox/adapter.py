@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from unisandbox.models.base import Capabilities, Generation, Mode, Understanding
-from unisandbox.models.sandbox.sequences import Seq, parse_answer
+from unisandbox.models.sandbox.sequences import Seq, trace_answer
 from unisandbox.tasks.base import Item
 
 MAX_TRACE_TOKENS = 120
@@ -103,7 +103,7 @@ class _SandboxBase:
         out: list[Understanding] = []
         for ids, _stopped in self._decode_text(prompts, stop=("<eos>",)):
             text = self.codec.text.decode(ids)
-            out.append(Understanding(answer=parse_answer(text), text=text))
+            out.append(Understanding(answer=trace_answer(text), text=text))
         return out
 
     def generate(self, items: Sequence[Item], mode: Mode, seeds: Sequence[int]) -> list[Generation]:
@@ -131,7 +131,7 @@ class _SandboxBase:
             metas.append(
                 {
                     "text": text,
-                    "rewritten_prompt": parse_answer(text) or None,
+                    "rewritten_prompt": trace_answer(text) or None,
                     "extra": {"trace_tokens": len(trace), "forced_img": forced},
                 }
             )

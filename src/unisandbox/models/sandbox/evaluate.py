@@ -119,7 +119,7 @@ def run_eval(
     `validation_seed` replaces the official split by fresh test-split items of that seed (100 per level,
     no knowledge items): use it to choose decoding settings without looking at the official split.
     """
-    from unisandbox.models.sandbox.mixture import describe
+    from unisandbox.models.sandbox.mixture import description_of
     from unisandbox.runs.probes import probe_correct
 
     if model is None:
@@ -214,7 +214,7 @@ def run_eval(
         if path.is_file():
             know += read_items(path)
     draw_items = all_items + know
-    descs = [describe(it.expected) for it in draw_items]
+    descs = [description_of(it.expected) for it in draw_items]
     seeds = [sample_seed(it.id, "draw", 0, base_seed) for it in draw_items]
     dg = model.draw_descriptions(descs, seeds)
     d_ok = judge_images([x.image for x in dg], [it.expected for it in draw_items])

@@ -127,11 +127,11 @@ def retrieval_steps(item: Item, by_name: dict[str, Character]) -> list[str]:
     """The think-mode trace of a knowledge item: the facts retrieved, then "answer: <plain description>".
 
     Forward portrait: appearance sentence; fruit / flower: favourite sentence; inverse: both favourites,
-    who matches, then the match's appearance. The last step is `mixture.describe(item.expected)`.
+    who matches, then the match's appearance. The last step is `mixture.description_of(item.expected)`.
     """
-    from unisandbox.models.sandbox.mixture import describe
+    from unisandbox.models.sandbox.mixture import description_of
 
-    return [*_fact_steps(item, by_name), f"answer: {describe(item.expected)}"]
+    return [*_fact_steps(item, by_name), f"answer: {description_of(item.expected)}"]
 
 
 def probe_steps(item: Item, by_name: dict[str, Character]) -> list[str]:
@@ -286,10 +286,10 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
 def check_knowledge_mixture(km: KnowledgeMixture) -> None:
     """Raise ValueError unless every think sequence has a trace ending in a plain description."""
     from unisandbox.models.sandbox.mixture import parse_description
-    from unisandbox.models.sandbox.sequences import parse_answer
+    from unisandbox.models.sandbox.sequences import trace_answer
 
     for prompt, steps, _ in km.think:
-        if len(steps) < 2 or parse_description(parse_answer(steps[-1])) is None:
+        if len(steps) < 2 or parse_description(trace_answer(steps[-1])) is None:
             raise ValueError(f"think sequence without a retrieval trace: {prompt!r} -> {steps!r}")
 
 

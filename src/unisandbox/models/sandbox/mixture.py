@@ -12,7 +12,7 @@ Sources (all TRAIN-split items; the official test split is never read here):
 A trace is the item's steps; for mapping it first restates the rules (`trace_steps`).
 
 The rule the experiments rest on: a reasoning prompt is NEVER paired with an image without its trace.
-Drawing sequences are built only from `describe(answer)` strings, and `check_mixture` verifies every
+Drawing sequences are built only from `description_of(answer)` strings, and `check_mixture` verifies every
 image-bearing sequence before training starts (it raises, it does not filter).
 """
 
@@ -106,10 +106,10 @@ class MixtureConfig:
 # --- plain descriptions ------------------------------------------------------------------------------
 
 
-def describe(answer: Answer) -> str:
+def description_of(answer: Answer) -> str:
     """The plain description of an answer, as a trace's last step states it after "answer:".
 
-    >>> describe(CountAnswer(count=3, object="cup"))
+    >>> description_of(CountAnswer(count=3, object="cup"))
     '3 cups'
     """
     if isinstance(answer, CountAnswer):
@@ -315,7 +315,9 @@ def build_raw(cfg: MixtureConfig, seed: int) -> RawMixture:
         und.append((it.probe.question, probe_steps(it, cfg.rule_format)))
         think.append((it.prompt, trace_steps(it, cfg.rule_format), render_tally(it.expected, rng)))
     rng_d = rng_for(seed, "sandbox-mixture", "draw")
-    draw = [(describe(a), render_tally(a, rng_d)) for a in _draw_answers(cfg.n_draw, cfg.max_count, rng_d)]
+    draw = [
+        (description_of(a), render_tally(a, rng_d)) for a in _draw_answers(cfg.n_draw, cfg.max_count, rng_d)
+    ]
     raw = RawMixture(und, fact_questions() if cfg.facts else [], draw, think)
     if cfg.knowledge is not None:
         km = knowledge_mixture(cfg.knowledge, seed)
@@ -424,13 +426,13 @@ def _check_draw(s: Seq, codec: Codec, gen: int, img: int, reasoning: set[str]) -
 
 
 def _check_think(s: Seq, codec: Codec, think: int, sep: int, img: int) -> None:
-    from unisandbox.models.sandbox.sequences import parse_answer
+    from unisandbox.models.sandbox.sequences import trace_answer
 
     k = _image_start(s, img)
     if s.ids[0] != think or sep not in s.ids[:k]:
         raise MixtureError("a think-mode sequence is <think> prompt <sep> trace <img> codes")
     trace = codec.text.decode(s.ids[s.ids.index(sep) + 1 : k])
-    if "answer:" not in trace or parse_description(parse_answer(trace)) is None:
+    if "answer:" not in trace or parse_description(trace_answer(trace)) is None:
         raise MixtureError(f"think-mode sequence without a trace ending in a plain description: {trace!r}")
 
 

@@ -103,7 +103,7 @@ def _check_answer_step(steps: Sequence[str]) -> None:
         raise ValueError(f"a trace must end with an 'answer: ...' step, got {list(steps)!r}")
 
 
-def parse_answer(trace: str) -> str:
+def trace_answer(trace: str) -> str:
     """The text after the last `answer:` in a decoded trace, or "" if there is none."""
     low = trace.lower()
     k = low.rfind(ANSWER_PREFIX)
