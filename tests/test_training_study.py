@@ -231,8 +231,9 @@ def test_findings_are_recomputed_from_saved_results(tmp_path, capsys):
 
 
 def test_bounds_of_the_recorded_full_run_under_the_current_rules():
-    """docs/results/study_full/findings.json predates per-unit outcomes: the verdicts its counts allow."""
-    path = Path(__file__).resolve().parents[1] / "docs" / "results" / "study_full" / "findings.json"
+    """docs/results/study_previous/findings.json (the checkpoints before issue 13) predates per-unit outcomes:
+    the verdicts its counts allow."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "results" / "study_previous" / "findings.json"
     got = {r["id"]: r["verdicts"] for r in study.bounds(path)}
     assert got["curriculum"] == ["inconclusive"]  # 99/300 vs 97/300
     assert got["forward_vs_inverse"] == ["not testable"]  # inverse probe 0/20
