@@ -313,9 +313,6 @@ def _generate(
         if opened is None:
             opened = open_run(out_dir, {k: v for k, v in given.items() if k == "judge"}, create=False)
             model = build_model(opened)
-            from unisandbox.models.base import prepare
-
-            prepare(model, opened.plan.items)
         with _RichProgress(enabled=group.is_main) as progress:
             counts = stage_generate(
                 opened,

@@ -127,8 +127,9 @@ def _component_error(role: str, spec: str, e: BaseException) -> ConfigError:
 
 
 def build_model(opened: Opened) -> UnifiedModel:
-    """Build the run's model and check its capabilities against the run; writes nothing."""
-    from unisandbox.models.base import require
+    """Build the run's model, check its capabilities against the run and hand it the planned items (the
+    optional `prepare` hook); writes nothing."""
+    from unisandbox.models.base import prepare, require
     from unisandbox.registry import SpecError
     from unisandbox.registry import load_model as build
 
@@ -143,18 +144,16 @@ def build_model(opened: Opened) -> UnifiedModel:
         require(model, mode=mode)
     if opened.config.probes:
         require(model, understanding=True)
+    prepare(model, opened.plan.items)
     return model
 
 
 def bind_model(opened: Opened, model: Any) -> None:
-    """Write a new run's directory, record the model in the manifest, hand it the planned items."""
-    from unisandbox.models.base import prepare
-
+    """Write a new run's directory and record the model in the manifest."""
     opened.materialize()
     opened.manifest = opened.run.bind_component(
         opened.manifest, "model", opened.config.model, model.describe()
     )
-    prepare(model, opened.plan.items)
 
 
 def build_judge(opened: Opened, **options: Any) -> Judge:
