@@ -50,32 +50,26 @@ def test_shipped_models_draw_plain_descriptions(kind):
     assert sum(match(c, a) == "correct" for c, a in zip(caps, counts, strict=True)) >= 27
 
 
-def test_shipped_shared_model_answers_level1_probes():
+def _level1_probe_accuracy(kind: str, task: str, limit: int) -> float:
+    """Share of the first `limit` official level-1 probes of `task` the shipped model answers right."""
     from unisandbox.models.sandbox.evaluate import official_items
     from unisandbox.registry import load_model
     from unisandbox.runs.probes import probe_correct
 
-    model = load_model("sandbox", device="cpu")
-    items = official_items(limit=40)[("math", 1)]
+    model = load_model(kind, device="cpu")
+    items = official_items(limit=limit)[(task, 1)]
     answers = model.understand([it.probe.question for it in items])
-    acc = sum(probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)) / len(
+    return sum(probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)) / len(
         items
     )
-    assert acc >= 0.9
+
+
+def test_shipped_shared_model_answers_level1_probes():
+    assert _level1_probe_accuracy("sandbox", "math", limit=40) >= 0.9
 
 
 @pytest.mark.parametrize("kind", ["sandbox", "sandbox-query"])
 def test_shipped_models_copy_mapping_answers_from_the_prompt(kind):
     """Level-1 mapping probes need the copy circuit: find the symbol in the rules, copy what follows it
     (per item here; docs/sandbox.md gives per-pair figures on the whole split)."""
-    from unisandbox.models.sandbox.evaluate import official_items
-    from unisandbox.registry import load_model
-    from unisandbox.runs.probes import probe_correct
-
-    model = load_model(kind, device="cpu")
-    items = official_items(limit=20)[("mapping", 1)]
-    answers = model.understand([it.probe.question for it in items])
-    acc = sum(probe_correct(a.answer, it.probe.answer) for a, it in zip(answers, items, strict=True)) / len(
-        items
-    )
-    assert acc >= 0.9
+    assert _level1_probe_accuracy(kind, "mapping", limit=20) >= 0.9

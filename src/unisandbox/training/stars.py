@@ -168,7 +168,7 @@ def samples_from_run(
 
 def stale_data(data_dir: Path, dcfg: StarsDataConfig, checkpoint: Path) -> str | None:
     """Why an existing stars-data folder cannot be resumed for this round (None: it can, or there is none)."""
-    import hashlib
+    from unisandbox.models.sandbox.checkpoint import WEIGHTS, file_sha256
 
     state = Path(data_dir) / "stars_data_config.json"
     if not state.is_file():
@@ -180,10 +180,7 @@ def stale_data(data_dir: Path, dcfg: StarsDataConfig, checkpoint: Path) -> str |
         sha = (
             (json.loads(manifest.read_text(encoding="utf-8")).get("model") or {}).get("describe") or {}
         ).get("weights_sha256")
-        if (
-            sha is not None
-            and sha != hashlib.sha256((Path(checkpoint) / "model.safetensors").read_bytes()).hexdigest()
-        ):
+        if sha is not None and sha != file_sha256(Path(checkpoint) / WEIGHTS):
             return "sampled from other weights"
     return None
 
