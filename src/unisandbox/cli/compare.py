@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-
-def _guarded(fn: Callable[[], None]) -> None:
-    """Bad input (not a run, different item sets, incomplete runs) exits 2 with one line, writing nothing."""
-    from unisandbox.runs.config import ConfigError
-    from unisandbox.tasks.base import InputError
-
-    try:
-        fn()
-    except (ConfigError, InputError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise typer.Exit(2) from None
+from unisandbox.cli.errors import guard
 
 
 def default_out(runs: list[Path]) -> Path:
@@ -59,26 +48,33 @@ def register(app: typer.Typer) -> None:
 
     @app.command("compare")
     def compare_cmd(
-        runs: list[Path] = typer.Argument(..., help="Two or more run directories."),
-        out: Path | None = typer.Option(
-            None, "--out", help="Output folder (default runs/compare-<hash of the runs>)."
-        ),  # noqa: UP007
-        intersect: bool = typer.Option(
-            False,
-            "--intersect",
-            help="Compare on the items all runs hold (default: refuse runs on different item sets).",
-        ),
-        allow_incomplete: bool = typer.Option(
-            False,
-            "--allow-incomplete",
-            help="Compare runs with errors or missing samples on what was scored.",
-        ),
-        html_units: int = typer.Option(
-            24,
-            "--html-units",
-            min=1,
-            help="Most units per task/level/mode on the HTML page (disagreements first).",
-        ),
+        runs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
+        out: Annotated[
+            Path | None,
+            typer.Option("--out", help="Output folder (default runs/compare-<hash of the runs>)."),
+        ] = None,
+        intersect: Annotated[
+            bool,
+            typer.Option(
+                "--intersect",
+                help="Compare on the items all runs hold (default: refuse runs on different item sets).",
+            ),
+        ] = False,
+        allow_incomplete: Annotated[
+            bool,
+            typer.Option(
+                "--allow-incomplete",
+                help="Compare runs with errors or missing samples on what was scored.",
+            ),
+        ] = False,
+        html_units: Annotated[
+            int,
+            typer.Option(
+                "--html-units",
+                min=1,
+                help="Most units per task/level/mode on the HTML page (disagreements first).",
+            ),
+        ] = 24,
     ) -> None:
         """Several runs side by side: a table (a column per model), paired tests on the shared items
         (Newcombe, McNemar), a grouped bar chart and an HTML page with the same items side by side."""
@@ -93,4 +89,4 @@ def register(app: typer.Typer) -> None:
             _print(cmp, target)
             print(f"Wrote {', '.join(written)} -> {target}", file=sys.stderr)
 
-        _guarded(body)
+        guard(body)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 EXIT_OK = 0
@@ -60,6 +61,26 @@ def known_error(e: BaseException) -> tuple[str, int] | None:
         what = e.strerror or type(e).__name__
         return f"error: {what} ({e.filename})", EXIT_BAD_INPUT
     return None
+
+
+def guard(fn: Callable[[], None], resume: str | None = None) -> None:
+    """Run a command body. An expected failure (`known_error`) prints its one line and ends the command
+    with its exit code, also under typer's test runner; Ctrl-C exits 130, saying how to resume when
+    `resume` (a command line) is given. A bug propagates to `run_app`, which prints the traceback."""
+    import typer
+
+    try:
+        fn()
+    except KeyboardInterrupt:
+        hint = f"Finished work is saved. Resume with: {resume}" if resume else f"(exit {EXIT_INTERRUPTED})."
+        print(f"\nInterrupted. {hint}", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as e:
+        known = known_error(e)
+        if known is None:
+            raise
+        print(known[0], file=sys.stderr)
+        raise typer.Exit(known[1]) from None
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:

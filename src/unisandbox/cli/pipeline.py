@@ -6,14 +6,16 @@ Every option of a stage defaults to "as the run directory says" (or the defaults
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
-from unisandbox.cli.errors import Incomplete, UsageProblem
+from unisandbox.cli.errors import Incomplete, UsageProblem, guard
+from unisandbox.cli.options import comma_list, key_values
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -21,38 +23,8 @@ if TYPE_CHECKING:
 _HELP_OUT = "Run directory (default: runs/<model>-<judge>-<hash of the options>; rerun to resume)."
 
 
-class _BadOption(UsageProblem):
-    pass
-
-
 def _split(value: str | None, what: str, cast: Callable[[str], Any] = str) -> tuple[Any, ...] | None:
-    if value is None:
-        return None
-    try:
-        parts = tuple(cast(v.strip()) for v in value.split(",") if v.strip())
-    except ValueError as e:
-        raise _BadOption(f"--{what}: cannot read {value!r} ({e})") from e
-    if not parts:
-        raise _BadOption(f"--{what}: empty list")
-    return parts
-
-
-def _options(pairs: list[str] | None, flag: str) -> dict[str, Any] | None:
-    """Parse repeatable `KEY=VALUE` flags; values are JSON when they parse (numbers, booleans), else text."""
-    import json
-
-    if not pairs:
-        return None
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise _BadOption(f"{flag}: expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+    return None if value is None else comma_list(value, what, cast)
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -106,16 +78,6 @@ class _RichProgress:
             self._progress.advance(self._task, n)
 
 
-def _guard(fn: Callable[[], None], resume: str) -> None:
-    """Run a command body; Ctrl-C exits 130 saying how to resume. Every other failure goes to
-    cli/errors.py (one line and exit 2 for bad input, exit 3 for an incomplete run)."""
-    try:
-        fn()
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. Finished work is saved. Resume with: {resume}", file=sys.stderr)
-        raise typer.Exit(130) from None
-
-
 def _print_summary(summary: dict[str, Any], opened: Any) -> None:
     """The table, the failure reasons and where the reports are; exit 3 if the run is incomplete."""
     from unisandbox.report.tables import print_table
@@ -141,108 +103,202 @@ def _run_dir(out: Path | None, run_dir: Path | None) -> Path:
     return Path(chosen)
 
 
-# Shared option declarations (typer reads the defaults as option specs).
-_MODEL = typer.Option(
-    None,
-    "--model",
-    help="Model spec KIND[:PATH]: sandbox (default), sandbox:DIR, "
-    "sandbox-query[:DIR], janus:MODEL, diffusers:MODEL, command:SCRIPT, openai:MODEL, "
-    "fake[:k=v,...] (see docs/evaluate-your-model.md).",
+# Every option of these commands, declared once: name -> (type, default, typer spec). A command lists the
+# names it takes (`_takes`); typer reads the signature `_takes` builds, so `generate` and `run` share
+# one declaration of each option instead of two copies of a long parameter list.
+_OPTIONS: dict[str, tuple[Any, Any, Any]] = {
+    "run_dir": (Path | None, None, typer.Argument(help="Run directory (or --out).", show_default=False)),
+    "run_out": (Path | None, None, typer.Option("--out", help="Run directory.")),
+    "model": (
+        str | None,
+        None,
+        typer.Option(
+            "--model",
+            help="Model spec KIND[:PATH]: sandbox (default), sandbox:DIR, "
+            "sandbox-query[:DIR], janus:MODEL, diffusers:MODEL, command:SCRIPT, openai:MODEL, "
+            "fake[:k=v,...] (see docs/evaluate-your-model.md).",
+        ),
+    ),
+    "judge": (
+        str | None,
+        None,
+        typer.Option(
+            "--judge",
+            help="Judge spec KIND[:PATH]: sandbox (default) or vlm[:PROMPT_FILE] "
+            "(endpoint from UNISANDBOX_JUDGE_BASE_URL / _MODEL / _API_KEY or --judge-option).",
+        ),
+    ),
+    "tasks": (
+        str | None,
+        None,
+        typer.Option(
+            "--tasks", help="Comma list: math,mapping,knowledge (default: math,mapping; with --items: all)."
+        ),
+    ),
+    "levels": (str | None, None, typer.Option("--levels", help="Comma list of levels (default: 1,2,3).")),
+    "modes": (str | None, None, typer.Option("--modes", help="Comma list: normal,think (default: both).")),
+    "samples_per_item": (
+        int | None,
+        None,
+        typer.Option("--samples-per-item", help="Images per item and mode (default 1)."),
+    ),
+    "limit": (
+        int | None,
+        None,
+        typer.Option("--limit", help="First N items (mapping: pairs) per task and level."),
+    ),
+    "items": (
+        list[Path] | None,
+        None,
+        typer.Option(
+            "--items",
+            help="Items file, ours or the study's format (repeatable). Default: the official test split.",
+        ),
+    ),
+    "out": (Path | None, None, typer.Option("--out", help=_HELP_OUT)),
+    "layout": (
+        str | None,
+        None,
+        typer.Option(
+            "--layout",
+            help="Image layout: ours (default) or study (test/<mode>/<file>/<id>.png + evaluation_results.csv).",
+        ),
+    ),
+    "seed": (
+        int | None,
+        None,
+        typer.Option(
+            "--seed", help="Base seed (default 0); sample seeds derive from (item, mode, sample index)."
+        ),
+    ),
+    "probes": (
+        bool | None,
+        None,
+        typer.Option("--probes/--no-probes", help="Ask the understanding probes (default: yes)."),
+    ),
+    "batch_size": (
+        int,
+        64,
+        typer.Option("--batch-size", min=1, help="Samples per model/judge call (does not change results)."),
+    ),
+    "retry_errors": (
+        bool,
+        True,
+        typer.Option(
+            "--retry-errors/--keep-errors",
+            help="Redo samples, probes and verdicts that "
+            "failed in an earlier call (default), or keep them as they are.",
+        ),
+    ),
+    "allow_incomplete": (
+        bool,
+        False,
+        typer.Option(
+            "--allow-incomplete",
+            help="Show accuracies even with errors or missing samples (marked incomplete).",
+        ),
+    ),
+    "shard": (
+        str | None,
+        None,
+        typer.Option("--shard", help="Generate only share i of n (e.g. 0/4), for schedulers such as Slurm."),
+    ),
+    "model_option": (
+        list[str] | None,
+        None,
+        typer.Option(
+            "--model-option",
+            help="KEY=VALUE passed to the model adapter (repeatable); "
+            "recorded in the run's configuration. E.g. --model-option batch_size=4.",
+        ),
+    ),
+    "answers": (
+        str | None,
+        None,
+        typer.Option(
+            "--answers",
+            help="Study-format --items: score the file's stated answers or "
+            "the audit's derived ones: stated|audited (default audited; see `unisandbox data audit`).",
+        ),
+    ),
+    "judge_option": (
+        list[str] | None,
+        None,
+        typer.Option(
+            "--judge-option",
+            help="KEY=VALUE passed to the judge (repeatable), e.g. "
+            "--judge-option concurrency=32. Not stored: the judge's identity is recorded instead.",
+        ),
+    ),
+}
+
+_F = TypeVar("_F", bound=Callable[..., None])
+
+
+def _takes(*names: str) -> Callable[[_F], _F]:
+    """Give a command `def cmd(**o)` the options `names` (typer reads `__signature__`)."""
+
+    def wrap(fn: _F) -> _F:
+        params = []
+        for name in names:
+            kind, default, spec = _OPTIONS[name]
+            params.append(
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    default=default,
+                    annotation=Annotated[kind, spec],
+                )
+            )
+        cast(Any, fn).__signature__ = inspect.Signature(params)
+        return fn
+
+    return wrap
+
+
+_CONFIG = (
+    "model",
+    "tasks",
+    "levels",
+    "modes",
+    "samples_per_item",
+    "limit",
+    "items",
+    "out",
+    "layout",
+    "seed",
+    "probes",
 )
-_JUDGE = typer.Option(
-    None,
-    "--judge",
-    help="Judge spec KIND[:PATH]: sandbox (default) or vlm[:PROMPT_FILE] "
-    "(endpoint from UNISANDBOX_JUDGE_BASE_URL / _MODEL / _API_KEY or --judge-option).",
-)
-_TASKS = typer.Option(
-    None, "--tasks", help="Comma list: math,mapping,knowledge (default: math,mapping; with --items: all)."
-)
-_LEVELS = typer.Option(None, "--levels", help="Comma list of levels (default: 1,2,3).")
-_MODES = typer.Option(None, "--modes", help="Comma list: normal,think (default: both).")
-_SAMPLES = typer.Option(None, "--samples-per-item", help="Images per item and mode (default 1).")
-_LIMIT = typer.Option(None, "--limit", help="First N items (mapping: pairs) per task and level.")
-_ITEMS = typer.Option(
-    None,
-    "--items",
-    help="Items file, ours or the study's format (repeatable). Default: the official test split.",
-)
-_OUT = typer.Option(None, "--out", help=_HELP_OUT)
-_LAYOUT = typer.Option(
-    None,
-    "--layout",
-    help="Image layout: ours (default) or study (test/<mode>/<file>/<id>.png + evaluation_results.csv).",
-)
-_SEED = typer.Option(
-    None, "--seed", help="Base seed (default 0); sample seeds derive from (item, mode, sample index)."
-)
-_NO_PROBES = typer.Option(None, "--probes/--no-probes", help="Ask the understanding probes (default: yes).")
-_BATCH = typer.Option(
-    64, "--batch-size", min=1, help="Samples per model/judge call (does not change results)."
-)
-_RETRY = typer.Option(
-    True,
-    "--retry-errors/--keep-errors",
-    help="Redo samples, probes and verdicts that "
-    "failed in an earlier call (default), or keep them as they are.",
-)
-_ALLOW = typer.Option(
-    False,
-    "--allow-incomplete",
-    help="Show accuracies even with errors or missing samples (marked incomplete).",
-)
-_SHARD = typer.Option(
-    None, "--shard", help="Generate only share i of n (e.g. 0/4), for schedulers such as Slurm."
-)
-_MODEL_OPT = typer.Option(
-    None,
-    "--model-option",
-    help="KEY=VALUE passed to the model adapter (repeatable); "
-    "recorded in the run's configuration. E.g. --model-option batch_size=4.",
-)
-_ANSWERS = typer.Option(
-    None,
-    "--answers",
-    help="Study-format --items: score the file's stated answers or "
-    "the audit's derived ones: stated|audited (default audited; see `unisandbox data audit`).",
-)
-_JUDGE_OPT = typer.Option(
-    None,
-    "--judge-option",
-    help="KEY=VALUE passed to the judge (repeatable), e.g. "
-    "--judge-option concurrency=32. Not stored: the judge's identity is recorded instead.",
+_GENERATE = (*_CONFIG, "batch_size", "retry_errors", "shard", "model_option", "answers")
+_RUN = (
+    *_CONFIG[:1],
+    "judge",
+    *_CONFIG[1:],
+    "batch_size",
+    "retry_errors",
+    "allow_incomplete",
+    "model_option",
+    "judge_option",
+    "answers",
 )
 
 
-def _config_values(
-    model: str | None,
-    tasks: str | None,
-    levels: str | None,
-    modes: str | None,
-    samples_per_item: int | None,
-    limit: int | None,
-    items: list[Path] | None,
-    layout: str | None,
-    seed: int | None,
-    probes: bool | None,
-    judge: str | None = None,
-    model_option: list[str] | None = None,
-    answers: str | None = None,
-) -> dict[str, Any]:
+def _config_values(o: dict[str, Any]) -> dict[str, Any]:
+    """The run configuration the user gave, from a command's options `o`."""
     return _given(
-        model=model,
-        judge=judge,
-        tasks=_split(tasks, "tasks"),
-        levels=_split(levels, "levels", int),
-        modes=_split(modes, "modes"),
-        samples_per_item=samples_per_item,
-        limit=limit,
-        items_files=items,
-        layout=layout,
-        seed=seed,
-        probes=probes,
-        model_options=_options(model_option, "--model-option"),
-        answers=answers,
+        model=o["model"],
+        judge=o.get("judge"),
+        tasks=_split(o["tasks"], "tasks"),
+        levels=_split(o["levels"], "levels", int),
+        modes=_split(o["modes"], "modes"),
+        samples_per_item=o["samples_per_item"],
+        limit=o["limit"],
+        items_files=o["items"],
+        layout=o["layout"],
+        seed=o["seed"],
+        probes=o["probes"],
+        model_options=key_values(o.get("model_option"), "--model-option"),
+        answers=o.get("answers"),
     )
 
 
@@ -295,7 +351,7 @@ def _generate(
     out_dir = _out_dir(out, given)
     group = distributed_group()
     if shard_text is not None and group.world > 1:
-        raise _BadOption("--shard and torchrun split the work two ways; use one of them")
+        raise UsageProblem("--shard and torchrun split the work two ways; use one of them")
     shard = parse_shard(shard_text) if shard_text is not None else group.shard
 
     try:
@@ -360,201 +416,107 @@ def _check_generated(opened: Any, shard: Any) -> None:
         )
 
 
-_RUN_DIR = typer.Argument(None, help="Run directory (or --out).", show_default=False)
-
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("generate")(generate_cmd)
+    app.command("judge")(judge_cmd)
+    app.command("report")(report_cmd)
+    app.command("merge")(merge_cmd)
+    app.command("run")(run_cmd)
 
-    @app.command("generate")
-    def generate_cmd(
-        model: str = _MODEL,
-        tasks: str = _TASKS,
-        levels: str = _LEVELS,
-        modes: str = _MODES,
-        samples_per_item: int = _SAMPLES,
-        limit: int = _LIMIT,
-        items: list[Path] = _ITEMS,
-        out: Path = _OUT,
-        layout: str = _LAYOUT,
-        seed: int = _SEED,
-        probes: bool = _NO_PROBES,
-        batch_size: int = _BATCH,
-        retry_errors: bool = _RETRY,
-        shard: str = _SHARD,
-        model_option: list[str] = _MODEL_OPT,
-        answers: str = _ANSWERS,
-    ) -> None:
-        """Generate images (normal and think mode) and ask the understanding probes. Resumable;
-        works under `torchrun --nproc-per-node N -m unisandbox generate ...` and with --shard i/n.
-        Exit 3 if any image or probe failed (a rerun retries them)."""
 
-        def body() -> None:
-            given = _config_values(
-                model,
-                tasks,
-                levels,
-                modes,
-                samples_per_item,
-                limit,
-                items,
-                layout,
-                seed,
-                probes,
-                model_option=model_option,
-                answers=answers,
-            )
-            _generate(given, out, batch_size, retry_errors, shard)
+@_takes(*_GENERATE)
+def generate_cmd(**o: Any) -> None:
+    """Generate images (normal and think mode) and ask the understanding probes. Resumable;
+    works under `torchrun --nproc-per-node N -m unisandbox generate ...` and with --shard i/n.
+    Exit 3 if any image or probe failed (a rerun retries them)."""
 
-        _guard(body, f"unisandbox generate --out {out or '<the same options>'}")
+    def body() -> None:
+        _generate(_config_values(o), o["out"], o["batch_size"], o["retry_errors"], o["shard"])
 
-    @app.command("judge")
-    def judge_cmd(
-        run_dir: Path = _RUN_DIR,
-        out: Path = typer.Option(None, "--out", help="Run directory."),
-        judge: str = _JUDGE,
-        batch_size: int = _BATCH,
-        retry_errors: bool = _RETRY,
-        judge_option: list[str] = _JUDGE_OPT,
-    ) -> None:
-        """Judge every generated sample that has no verdict yet (blind caption, then a match in code).
-        Exit 3 if verdicts failed or the judge stopped answering (a rerun resumes)."""
-        where = out or run_dir
+    guard(body, f"unisandbox generate --out {o['out'] or '<the same options>'}")
 
-        def body() -> None:
-            from unisandbox.runs.pipeline import bind_judge, build_judge, open_run
 
-            path = _run_dir(out, run_dir)
-            opened = open_run(path, _given(judge=judge), create=False)
-            judge_obj = build_judge(opened, **(_options(judge_option, "--judge-option") or {}))
-            bind_judge(opened, judge_obj)
-            n = _judge_stage(opened, judge_obj, batch_size, retry_errors)
-            print(f"judge: {n} samples judged this call -> {path}", file=sys.stderr)
-            _check_judged(opened)
+@_takes("run_dir", "run_out", "judge", "batch_size", "retry_errors", "judge_option")
+def judge_cmd(**o: Any) -> None:
+    """Judge every generated sample that has no verdict yet (blind caption, then a match in code).
+    Exit 3 if verdicts failed or the judge stopped answering (a rerun resumes)."""
 
-        _guard(body, f"unisandbox judge {where}")
+    def body() -> None:
+        from unisandbox.runs.pipeline import bind_judge, build_judge, open_run
 
-    @app.command("report")
-    def report_cmd(
-        run_dir: Path = _RUN_DIR,
-        out: Path = typer.Option(None, "--out", help="Run directory."),
-        allow_incomplete: bool = _ALLOW,
-    ) -> None:
-        """Aggregate verdicts into summary.json, results.csv, report.md and report.html; print the table.
-        Exit 3 if the run is incomplete."""
+        path = _run_dir(o["run_out"], o["run_dir"])
+        opened = open_run(path, _given(judge=o["judge"]), create=False)
+        judge_obj = build_judge(opened, **(key_values(o["judge_option"], "--judge-option") or {}))
+        bind_judge(opened, judge_obj)
+        n = _judge_stage(opened, judge_obj, o["batch_size"], o["retry_errors"])
+        print(f"judge: {n} samples judged this call -> {path}", file=sys.stderr)
+        _check_judged(opened)
 
-        def body() -> None:
-            from unisandbox.runs.pipeline import open_run, stage_report
+    guard(body, f"unisandbox judge {o['run_out'] or o['run_dir']}")
 
-            opened = open_run(_run_dir(out, run_dir), {}, create=False)
-            _print_summary(stage_report(opened, allow_incomplete=allow_incomplete), opened)
 
-        _guard(body, f"unisandbox report {out or run_dir}")
+@_takes("run_dir", "run_out", "allow_incomplete")
+def report_cmd(**o: Any) -> None:
+    """Aggregate verdicts into summary.json, results.csv, report.md and report.html; print the table.
+    Exit 3 if the run is incomplete."""
 
-    @app.command("merge")
-    def merge_cmd(
-        run_dir: Path = _RUN_DIR, out: Path = typer.Option(None, "--out", help="Run directory.")
-    ) -> None:
-        """Fold --shard record files into the main files (only once every shard has finished)."""
+    def body() -> None:
+        from unisandbox.runs.pipeline import open_run, stage_report
 
-        def body() -> None:
-            from unisandbox.runs.pipeline import merge_shards, open_run
+        opened = open_run(_run_dir(o["run_out"], o["run_dir"]), {}, create=False)
+        _print_summary(stage_report(opened, allow_incomplete=o["allow_incomplete"]), opened)
 
-            opened = open_run(_run_dir(out, run_dir), {}, create=False)
-            moved = merge_shards(opened, force=True)
-            print("merged" if moved else "nothing to merge", file=sys.stderr)
+    guard(body, f"unisandbox report {o['run_out'] or o['run_dir']}")
 
-        _guard(body, f"unisandbox merge {out or run_dir}")
 
-    @app.command("run")
-    def run_cmd(
-        model: str = _MODEL,
-        judge: str = _JUDGE,
-        tasks: str = _TASKS,
-        levels: str = _LEVELS,
-        modes: str = _MODES,
-        samples_per_item: int = _SAMPLES,
-        limit: int = _LIMIT,
-        items: list[Path] = _ITEMS,
-        out: Path = _OUT,
-        layout: str = _LAYOUT,
-        seed: int = _SEED,
-        probes: bool = _NO_PROBES,
-        batch_size: int = _BATCH,
-        retry_errors: bool = _RETRY,
-        allow_incomplete: bool = _ALLOW,
-        model_option: list[str] = _MODEL_OPT,
-        judge_option: list[str] = _JUDGE_OPT,
-        answers: str = _ANSWERS,
-    ) -> None:
-        """The main job: generate, judge and report. With no options: the shipped sandbox model and judge
-        on the official math and mapping test split, levels 1-3, both modes, with understanding probes.
-        Model, judge, items and output directory are all checked before the first image. Exit 0 when
-        complete, 2 on unusable input (nothing written), 3 when incomplete (rerun to retry what failed)."""
-        given = {}
+@_takes("run_dir", "run_out")
+def merge_cmd(**o: Any) -> None:
+    """Fold --shard record files into the main files (only once every shard has finished)."""
 
-        def finish(opened: Any, judge_obj: Any) -> None:
-            from unisandbox.runs.pipeline import stage_report
+    def body() -> None:
+        from unisandbox.runs.pipeline import merge_shards, open_run
 
-            try:
-                _judge_stage(opened, judge_obj, batch_size, retry_errors)
-            except Exception as e:
-                if getattr(e, "stops_run", False):  # the judge stopped: still write what the run holds
-                    stage_report(opened, allow_incomplete=allow_incomplete)
-                raise
-            _print_summary(stage_report(opened, allow_incomplete=allow_incomplete), opened)
+        opened = open_run(_run_dir(o["run_out"], o["run_dir"]), {}, create=False)
+        moved = merge_shards(opened, force=True)
+        print("merged" if moved else "nothing to merge", file=sys.stderr)
 
-        def body() -> None:
-            given.update(
-                _config_values(
-                    model,
-                    tasks,
-                    levels,
-                    modes,
-                    samples_per_item,
-                    limit,
-                    items,
-                    layout,
-                    seed,
-                    probes,
-                    judge=judge,
-                    model_option=model_option,
-                    answers=answers,
-                )
-            )
-            _generate(
-                given,
-                out,
-                batch_size,
-                retry_errors,
-                None,
-                then=finish,
-                judge_options=_options(judge_option, "--judge-option") or {},
-            )
+    guard(body, f"unisandbox merge {o['run_out'] or o['run_dir']}")
 
-        resume_out = out
+
+@_takes(*_RUN)
+def run_cmd(**o: Any) -> None:
+    """The main job: generate, judge and report. With no options: the shipped sandbox model and judge
+    on the official math and mapping test split, levels 1-3, both modes, with understanding probes.
+    Model, judge, items and output directory are all checked before the first image. Exit 0 when
+    complete, 2 on unusable input (nothing written), 3 when incomplete (rerun to retry what failed)."""
+
+    def finish(opened: Any, judge_obj: Any) -> None:
+        from unisandbox.runs.pipeline import stage_report
+
         try:
-            resume_out = out or _out_dir(
-                None,
-                _config_values(
-                    model,
-                    tasks,
-                    levels,
-                    modes,
-                    samples_per_item,
-                    limit,
-                    items,
-                    layout,
-                    seed,
-                    probes,
-                    judge=judge,
-                    model_option=model_option,
-                    answers=answers,
-                ),
-            )
-        except Exception:  # a bad option is reported when body() meets it
-            pass
-        _guard(body, f"unisandbox run --out {resume_out}")
+            _judge_stage(opened, judge_obj, o["batch_size"], o["retry_errors"])
+        except Exception as e:
+            if getattr(e, "stops_run", False):  # the judge stopped: still write what the run holds
+                stage_report(opened, allow_incomplete=o["allow_incomplete"])
+            raise
+        _print_summary(stage_report(opened, allow_incomplete=o["allow_incomplete"]), opened)
+
+    def body() -> None:
+        judge_options = key_values(o["judge_option"], "--judge-option") or {}
+        _generate(
+            _config_values(o), o["out"], o["batch_size"], o["retry_errors"], None, finish, judge_options
+        )
+
+    guard(body, f"unisandbox run --out {_resume_out(o)}")
+
+
+def _resume_out(o: dict[str, Any]) -> Path | str:
+    """The run directory a `run` resumes from (for the Ctrl-C hint); a bad option is reported later."""
+    try:
+        return _out_dir(o["out"], _config_values(o))
+    except Exception:
+        return o["out"] or "<the same options>"
 
 
 def _judge_stage(opened: Any, judge_obj: Any, batch_size: int, retry_errors: bool) -> int:

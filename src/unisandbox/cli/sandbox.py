@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -21,29 +21,37 @@ PROFILES = ("full", "quick")
 
 @sandbox_app.command("train")
 def train_cmd(
-    arch: str = typer.Option(
-        "shared", help="shared (one transformer) or query (frozen LM + queries + decoder)."
-    ),
-    profile: str = typer.Option(
-        "full", help="full (shipped checkpoints, <= 30 min on 2 CPU cores) or quick."
-    ),
-    out: Path = typer.Option(..., help="Checkpoint directory to write."),
-    seed: int = typer.Option(0, min=0, help="Seed of data generation, initialisation and batch order."),
-    steps: int | None = typer.Option(None, min=1, help="Override the profile's step count."),
-    device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
-    threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
-    settings: list[str] = typer.Option(
-        [],
-        "--set",
-        help="Override any training setting: KEY=VALUE, KEY a "
-        "dotted path (model.rope=true, mixture.rule_format=adjacent, "
-        "weights.und=0.3), VALUE JSON; repeatable; recorded in config.json.",
-    ),
-    init_lm: Path | None = typer.Option(
-        None,
-        help="Query arch: reuse the frozen LM of this query checkpoint "
-        "(same seed and profile) and train only queries + decoder.",
-    ),
+    *,
+    arch: Annotated[
+        str, typer.Option(help="shared (one transformer) or query (frozen LM + queries + decoder).")
+    ] = "shared",
+    profile: Annotated[
+        str, typer.Option(help="full (shipped checkpoints, <= 30 min on 2 CPU cores) or quick.")
+    ] = "full",
+    out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seed of data generation, initialisation and batch order.")
+    ] = 0,
+    steps: Annotated[int | None, typer.Option(min=1, help="Override the profile's step count.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if available).")] = None,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
+    # typer builds a new list on every call, so the mutable default is never shared
+    settings: Annotated[
+        list[str],
+        typer.Option(
+            "--set",
+            help="Override any training setting: KEY=VALUE, KEY a "
+            "dotted path (model.rope=true, mixture.rule_format=adjacent, "
+            "weights.und=0.3), VALUE JSON; repeatable; recorded in config.json.",
+        ),
+    ] = [],  # noqa: B006
+    init_lm: Annotated[
+        Path | None,
+        typer.Option(
+            help="Query arch: reuse the frozen LM of this query checkpoint "
+            "(same seed and profile) and train only queries + decoder.",
+        ),
+    ] = None,
 ) -> None:
     """Pretrain the sandbox model from scratch; writes config.json, model.safetensors, tokenizers, train_log.jsonl."""
     if arch not in ARCHES:
@@ -72,23 +80,30 @@ def train_cmd(
 
 @sandbox_app.command("eval")
 def eval_cmd(
-    arch: str = typer.Option("shared", help="Architecture of the shipped checkpoint to load."),
-    checkpoint: Path | None = typer.Option(None, help="Checkpoint directory (default: shipped)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    limit: int | None = typer.Option(None, min=1, help="Use only the first N items per task and level."),
-    device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
-    batch_size: int = typer.Option(256, min=1),
-    seed: int = typer.Option(0, min=0, help="Base seed of image sampling (per-sample seeds derive from it)."),
-    temperature: float | None = typer.Option(
-        None, min=0.0, help="Image-code sampling temperature (default: the checkpoint's)."
-    ),
-    validation_seed: int | None = typer.Option(
-        None,
-        min=0,
-        help="Evaluate on fresh test-split items of "
-        "this seed instead of the official split (choose settings "
-        "without looking at it).",
-    ),
+    arch: Annotated[str, typer.Option(help="Architecture of the shipped checkpoint to load.")] = "shared",
+    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint directory (default: shipped).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Use only the first N items per task and level.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if available).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Base seed of image sampling (per-sample seeds derive from it).")
+    ] = 0,
+    temperature: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Image-code sampling temperature (default: the checkpoint's)."),
+    ] = None,
+    validation_seed: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Evaluate on fresh test-split items of "
+            "this seed instead of the official split (choose settings "
+            "without looking at it).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a sandbox checkpoint on the official test split, judged by the sandbox judge."""
     if arch not in ARCHES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -23,20 +24,28 @@ def _threads(n: int) -> None:
 
 
 def stars_cmd(
-    out: Path = typer.Option(
-        ...,
-        help="Output directory: data/ (stars-data: train items, think-mode run with "
-        "PNGs and verdicts; resumed on a rerun), checkpoint/ and stars_report.{json,md}.",
-    ),
-    arch: str = typer.Option("shared", help="shared or query."),
-    checkpoint: Path | None = typer.Option(None, help="Checkpoint directory (default: the shipped one)."),  # noqa: UP007
-    variant: str = typer.Option("curriculum", help="curriculum, mixed or unfiltered (no rejection)."),
-    train_items: int = typer.Option(300, min=1, help="Fresh train items per task and level."),
-    samples: int = typer.Option(3, min=1, help="Think-mode samples per train item (K)."),
-    steps: int = typer.Option(600, min=1, help="Total fine-tuning steps."),
-    eval_limit: int | None = typer.Option(None, min=1, help="Scoring units per level on the test split."),  # noqa: UP007
-    seed: int = typer.Option(0, min=0),
-    threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output directory: data/ (stars-data: train items, think-mode run with "
+            "PNGs and verdicts; resumed on a rerun), checkpoint/ and stars_report.{json,md}.",
+        ),
+    ],
+    arch: Annotated[str, typer.Option(help="shared or query.")] = "shared",
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint directory (default: the shipped one).")
+    ] = None,
+    variant: Annotated[
+        str, typer.Option(help="curriculum, mixed or unfiltered (no rejection).")
+    ] = "curriculum",
+    train_items: Annotated[int, typer.Option(min=1, help="Fresh train items per task and level.")] = 300,
+    samples: Annotated[int, typer.Option(min=1, help="Think-mode samples per train item (K).")] = 3,
+    steps: Annotated[int, typer.Option(min=1, help="Total fine-tuning steps.")] = 600,
+    eval_limit: Annotated[
+        int | None, typer.Option(min=1, help="Scoring units per level on the test split.")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
 ) -> None:
     """STARS: sample think mode on held-out-free train items (stars-data), keep what the judge accepts, distil
     into normal mode."""
@@ -65,12 +74,14 @@ def stars_cmd(
 
 
 def inject_cmd(
-    out: Path = typer.Option(..., help="Output directory: checkpoint/ and inject_report.{json,md}."),
-    arch: str = typer.Option("shared", help="shared or query."),
-    checkpoint: Path | None = typer.Option(None, help="Checkpoint directory (default: the shipped one)."),  # noqa: UP007
-    steps: int = typer.Option(600, min=1, help="Fine-tuning steps on the knowledge corpus."),
-    seed: int = typer.Option(0, min=0),
-    threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
+    out: Annotated[Path, typer.Option(help="Output directory: checkpoint/ and inject_report.{json,md}.")],
+    arch: Annotated[str, typer.Option(help="shared or query.")] = "shared",
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint directory (default: the shipped one).")
+    ] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Fine-tuning steps on the knowledge corpus.")] = 600,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
 ) -> None:
     """Knowledge injection: text-only fine-tuning on the official corpus; forward/inverse tests, both modes."""
     _check_arch(arch)
@@ -90,20 +101,28 @@ def inject_cmd(
 
 
 def study_cmd(
-    out: Path = typer.Option(
-        Path("study"), help="Output directory: findings.json, report.md, per-arch runs."
-    ),
-    arch: str = typer.Option("both", help="shared, query or both."),
-    profile: str = typer.Option("quick", help="quick (CI, minutes) or full (the README's numbers)."),
-    checkpoint_shared: Path | None = typer.Option(None, help="Shared checkpoint (default: shipped)."),  # noqa: UP007
-    checkpoint_query: Path | None = typer.Option(None, help="Query checkpoint (default: shipped)."),  # noqa: UP007
-    seed: int = typer.Option(0, min=0),
-    threads: int = typer.Option(2, min=1, help="CPU threads for torch."),
-    resume: bool = typer.Option(
-        False,
-        help="Reuse architectures already finished in OUT (same profile "
-        "and checkpoint), e.g. to combine per-arch runs into one findings table.",
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Output directory: findings.json, report.md, per-arch runs.")
+    ] = Path("study"),
+    arch: Annotated[str, typer.Option(help="shared, query or both.")] = "both",
+    profile: Annotated[
+        str, typer.Option(help="quick (CI, minutes) or full (the README's numbers).")
+    ] = "quick",
+    checkpoint_shared: Annotated[
+        Path | None, typer.Option(help="Shared checkpoint (default: shipped).")
+    ] = None,
+    checkpoint_query: Annotated[
+        Path | None, typer.Option(help="Query checkpoint (default: shipped).")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse architectures already finished in OUT (same profile "
+            "and checkpoint), e.g. to combine per-arch runs into one findings table.",
+        ),
+    ] = False,
 ) -> None:
     """The whole sandbox replication: gap, think mode, STARS variants, knowledge injection; findings table."""
     if arch not in (*ARCHES, "both"):

@@ -2,64 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-
-def _guarded(fn: Callable[[], None], resume: str) -> None:
-    """Bad input exits 2 with one line, writing nothing; samples left without an image or a verdict exit 3
-    (a rerun retries them); Ctrl-C exits 130 saying how to resume."""
-    from unisandbox.models.base import CapabilityError
-    from unisandbox.registry import SpecError
-    from unisandbox.runs.config import ConfigError
-    from unisandbox.tasks.base import InputError
-    from unisandbox.training.stars_data import IncompleteData
-
-    try:
-        fn()
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. Finished work is saved. Resume with: {resume}", file=sys.stderr)
-        raise typer.Exit(130) from None
-    except (ConfigError, InputError, SpecError, CapabilityError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise typer.Exit(2) from None
-    except IncompleteData as e:
-        print(f"stopped: {e}", file=sys.stderr)
-        raise typer.Exit(IncompleteData.exit_code) from None
-
-
-def _list(value: str, what: str, cast: Callable[[str], Any] = str) -> tuple[Any, ...]:
-    from unisandbox.runs.config import ConfigError
-
-    try:
-        parts = tuple(cast(v.strip()) for v in value.split(",") if v.strip())
-    except ValueError as e:
-        raise ConfigError(f"--{what}: cannot read {value!r} ({e})") from e
-    if not parts:
-        raise ConfigError(f"--{what}: empty list")
-    return parts
-
-
-def _pairs(pairs: list[str] | None, flag: str) -> dict[str, Any]:
-    """Repeatable KEY=VALUE options; values are JSON when they parse, else text."""
-    import json
-
-    from unisandbox.runs.config import ConfigError
-
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{flag}: expected KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+from unisandbox.cli.errors import guard
+from unisandbox.cli.options import comma_list, key_values
 
 
 def _print_acceptance(manifest: dict[str, Any], out: Path) -> None:
@@ -90,37 +39,51 @@ def register(app: typer.Typer) -> None:
 
     @app.command("stars-data")
     def stars_data_cmd(
-        out: Path = typer.Option(..., "--out", help="Output folder (rerun with the same options to resume)."),
-        model: str = typer.Option(
-            "sandbox", "--model", help="Model spec that samples think mode (any adapter)."
-        ),
-        judge: str = typer.Option("sandbox", "--judge", help="Judge spec: sandbox or vlm[:PROMPT_FILE]."),
-        tasks: str = typer.Option("math,mapping", "--tasks", help="Comma list: math,mapping."),
-        levels: str = typer.Option("1,2,3", "--levels", help="Comma list of curriculum levels."),
-        items_per_level: int = typer.Option(
-            300, "--items-per-level", help="Fresh train items per task and level (mapping: pairs)."
-        ),
-        samples: int = typer.Option(3, "--samples", help="K think-mode samples per item."),
-        fmt: list[str] = typer.Option(
-            ["jsonl"],
-            "--format",
-            help="jsonl, parquet or bagel (repeatable or comma "
-            "list): our JSONL + PNGs, a datasets-readable Parquet file, the study's "
-            "BAGEL t2i_pretrain folders.",
-        ),
-        seed: int = typer.Option(0, "--seed", help="Base seed (items: seed + 5000; samples: seed)."),
-        batch_size: int = typer.Option(64, "--batch-size", min=1, help="Samples per model/judge call."),
-        model_option: list[str] = typer.Option(
-            None, "--model-option", help="KEY=VALUE for the adapter (repeatable)."
-        ),
-        judge_option: list[str] = typer.Option(
-            None, "--judge-option", help="KEY=VALUE for the judge (repeatable)."
-        ),
-        allow_incomplete: bool = typer.Option(
-            False,
-            "--allow-incomplete",
-            help="Write the accepted triples even when some samples have a judge error or no image.",
-        ),
+        out: Annotated[
+            Path, typer.Option("--out", help="Output folder (rerun with the same options to resume).")
+        ],
+        model: Annotated[
+            str, typer.Option("--model", help="Model spec that samples think mode (any adapter).")
+        ] = "sandbox",
+        judge: Annotated[
+            str, typer.Option("--judge", help="Judge spec: sandbox or vlm[:PROMPT_FILE].")
+        ] = "sandbox",
+        tasks: Annotated[str, typer.Option("--tasks", help="Comma list: math,mapping.")] = "math,mapping",
+        levels: Annotated[str, typer.Option("--levels", help="Comma list of curriculum levels.")] = "1,2,3",
+        items_per_level: Annotated[
+            int,
+            typer.Option("--items-per-level", help="Fresh train items per task and level (mapping: pairs)."),
+        ] = 300,
+        samples: Annotated[int, typer.Option("--samples", help="K think-mode samples per item.")] = 3,
+        # typer builds a new list on every call, so the mutable default is never shared
+        fmt: Annotated[
+            list[str],
+            typer.Option(
+                "--format",
+                help="jsonl, parquet or bagel (repeatable or comma "
+                "list): our JSONL + PNGs, a datasets-readable Parquet file, the study's "
+                "BAGEL t2i_pretrain folders.",
+            ),
+        ] = ["jsonl"],  # noqa: B006
+        seed: Annotated[
+            int, typer.Option("--seed", help="Base seed (items: seed + 5000; samples: seed).")
+        ] = 0,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", min=1, help="Samples per model/judge call.")
+        ] = 64,
+        model_option: Annotated[
+            list[str] | None, typer.Option("--model-option", help="KEY=VALUE for the adapter (repeatable).")
+        ] = None,
+        judge_option: Annotated[
+            list[str] | None, typer.Option("--judge-option", help="KEY=VALUE for the judge (repeatable).")
+        ] = None,
+        allow_incomplete: Annotated[
+            bool,
+            typer.Option(
+                "--allow-incomplete",
+                help="Write the accepted triples even when some samples have a judge error or no image.",
+            ),
+        ] = False,
     ) -> None:
         """STARS data for any model: fresh train items (no test expression or rule set), K think-mode samples
         each, judged blind, the accepted (prompt, trace, image) triples in curriculum order, and a manifest
@@ -132,38 +95,44 @@ def register(app: typer.Typer) -> None:
             cfg = StarsDataConfig(
                 model=model,
                 judge=judge,
-                tasks=_list(tasks, "tasks"),
-                levels=_list(levels, "levels", int),
+                tasks=comma_list(tasks, "tasks"),
+                levels=comma_list(levels, "levels", int),
                 items_per_level=items_per_level,
                 samples=samples,
                 seed=seed,
-                model_options=_pairs(model_option, "--model-option"),
+                model_options=key_values(model_option, "--model-option") or {},
             )
-            formats = tuple(f for v in fmt for f in _list(v, "format"))
+            formats = tuple(f for v in fmt for f in comma_list(v, "format"))
             manifest = main(
                 out,
                 cfg,
                 formats,
                 batch_size=batch_size,
-                judge_options=_pairs(judge_option, "--judge-option"),
+                judge_options=key_values(judge_option, "--judge-option") or {},
                 allow_incomplete=allow_incomplete,
             )
             if manifest is not None:
                 _print_acceptance(manifest, out)
 
-        _guarded(body, f"unisandbox stars-data --out {out} (with the same options)")
+        guard(body, f"unisandbox stars-data --out {out} (with the same options)")
 
     @app.command("inject-data")
     def inject_data_cmd(
-        out: Path = typer.Option(..., "--out", help="Output folder."),
-        characters: int = typer.Option(
-            10,
-            "--characters",
-            help="Fictional characters to invent (2-60; pairs of two for the inverse test).",
-        ),
-        seed: int = typer.Option(
-            ..., "--seed", help="Seed of the new club (one that meets the official test world is refused)."
-        ),
+        *,
+        out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+        characters: Annotated[
+            int,
+            typer.Option(
+                "--characters",
+                help="Fictional characters to invent (2-60; pairs of two for the inverse test).",
+            ),
+        ] = 10,
+        seed: Annotated[
+            int,
+            typer.Option(
+                "--seed", help="Seed of the new club (one that meets the official test world is refused)."
+            ),
+        ],
     ) -> None:
         """Knowledge-injection data for any model: fresh fictional characters, their profiles, the text-only
         training corpus (ours and the study's conversation format, per character and per pair with the study's
@@ -183,4 +152,4 @@ def register(app: typer.Typer) -> None:
                 f"--items {out}/knowledge_inverse.jsonl"
             )
 
-        _guarded(body, f"unisandbox inject-data --out {out} --characters {characters} --seed {seed}")
+        guard(body, f"unisandbox inject-data --out {out} --characters {characters} --seed {seed}")
