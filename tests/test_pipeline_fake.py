@@ -81,6 +81,18 @@ def test_injected_failures_are_recorded_not_dropped(tmp_path):
     assert len(run.read_records("understanding")) == 30
 
 
+def test_a_failing_batch_of_one_is_recorded_not_raised(tmp_path):
+    # With batch size 1 the model's exception is the sample's error, as in a larger batch.
+    items = math_items(5, 1, 3)
+    run = RunDir(tmp_path)
+    run.create(RunConfig(model="fake"), items)
+    plan = Plan(tuple(items), ("normal",), 1)
+    m = FakeModel(p_raise=1.0)
+    m.prepare(items)
+    assert generate(run, plan, m, layout="ours", seed=0, batch_size=1) == 3
+    assert all(s.image is None and "p_raise" in (s.error or "") for s in run.read_records("samples").values())
+
+
 class _Flaky:
     """Fails on the first two calls that include a seed (the batch and its one-by-one retry), then works."""
 

@@ -19,6 +19,8 @@ from unisandbox.runs.rundir import RunDir
 from unisandbox.runs.runner import DEFAULT_BATCH_SIZE, MODEL_FAILED, Plan, Progress, generate, judge, probe
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from unisandbox.judges.base import Judge
     from unisandbox.models.base import UnifiedModel
     from unisandbox.tasks.base import Item
@@ -314,29 +316,24 @@ def summarize_split(
     parts: dict[str, list[Item]] = {}
     for it in plan.items:
         parts.setdefault(task_label(it) if it.task == "knowledge" else "", []).append(it)
-    if set(parts) <= {""}:
+
+    def part(items: Sequence[Item], allow: bool) -> dict[str, Any]:
         return summarize(
-            plan.items,
+            items,
             plan.modes,
             plan.samples_per_item,
             samples,
             understanding,
             verdicts,
             probes=probes,
-            allow_incomplete=allow_incomplete,
+            allow_incomplete=allow,
         )
+
+    if set(parts) <= {""}:
+        return part(plan.items, allow_incomplete)
     pieces = []
     for label in sorted(parts, key=lambda x: _PART_ORDER.index(x) if x in _PART_ORDER else len(_PART_ORDER)):
-        piece = summarize(
-            parts[label],
-            plan.modes,
-            plan.samples_per_item,
-            samples,
-            understanding,
-            verdicts,
-            probes=probes,
-            allow_incomplete=True,
-        )
+        piece = part(parts[label], True)
         for block in ("rows", "understanding", "comparisons"):
             for row in piece[block]:
                 row["task"] = label or row["task"]

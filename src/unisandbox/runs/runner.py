@@ -11,7 +11,9 @@ import io
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from unisandbox.judges.base import Caption, Judge
 from unisandbox.judges.match import verdict_for
@@ -22,6 +24,10 @@ from unisandbox.runs.probes import probe_correct
 from unisandbox.runs.records import SampleKey, SampleRecord, UnderstandingRecord, VerdictRecord
 from unisandbox.runs.rundir import RunDir, describe_hash
 from unisandbox.tasks.base import Item
+
+A = TypeVar("A")
+R = TypeVar("R")
+B = TypeVar("B")
 
 DEFAULT_BATCH_SIZE = 64
 MODEL_FAILED = "model failed: "
@@ -86,8 +92,8 @@ class Plan:
         return lambda key: pos[key[0]]
 
 
-def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [seq[i : i + size] for i in range(0, len(seq), size)]
+def _chunks(seq: Sequence[B], size: int) -> list[list[B]]:
+    return [list(seq[i : i + size]) for i in range(0, len(seq), size)]
 
 
 def _describe_error(e: BaseException) -> str:
@@ -103,26 +109,46 @@ def png_bytes(image: Any) -> bytes:
     return buf.getvalue()
 
 
-def _generate_safely(
-    model: UnifiedModel, items: Sequence[Item], mode: Mode, seeds: Sequence[int]
-) -> list[Generation]:
-    # One failing sample must not sink its batch: on an exception, retry one by one and record
-    # the error of each sample that still fails.
+def _each_safely(call: Callable[[list[A]], Sequence[R]], inputs: list[A], what: str) -> list[R | Exception]:
+    """`call(inputs)`; on an exception, retry one by one so that one failing input cannot sink its batch:
+    each input that still fails gets its exception in its slot. `what` names the outputs and the inputs
+    ("generations", "items") for the error when the model returns the wrong count."""
     try:
-        out = model.generate(items, mode, seeds)
-        if len(out) != len(items):
-            raise RuntimeError(f"model returned {len(out)} generations for {len(items)} items")
-        return list(out)
-    except Exception:
-        if len(items) == 1:
-            raise
-    gens: list[Generation] = []
-    for it, seed in zip(items, seeds, strict=True):
-        try:
-            gens.extend(_generate_safely(model, [it], mode, [seed]))
-        except Exception as e:
-            gens.append(Generation(image=None, error=_describe_error(e)))
-    return gens
+        out = list(call(inputs))
+        if len(out) != len(inputs):
+            raise RuntimeError(f"model returned {len(out)} {what} for {len(inputs)} inputs")
+        return list[R | Exception](out)
+    except Exception as e:
+        if len(inputs) == 1:
+            return [e]
+    return [r for x in inputs for r in _each_safely(call, [x], what)]
+
+
+def _generation(result: Generation | Exception) -> Generation:
+    """A generation, or the failure of its sample as a generation without an image."""
+    if isinstance(result, Exception):
+        return Generation(image=None, error=_describe_error(result))
+    return result
+
+
+def _append_batches(
+    run: RunDir,
+    records: str,
+    label: str | None,
+    batches: Sequence[list[B]],
+    to_records: Callable[[list[B]], Sequence[BaseModel]],
+    stage: str,
+    progress: Progress | None,
+) -> int:
+    """Append `to_records(batch)` for each batch to the `records` file (flushed per batch); return the count."""
+    progress = progress or _Silent()
+    total = sum(len(b) for b in batches)
+    progress.start(stage, total)
+    with run.appender(records, label) as out:
+        for batch in batches:
+            out.append_many([r.model_dump(mode="json") for r in to_records(batch)])
+            progress.advance(len(batch))
+    return total
 
 
 def generate(
@@ -138,29 +164,28 @@ def generate(
     progress: Progress | None = None,
 ) -> int:
     """Generate every pending sample of this shard; return how many were generated now."""
-    progress = progress or _Silent()
     for mode in plan.modes:
         require(model, mode=mode)
     done = run.read_records("samples")
     pending = [
         k for k in plan.sample_keys(shard) if k not in done or (retry_errors and done[k].image is None)
     ]
-    progress.start("generate", len(pending))
     items = plan.by_id
-    with run.appender("samples", shard.label) as out:
-        for mode in plan.modes:
-            keys = [k for k in pending if k[1] == mode]
-            for batch in _chunks(keys, batch_size):
-                batch_items = [items[k[0]] for k in batch]
-                seeds = [sample_seed(k[0], mode, k[2], seed) for k in batch]
-                gens = _generate_safely(model, batch_items, mode, seeds)
-                records = [
-                    _save_sample(run, it, key, s, g, layout, model.name)
-                    for it, key, s, g in zip(batch_items, batch, seeds, gens, strict=True)
-                ]
-                out.append_many([r.model_dump(mode="json") for r in records])
-                progress.advance(len(batch))
-    return len(pending)
+
+    def records(batch: list[SampleKey]) -> list[SampleRecord]:
+        mode = batch[0][1]
+        jobs = [(items[k[0]], sample_seed(k[0], mode, k[2], seed)) for k in batch]
+        gens = _each_safely(
+            lambda js: model.generate([it for it, _ in js], mode, [s for _, s in js]), jobs, "generations"
+        )
+        return [
+            _save_sample(run, it, key, s, _generation(g), layout, model.name)
+            for (it, s), key, g in zip(jobs, batch, gens, strict=True)
+        ]
+
+    # A batch holds one mode: models generate a batch in one mode.
+    batches = [b for mode in plan.modes for b in _chunks([k for k in pending if k[1] == mode], batch_size)]
+    return _append_batches(run, "samples", shard.label, batches, records, "generate", progress)
 
 
 def _save_sample(
@@ -187,18 +212,6 @@ def _save_sample(
     )
 
 
-def _understand_safely(model: UnifiedModel, questions: Sequence[str]) -> list[Understanding | Exception]:
-    try:
-        out = model.understand(questions)
-        if len(out) != len(questions):
-            raise RuntimeError(f"model returned {len(out)} answers for {len(questions)} questions")
-        return list(out)
-    except Exception as e:
-        if len(questions) == 1:
-            return [e]
-    return [r for q in questions for r in _understand_safely(model, [q])]
-
-
 def probe(
     run: RunDir,
     plan: Plan,
@@ -210,7 +223,6 @@ def probe(
     progress: Progress | None = None,
 ) -> int:
     """Ask every pending understanding probe of this shard; return how many were asked now."""
-    progress = progress or _Silent()
     require(model, understanding=True)
     done = run.read_records("understanding")
     pending = [
@@ -218,18 +230,13 @@ def probe(
         for pos, it in enumerate(plan.items)
         if shard.owns(pos) and ((it.id,) not in done or (retry_errors and done[(it.id,)].correct is None))
     ]
-    progress.start("probe", len(pending))
-    with run.appender("understanding", shard.label) as out:
-        for batch in _chunks(pending, batch_size):
-            answers = _understand_safely(model, [it.probe.question for it in batch])
-            out.append_many(
-                [
-                    _probe_record(it, a, model.name).model_dump(mode="json")
-                    for it, a in zip(batch, answers, strict=True)
-                ]
-            )
-            progress.advance(len(batch))
-    return len(pending)
+
+    def records(batch: list[Item]) -> list[UnderstandingRecord]:
+        answers = _each_safely(model.understand, [it.probe.question for it in batch], "answers")
+        return [_probe_record(it, a, model.name) for it, a in zip(batch, answers, strict=True)]
+
+    batches = _chunks(pending, batch_size)
+    return _append_batches(run, "understanding", shard.label, batches, records, "probe", progress)
 
 
 def _probe_record(item: Item, answer: Understanding | Exception, model_name: str) -> UnderstandingRecord:
@@ -259,7 +266,6 @@ def judge(
     progress: Progress | None = None,
 ) -> int:
     """Judge every generated sample that has no verdict yet; return how many were judged now."""
-    progress = progress or _Silent()
     samples = run.read_records("samples")
     verdicts = run.read_records("verdicts")
     pending = [
@@ -267,15 +273,14 @@ def judge(
         for k in plan.sample_keys()
         if k in samples and _needs_verdict(verdicts.get(k), samples[k], retry_errors)
     ]
-    progress.start("judge", len(pending))
     ident = {"judge": judge.name, "judge_hash": describe_hash(judge.describe())}
     items = plan.by_id
-    with run.appender("verdicts") as out:
-        for batch in _chunks(pending, batch_size):
-            recs = _judge_batch(run, batch, items, judge, ident)
-            out.append_many([r.model_dump(mode="json") for r in recs])
-            progress.advance(len(batch))
-    return len(pending)
+
+    def records(batch: list[SampleRecord]) -> list[VerdictRecord]:
+        return _judge_batch(run, batch, items, judge, ident)
+
+    batches = _chunks(pending, batch_size)
+    return _append_batches(run, "verdicts", None, batches, records, "judge", progress)
 
 
 def _needs_verdict(verdict: VerdictRecord | None, sample: SampleRecord, retry_errors: bool) -> bool:
