@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,131 +120,179 @@ def run_eval(
     `validation_seed` replaces the official split by fresh test-split items of that seed (100 per level,
     no knowledge items): use it to choose decoding settings without looking at the official split.
     """
-    from unisandbox.models.sandbox.mixture import description_of
-    from unisandbox.runs.probes import probe_correct
+    from unisandbox.training.heldout import pretraining_items_of
 
     if model is None:
-        from unisandbox.models.sandbox.adapter import SandboxModel, SandboxQueryModel
-
-        cls = SandboxModel if arch == "shared" else SandboxQueryModel
-        model = cls.from_spec(
-            None if checkpoint is None else str(checkpoint),
-            device=device,
-            batch_size=batch_size,
-            temperature=temperature,
-        )
+        model = _load(arch, checkpoint, device, batch_size, temperature)
     t0 = time.perf_counter()
-    if validation_seed is None:
-        sets = official_items(limit)
-    else:
-        sets = {
-            k: (v[: 2 * limit] if k[0] == "mapping" else v[:limit]) if limit else v
-            for k, v in validation_items(validation_seed).items()
-        }
-    from unisandbox.metrics.outcomes import rate, unit_chance, unit_outcomes
-    from unisandbox.training.heldout import pretraining_items_of, unseen_mask
-
-    probe: dict[str, dict[str, float | None]] = defaultdict(dict)
-    think: dict[str, dict[str, float | None]] = defaultdict(dict)
-    normal: dict[str, dict[str, float | None]] = defaultdict(dict)
-    think_given_probe: dict[str, dict[str, float | None]] = defaultdict(dict)
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
-    chance: dict[str, dict[str, float | None]] = defaultdict(dict)
-    unscored: dict[str, dict[str, dict[str, dict[str, int]]]] = defaultdict(dict)
-    probe_unseen: dict[str, dict[str, float | None]] = defaultdict(dict)
-    unseen_n: dict[str, dict[str, int]] = defaultdict(dict)
-    unseen_expr: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    sets = _item_sets(limit, validation_seed)
     train_cfg = model.checkpoint.config.get("train")
-    seen_q = trained_questions(train_cfg) if train_cfg else set()
-    pretrained = pretraining_items_of(model.checkpoint.config)
-    all_items: list[Item] = []
-    for (task, level), items in sets.items():
-        all_items += items
-        answers = model.understand([it.probe.question for it in items])
-        p_ok = [
-            "correct" if probe_correct(a.answer, it.probe.answer) else "wrong"
-            for a, it in zip(answers, items, strict=True)
-        ]
-        verdicts: dict[str, list[str]] = {"probe": p_ok}
-        for mode in ("think", "normal"):
-            seeds = [sample_seed(it.id, mode, 0, base_seed) for it in items]
-            g = model.generate(items, mode, seeds)
-            verdicts[mode] = judge_images([x.image for x in g], [it.expected for it in items])
-        units = {k: unit_outcomes(items, v) for k, v in verdicts.items()}
-        lv = str(level)
-        probe[task][lv], think[task][lv], normal[task][lv] = (
-            _acc(units[k]) for k in ("probe", "think", "normal")
-        )
-        # P(think correct | probe correct), over units whose think image was judged.
-        given = [
-            t
-            for pr, t in zip(units["probe"], units["think"], strict=True)
-            if pr == "correct" and t in ("correct", "wrong")
-        ]
-        think_given_probe[task][lv] = _acc(given) if given else None
-        counts[task][lv] = len(units["probe"])
-        c = unit_chance(items)
-        chance[task][lv] = None if c is None else round(c, 4)
-        unscored[task][lv] = {
-            m: {"errors": rate(units[m]).errors, "missing": rate(units[m]).missing}
-            for m in ("think", "normal")
-        }
-        # Probes whose exact question text never occurred in pretraining (see docs/sandbox.md).
-        fresh = [k for k, it in enumerate(items) if it.probe.question not in seen_q]
-        fresh_groups = {_group_key(items[k]) for k in fresh}
-        keep = [k for k, it in enumerate(items) if _group_key(it) in fresh_groups]
-        unseen_n[task][lv] = len(fresh_groups)
-        probe_unseen[task][lv] = (
-            _acc(unit_outcomes([items[k] for k in keep], [p_ok[k] for k in keep])) if keep else None
-        )
-        # Units whose expression / rule set no pretraining item had (training.heldout).
-        mask = unseen_mask(items, pretrained)
-        sub = [it for it, m in zip(items, mask, strict=True) if m]
-        unseen_expr[task][lv] = {
-            "n": len({_group_key(it) for it in sub}),
-            **{
-                k: (
-                    _acc(unit_outcomes(sub, [v for v, m in zip(vs, mask, strict=True) if m])) if sub else None
-                )
-                for k, vs in verdicts.items()
-            },
-        }
-    know = []
-    for name in KNOWLEDGE_FILES if validation_seed is None else ():
-        path = OFFICIAL_DIR / name
-        if path.is_file():
-            know += read_items(path)
-    draw_items = all_items + know
-    descs = [description_of(it.expected) for it in draw_items]
-    seeds = [sample_seed(it.id, "draw", 0, base_seed) for it in draw_items]
-    dg = model.draw_descriptions(descs, seeds)
-    d_ok = judge_images([x.image for x in dg], [it.expected for it in draw_items])
-    by_kind: dict[str, list[str]] = defaultdict(list)
-    for it, ok in zip(draw_items, d_ok, strict=True):
-        by_kind[it.expected.kind].append(ok)
+    seen = _Seen(
+        trained_questions(train_cfg) if train_cfg else set(), pretraining_items_of(model.checkpoint.config)
+    )
+    levels = {
+        (task, str(level)): _level(model, items, base_seed, seen) for (task, level), items in sets.items()
+    }
+    all_items = [it for items in sets.values() for it in items]
+    knowledge = [] if validation_seed is not None else _knowledge_items()
     return {
         "arch": model.arch,
         "checkpoint": str(checkpoint) if checkpoint is not None else f"shipped:{model.arch}",
         "items": "official" if validation_seed is None else f"validation seed {validation_seed}",
         "model": model.describe(),
-        "draw_accuracy": _acc(d_ok),
-        "draw_accuracy_by_kind": {k: _acc(v) for k, v in sorted(by_kind.items())},
-        "draw_n": len(d_ok),
-        "draw_errors": d_ok.count("error"),
-        "draw_missing": d_ok.count("missing"),
-        "probe_accuracy": dict(probe),
-        "think_accuracy": dict(think),
-        "normal_accuracy": dict(normal),
-        "think_given_probe": dict(think_given_probe),
-        "probe_accuracy_unseen": dict(probe_unseen),
-        "n_unseen": dict(unseen_n),
-        "unseen_expression": dict(unseen_expr),
-        "chance": dict(chance),
-        "unscored": dict(unscored),
-        "n": dict(counts),
+        **_drawing(model, all_items + knowledge, base_seed),
+        **{key: _by_task(levels, field) for key, field in LEVEL_KEYS.items()},
         "limit": limit,
         "base_seed": base_seed,
         "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+LEVEL_KEYS = {
+    "probe_accuracy": "probe",
+    "think_accuracy": "think",
+    "normal_accuracy": "normal",
+    "think_given_probe": "think_given_probe",
+    "probe_accuracy_unseen": "probe_unseen",
+    "n_unseen": "n_unseen",
+    "unseen_expression": "unseen_expression",
+    "chance": "chance",
+    "unscored": "unscored",
+    "n": "n",
+}
+"""Report key -> `_level` field; each report value is {task: {level: value}}."""
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What a checkpoint's pretraining held: probe questions, and the items (`training.heldout`)."""
+
+    questions: set[str]
+    items: Any
+
+
+def _load(
+    arch: str, checkpoint: str | Path | None, device: str | None, batch_size: int, temperature: float | None
+) -> SandboxModel | SandboxQueryModel:
+    from unisandbox.models.sandbox.adapter import SandboxModel, SandboxQueryModel
+
+    cls = SandboxModel if arch == "shared" else SandboxQueryModel
+    model: SandboxModel | SandboxQueryModel = cls.from_spec(
+        None if checkpoint is None else str(checkpoint),
+        device=device,
+        batch_size=batch_size,
+        temperature=temperature,
+    )
+    return model
+
+
+def _item_sets(limit: int | None, validation_seed: int | None) -> dict[tuple[str, int], list[Item]]:
+    """The official split per (task, level), or a validation seed's fresh items; first `limit` units."""
+    if validation_seed is None:
+        return official_items(limit)
+    return {
+        k: (v[: 2 * limit] if k[0] == "mapping" else v[:limit]) if limit else v
+        for k, v in validation_items(validation_seed).items()
+    }
+
+
+def _knowledge_items() -> list[Item]:
+    return [
+        it
+        for name in KNOWLEDGE_FILES
+        if (OFFICIAL_DIR / name).is_file()
+        for it in read_items(OFFICIAL_DIR / name)
+    ]
+
+
+def _level(
+    model: SandboxModel | SandboxQueryModel, items: list[Item], base_seed: int, seen: _Seen
+) -> dict[str, Any]:
+    """Every figure of one task and level: probe, think and normal accuracy per unit and their splits."""
+    from unisandbox.metrics.outcomes import rate, unit_chance, unit_outcomes
+    from unisandbox.runs.probes import probe_correct
+
+    answers = model.understand([it.probe.question for it in items])
+    verdicts: dict[str, list[str]] = {
+        "probe": [
+            "correct" if probe_correct(a.answer, it.probe.answer) else "wrong"
+            for a, it in zip(answers, items, strict=True)
+        ]
+    }
+    for mode in ("think", "normal"):
+        seeds = [sample_seed(it.id, mode, 0, base_seed) for it in items]
+        g = model.generate(items, mode, seeds)
+        verdicts[mode] = judge_images([x.image for x in g], [it.expected for it in items])
+    units = {k: unit_outcomes(items, v) for k, v in verdicts.items()}
+    # P(think correct | probe correct), over units whose think image was judged.
+    given = [
+        t
+        for pr, t in zip(units["probe"], units["think"], strict=True)
+        if pr == "correct" and t in ("correct", "wrong")
+    ]
+    c = unit_chance(items)
+    return {
+        **{k: _acc(units[k]) for k in ("probe", "think", "normal")},
+        "think_given_probe": _acc(given) if given else None,
+        "n": len(units["probe"]),
+        "chance": None if c is None else round(c, 4),
+        "unscored": {
+            m: {"errors": rate(units[m]).errors, "missing": rate(units[m]).missing}
+            for m in ("think", "normal")
+        },
+        **_unseen_question(items, verdicts["probe"], seen.questions),
+        "unseen_expression": _unseen_expression(items, verdicts, seen.items),
+    }
+
+
+def _unseen_question(items: list[Item], probe_ok: list[str], seen_questions: set[str]) -> dict[str, Any]:
+    """Probe accuracy over units with a probe whose exact question never occurred in pretraining."""
+    from unisandbox.metrics.outcomes import unit_outcomes
+
+    fresh = {_group_key(it) for it in items if it.probe.question not in seen_questions}
+    keep = [k for k, it in enumerate(items) if _group_key(it) in fresh]
+    acc = _acc(unit_outcomes([items[k] for k in keep], [probe_ok[k] for k in keep])) if keep else None
+    return {"probe_unseen": acc, "n_unseen": len(fresh)}
+
+
+def _unseen_expression(items: list[Item], verdicts: dict[str, list[str]], pretrained: Any) -> dict[str, Any]:
+    """Accuracies over units whose expression / rule set no pretraining item had (training.heldout)."""
+    from unisandbox.metrics.outcomes import unit_outcomes
+    from unisandbox.training.heldout import unseen_mask
+
+    mask = unseen_mask(items, pretrained)
+    sub = [it for it, m in zip(items, mask, strict=True) if m]
+    out: dict[str, Any] = {"n": len({_group_key(it) for it in sub})}
+    for k, vs in verdicts.items():
+        kept = [v for v, m in zip(vs, mask, strict=True) if m]
+        out[k] = _acc(unit_outcomes(sub, kept)) if sub else None
+    return out
+
+
+def _by_task(levels: dict[tuple[str, str], dict[str, Any]], field: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for (task, lv), values in levels.items():
+        out.setdefault(task, {})[lv] = values[field]
+    return out
+
+
+def _drawing(model: SandboxModel | SandboxQueryModel, items: list[Item], base_seed: int) -> dict[str, Any]:
+    """Drawing accuracy from each item's plain description, overall and per answer kind."""
+    from unisandbox.models.sandbox.mixture import description_of
+
+    descs = [description_of(it.expected) for it in items]
+    seeds = [sample_seed(it.id, "draw", 0, base_seed) for it in items]
+    dg = model.draw_descriptions(descs, seeds)
+    ok = judge_images([x.image for x in dg], [it.expected for it in items])
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for it, v in zip(items, ok, strict=True):
+        by_kind[it.expected.kind].append(v)
+    return {
+        "draw_accuracy": _acc(ok),
+        "draw_accuracy_by_kind": {k: _acc(v) for k, v in sorted(by_kind.items())},
+        "draw_n": len(ok),
+        "draw_errors": ok.count("error"),
+        "draw_missing": ok.count("missing"),
     }
 
 

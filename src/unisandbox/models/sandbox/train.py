@@ -559,7 +559,6 @@ def finetune(
     rank its own `seed` so that ranks draw different batches. Returns the per-step losses.
     Example (STARS): `finetune(ckpt.model, ckpt.codec, seqs, steps=500)`.
     """
-    device = str(next(model.parameters()).device)
     cfg = replace(
         TrainConfig(), lr=lr, batch_size=batch_size, warmup=warmup, log_every=log_every, min_lr_frac=1.0
     )  # constant lr after warmup: short runs, no schedule to tune
@@ -568,47 +567,58 @@ def finetune(
     if replay and replay_ratio > 0:
         pools["replay"] = list(replay)
         weights["replay"] = replay_ratio
-    logger = log or (lambda rec: None)
-    if arch == "shared":
-        model.train()
-        sampler = BatchSampler(pools, weights, batch_size, seed)
-        params = [p for p in model.parameters() if p.requires_grad]
-        net = _ddp(model, distributed)
-        shared_losses = train_steps(
-            net, sampler, shared_loss_fn(net, device), params, cfg, steps, logger, "finetune"
-        )
-        model.eval()
-        return shared_losses
-    images = {k: [s for s in v if any(s.cells)] for k, v in pools.items()}
-    texts = {k: [s for s in v if not any(s.cells)] for k, v in pools.items()}
-    losses: list[float] = []
-    if any(texts.values()):
-        model.lm.requires_grad_(True)
-        model.lm.train()
-        sampler = BatchSampler(texts, weights, batch_size, seed)
-        lm_params = list(model.lm.parameters())
-        lm = _ddp(model.lm, distributed)
-        losses += train_steps(
-            lm, sampler, shared_loss_fn(lm, device), lm_params, cfg, steps, logger, "finetune-lm"
-        )
-    model.freeze_lm()  # before the image stage's DDP wrap, which must not register the LM's parameters
-    if any(images.values()):
-        model.dec.train()
-        sampler = BatchSampler(images, weights, batch_size, seed + 1)
-        params = [model.queries, *model.proj.parameters(), *model.dec.parameters()]
-        net = _ddp(model, distributed)
-        losses += train_steps(
-            net,
-            sampler,
-            query_image_loss_fn(net, codec.code_offset, device),
-            params,
-            cfg,
-            steps,
-            logger,
-            "finetune-query",
-        )
+    run = _Finetune(cfg, steps, weights, seed, log or (lambda rec: None), distributed)
+    losses = run.shared(model, pools) if arch == "shared" else run.query(model, codec, pools)
     model.eval()
     return losses
+
+
+@dataclass(frozen=True)
+class _Finetune:
+    """One fine-tuning run's settings, shared by its stages."""
+
+    cfg: TrainConfig
+    steps: int
+    weights: dict[str, float]
+    seed: int
+    log: Callable[[dict[str, Any]], None]
+    distributed: bool
+
+    def shared(self, model, pools: dict[str, list[Seq]]) -> list[float]:
+        """Every sequence kind trains the whole network."""
+        model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        net = _ddp(model, self.distributed)
+        loss = shared_loss_fn(net, _device_of(model))
+        return self._steps(net, pools, self.seed, loss, params, "finetune")
+
+    def query(self, model, codec: Codec, pools: dict[str, list[Seq]]) -> list[float]:
+        """Text sequences train the LM; then image sequences train queries and decoder, the LM frozen."""
+        texts = {k: [s for s in v if not any(s.cells)] for k, v in pools.items()}
+        images = {k: [s for s in v if any(s.cells)] for k, v in pools.items()}
+        losses: list[float] = []
+        if any(texts.values()):
+            model.lm.requires_grad_(True)
+            model.lm.train()
+            lm = _ddp(model.lm, self.distributed)
+            loss = shared_loss_fn(lm, _device_of(model))
+            losses += self._steps(lm, texts, self.seed, loss, list(model.lm.parameters()), "finetune-lm")
+        model.freeze_lm()  # before the image stage's DDP wrap, which must not register the LM's parameters
+        if any(images.values()):
+            model.dec.train()
+            params = [model.queries, *model.proj.parameters(), *model.dec.parameters()]
+            net = _ddp(model, self.distributed)
+            loss = query_image_loss_fn(net, codec.code_offset, _device_of(model))
+            losses += self._steps(net, images, self.seed + 1, loss, params, "finetune-query")
+        return losses
+
+    def _steps(self, net, pools: dict[str, list[Seq]], seed: int, loss, params, stage: str) -> list[float]:
+        sampler = BatchSampler(pools, self.weights, self.cfg.batch_size, seed)
+        return train_steps(net, sampler, loss, params, self.cfg, self.steps, self.log, stage)
+
+
+def _device_of(model) -> str:
+    return str(next(model.parameters()).device)
 
 
 __all__ = ["TrainConfig", "profile", "main", "finetune", "BatchSampler"]
