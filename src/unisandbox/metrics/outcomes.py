@@ -195,3 +195,55 @@ def decode(text: str) -> list[str]:
         return [_DECODE[c] for c in text]
     except KeyError as e:
         raise ValueError(f"unknown outcome code {e.args[0]!r} in {text[:20]!r}") from None
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Accuracy of x minus accuracy of y on the units both scored, with its interval and the 2x2 counts."""
+
+    n: int
+    value: float
+    low: float
+    high: float
+    both: int
+    only_first: int
+    only_second: int
+    neither: int
+    method: str
+    """newcombe (one sample per item) or cluster-bootstrap (several: resampled by item)."""
+    mcnemar_p: float | None
+    """Exact McNemar p-value (newcombe only)."""
+
+    def as_dict(self, value_key: str = "value", with_mcnemar: bool = False) -> dict[str, Any]:
+        """The record form of a summary (`value`) or a comparison (`diff`, with `mcnemar_p`)."""
+        out: dict[str, Any] = {"n": self.n, value_key: self.value, "ci_low": self.low, "ci_high": self.high}
+        out |= {"both": self.both, "only_first": self.only_first, "only_second": self.only_second}
+        out |= {"neither": self.neither, "method": self.method}
+        return out | {"mcnemar_p": self.mcnemar_p} if with_mcnemar else out
+
+
+def paired_difference(
+    x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single: bool, seed: int = 0
+) -> PairedDifference | None:
+    """x - y on the units where both are scored: Newcombe's interval and the exact McNemar p when `single`
+    (one sample per item), else a cluster bootstrap over `clusters` (items) with `seed`; None if none."""
+    from unisandbox.metrics.stats import (
+        cluster_bootstrap_diff,
+        mcnemar_exact,
+        newcombe_paired_diff,
+        paired_counts,
+    )
+
+    keep = [i for i in range(len(x)) if x[i] in DECIDED and y[i] in DECIDED]
+    if not keep:
+        return None
+    xs = [x[i] == "correct" for i in keep]
+    ys = [y[i] == "correct" for i in keep]
+    a, b, c, d = paired_counts(xs, ys)
+    if single:
+        est, method, p = newcombe_paired_diff(a, b, c, d, CONFIDENCE), "newcombe", mcnemar_exact(b, c)
+    else:
+        kept = [clusters[i] for i in keep]
+        est = cluster_bootstrap_diff(xs, ys, kept, seed, confidence=CONFIDENCE)
+        method, p = "cluster-bootstrap", None
+    return PairedDifference(len(keep), est.value, est.low, est.high, a, b, c, d, method, p)

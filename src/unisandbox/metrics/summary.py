@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from unisandbox.metrics.outcomes import rate, unit_chance, unit_key, unit_verdict
+from unisandbox.metrics.outcomes import paired_difference, rate, unit_chance, unit_key, unit_verdict
 from unisandbox.metrics.stats import (
-    cluster_bootstrap_diff,
     mcnemar_exact,
-    newcombe_paired_diff,
-    paired_counts,
     wilson,
 )
 from unisandbox.runs.records import SampleRecord, UnderstandingRecord, VerdictRecord
@@ -64,31 +61,8 @@ def _paired(
     x: Sequence[str], y: Sequence[str], clusters: Sequence[str], single: bool
 ) -> dict[str, Any] | None:
     """x - y on units where both are scored; Newcombe's interval, or a cluster bootstrap."""
-    keep = [i for i in range(len(x)) if x[i] in ("correct", "wrong") and y[i] in ("correct", "wrong")]
-    if not keep:
-        return None
-    xs = [x[i] == "correct" for i in keep]
-    ys = [y[i] == "correct" for i in keep]
-    a, b, c, d = paired_counts(xs, ys)
-    if single:
-        est = newcombe_paired_diff(a, b, c, d, CONFIDENCE)
-        method = "newcombe"
-    else:
-        est = cluster_bootstrap_diff(
-            xs, ys, [clusters[i] for i in keep], BOOTSTRAP_SEED, confidence=CONFIDENCE
-        )
-        method = "cluster-bootstrap"
-    return {
-        "n": len(keep),
-        "value": est.value,
-        "ci_low": est.low,
-        "ci_high": est.high,
-        "both": a,
-        "only_first": b,
-        "only_second": c,
-        "neither": d,
-        "method": method,
-    }
+    d = paired_difference(x, y, clusters, single, BOOTSTRAP_SEED)
+    return None if d is None else d.as_dict()
 
 
 def summarize(

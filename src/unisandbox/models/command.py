@@ -280,28 +280,17 @@ class CommandModel:
             except (json.JSONDecodeError, AttributeError, UnicodeDecodeError) as e:
                 extra["meta_error"] = f"{meta.name}: {e}"
         png = outdir / f"{sid}.png"
+        image, error = None, None
         if not png.exists():
-            why = failure or "the program exited normally"
-            return Generation(
-                image=None,
-                text=text,
-                rewritten_prompt=rewritten,
-                error=f"no {png.name} written ({why})",
-                extra=extra,
-            )
-        try:
-            with Image.open(png) as img:
-                img.load()
-                image = img.convert("RGB")
-        except (UnidentifiedImageError, OSError) as e:
-            return Generation(
-                image=None,
-                text=text,
-                rewritten_prompt=rewritten,
-                error=f"{png.name} is not a readable image: {e}",
-                extra=extra,
-            )
-        return Generation(image=image, text=text, rewritten_prompt=rewritten, extra=extra)
+            error = f"no {png.name} written ({failure or 'the program exited normally'})"
+        else:
+            try:
+                with Image.open(png) as img:
+                    img.load()
+                    image = img.convert("RGB")
+            except (UnidentifiedImageError, OSError) as e:
+                error = f"{png.name} is not a readable image: {e}"
+        return Generation(image=image, text=text, rewritten_prompt=rewritten, error=error, extra=extra)
 
 
 def _sample_ids(items: Sequence[Item]) -> list[str]:

@@ -27,11 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unisandbox.metrics.outcomes import paired_difference
 from unisandbox.metrics.stats import (
-    cluster_bootstrap_diff,
-    mcnemar_exact,
-    newcombe_paired_diff,
-    paired_counts,
     wilson,
 )
 from unisandbox.runs.config import ConfigError
@@ -210,32 +207,8 @@ def paired_test(
 ) -> dict[str, Any] | None:
     """x - y on the units both scored: Newcombe's interval and the exact McNemar p (one sample per
     item), or a cluster bootstrap over items and no McNemar (several samples per item)."""
-    keep = [i for i in range(len(x)) if x[i] in ("correct", "wrong") and y[i] in ("correct", "wrong")]
-    if not keep:
-        return None
-    xs = [x[i] == "correct" for i in keep]
-    ys = [y[i] == "correct" for i in keep]
-    a, b, c, d = paired_counts(xs, ys)
-    if single:
-        est = newcombe_paired_diff(a, b, c, d, CONFIDENCE)
-        method, p = "newcombe", mcnemar_exact(b, c)
-    else:
-        est = cluster_bootstrap_diff(
-            xs, ys, [clusters[i] for i in keep], BOOTSTRAP_SEED, confidence=CONFIDENCE
-        )
-        method, p = "cluster-bootstrap", None
-    return {
-        "n": len(keep),
-        "diff": est.value,
-        "ci_low": est.low,
-        "ci_high": est.high,
-        "both": a,
-        "only_first": b,
-        "only_second": c,
-        "neither": d,
-        "method": method,
-        "mcnemar_p": p,
-    }
+    d = paired_difference(x, y, clusters, single, BOOTSTRAP_SEED)
+    return None if d is None else d.as_dict("diff", with_mcnemar=True)
 
 
 def _sections(items: Sequence[Item]) -> dict[tuple[str, int], dict[str, list[Item]]]:

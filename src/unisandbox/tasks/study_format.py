@@ -154,14 +154,19 @@ def _safe(path: Path, lineno: int, name: str, value: str) -> str:
         raise InputError(f"{path}:{lineno}: field '{name}': {e}") from e
 
 
-def read_records(path: str | Path) -> tuple[str, list[StudyRecord]]:
-    """Read and validate a study-format test file: (format, records)."""
-    path = Path(path)
-    fmt = file_format(path)
+def _require_test_file(path: Path, fmt: str) -> None:
+    """InputError unless `fmt` is a study test-file format."""
     if fmt == OURS:
         raise InputError(f"{path}: this is our item format, not a study format (use read_items)")
     if fmt in TRAINING_FORMATS:
         raise InputError(f"{path}: this is a training corpus ({fmt}), not a test file")
+
+
+def read_records(path: str | Path) -> tuple[str, list[StudyRecord]]:
+    """Read and validate a study-format test file: (format, records)."""
+    path = Path(path)
+    fmt = file_format(path)
+    _require_test_file(path, fmt)
     records: list[StudyRecord] = []
     seen: dict[str, int] = {}
     for lineno, raw in _load_lines(path):
@@ -303,10 +308,7 @@ def read_rows(path: str | Path) -> tuple[str, list[StudyRow]]:
     """
     path = Path(path)
     fmt = sniff_format(path)
-    if fmt == OURS:
-        raise InputError(f"{path}: this is our item format, not a study format (use read_items)")
-    if fmt in TRAINING_FORMATS:
-        raise InputError(f"{path}: this is a training corpus ({fmt}), not a test file")
+    _require_test_file(path, fmt)
     rows: list[StudyRow] = []
     seen: dict[str, int] = {}
     for lineno, raw, problem in read_lines(path):
