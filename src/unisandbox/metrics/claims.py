@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from unisandbox.metrics.outcomes import DECIDED, rate
-from unisandbox.metrics.stats import mcnemar_exact, newcombe_paired_diff, paired_counts
+from unisandbox.metrics.outcomes import paired_difference, rate
 
 AGREES, INCONCLUSIVE, DISAGREES, NOT_TESTABLE = "agrees", "inconclusive", "disagrees", "not testable"
 VERDICTS = (AGREES, INCONCLUSIVE, DISAGREES, NOT_TESTABLE)
@@ -117,26 +116,22 @@ def paired_test(first: Sequence[str], second: Sequence[str]) -> PairedTest | Non
     """The paired comparison of two aligned per-unit outcome lists; None when no unit is scored in both."""
     if len(first) != len(second):
         raise ValueError(f"paired outcomes differ in length: {len(first)} != {len(second)}")
-    keep = [i for i in range(len(first)) if first[i] in DECIDED and second[i] in DECIDED]
-    if not keep:
+    d = paired_difference(first, second, (), single=True)
+    if d is None or d.mcnemar_p is None:
         return None
-    x = [first[i] == "correct" for i in keep]
-    y = [second[i] == "correct" for i in keep]
-    a, b, c, d = paired_counts(x, y)
-    est = newcombe_paired_diff(a, b, c, d, CONFIDENCE)
-    n = len(keep)
+    a, b, c = d.both, d.only_first, d.only_second
     return PairedTest(
-        n,
+        d.n,
         a,
         b,
         c,
-        d,
-        (a + b) / n,
-        (a + c) / n,
-        est.value,
-        est.low,
-        est.high,
-        significant(mcnemar_exact(b, c)),
+        d.neither,
+        (a + b) / d.n,
+        (a + c) / d.n,
+        d.value,
+        d.low,
+        d.high,
+        significant(d.mcnemar_p),
     )
 
 

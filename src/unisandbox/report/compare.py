@@ -27,10 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unisandbox.metrics.outcomes import paired_difference
-from unisandbox.metrics.stats import (
-    wilson,
-)
+from unisandbox.metrics.outcomes import paired_difference, rate
 from unisandbox.runs.config import ConfigError
 from unisandbox.runs.io import atomic_write_bytes, atomic_write_text
 from unisandbox.runs.rundir import RunDir
@@ -187,19 +184,8 @@ def unit_outcomes(
 
 
 def _rate(outcomes: Sequence[str]) -> dict[str, Any]:
-    n = sum(1 for o in outcomes if o in ("correct", "wrong"))
-    k = sum(1 for o in outcomes if o == "correct")
-    low, high = wilson(k, n, CONFIDENCE)
-    return {
-        "n": n,
-        "correct": k,
-        "accuracy": k / n if n else None,
-        "ci_low": low if n else None,
-        "ci_high": high if n else None,
-        "errors": sum(1 for o in outcomes if o == "error"),
-        "missing": sum(1 for o in outcomes if o in ("missing", "pending")),
-        "expected": len(outcomes),
-    }
+    r = rate(outcomes)
+    return {k: getattr(r, k) for k in CELL_CSV}
 
 
 def paired_test(
@@ -432,53 +418,20 @@ PAIR_CSV = [
 ]
 
 
+CELL_CSV = ("n", "correct", "accuracy", "ci_low", "ci_high", "errors", "missing", "expected")
+
+
 def csv_text(cmp: dict[str, Any]) -> str:
     """compare.csv: one line per (row, run) with the accuracy, then one line per paired test."""
     import csv
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(
-        [
-            "kind",
-            "task",
-            "level",
-            "mode",
-            "run",
-            "n",
-            "correct",
-            "accuracy",
-            "ci_low",
-            "ci_high",
-            "errors",
-            "missing",
-            "expected",
-        ]
-    )
+    w.writerow(["kind", "task", "level", "mode", "run", *CELL_CSV])
     for row in cmp["rows"]:
         for run, c in zip(cmp["runs"], row["cells"], strict=True):
-            w.writerow(
-                [
-                    "accuracy",
-                    row["task"],
-                    row["level"],
-                    row["mode"],
-                    run["label"],
-                    *[
-                        "" if c[k] is None else c[k]
-                        for k in (
-                            "n",
-                            "correct",
-                            "accuracy",
-                            "ci_low",
-                            "ci_high",
-                            "errors",
-                            "missing",
-                            "expected",
-                        )
-                    ],
-                ]
-            )
+            cells = ["" if c[k] is None else c[k] for k in CELL_CSV]
+            w.writerow(["accuracy", row["task"], row["level"], row["mode"], run["label"], *cells])
     w.writerow([])
     w.writerow(["kind", *PAIR_CSV])
     for p in cmp["pairs"]:

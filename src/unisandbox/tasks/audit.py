@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from unisandbox.tasks.study_format import (
     STUDY_MAPPING,
     STUDY_MATH,
     TRAINING_FORMATS,
+    StudyRow,
     parse_person,
     person_text,
     read_lines,
@@ -484,20 +485,31 @@ def _audit_study(path: Path, max_count: int) -> list[Finding]:
     out: list[Finding] = []
     groups: dict[int, str] = {}
     for r in rows:
-        if r.problem is not None or r.question is None or r.answer is None:
-            out.append(_finding(r.id, [("malformed", r.problem or "no question")], line=r.line))
-            continue
-        if fmt == STUDY_MATH:
-            f = audit_math(r.id, r.question, r.answer, None, max_count)
-        elif fmt == STUDY_MAPPING:
-            f = audit_mapping(r.id, r.question, r.answer)
+        if fmt == STUDY_MAPPING and readable(r):
             groups[len(out)] = r.group or r.id
-        elif fmt == STUDY_KNOWLEDGE:
-            f = audit_knowledge_text(r.id, r.question, r.answer)
-        else:
-            raise InputError(f"{path}: cannot audit a {fmt} file")
-        out.append(Finding(**{**asdict(f), "line": r.line}))
+        out.append(audit_row(path, fmt, r, max_count))
     return check_pairs(out, groups)
+
+
+def readable(r: StudyRow) -> bool:
+    """True when a study row has a question and an answer and no problem of its own."""
+    return r.problem is None and r.question is not None and r.answer is not None
+
+
+def audit_row(path: Path, fmt: str, r: StudyRow, max_count: int = DEFAULT_MAX_COUNT) -> Finding:
+    """The audit of one row of a study test file in format `fmt`, with its line (a malformed row's
+    finding is "malformed")."""
+    if not readable(r) or r.question is None or r.answer is None:
+        return _finding(r.id, [("malformed", r.problem or "no question")], line=r.line)
+    if fmt == STUDY_MATH:
+        f = audit_math(r.id, r.question, r.answer, None, max_count)
+    elif fmt == STUDY_MAPPING:
+        f = audit_mapping(r.id, r.question, r.answer)
+    elif fmt == STUDY_KNOWLEDGE:
+        f = audit_knowledge_text(r.id, r.question, r.answer)
+    else:
+        raise InputError(f"{path}: cannot audit a {fmt} file")
+    return replace(f, line=r.line)
 
 
 def summarize(findings: list[Finding]) -> dict[str, object]:

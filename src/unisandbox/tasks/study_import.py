@@ -26,11 +26,10 @@ from unisandbox.tasks.audit import (
     DEFAULT_MAX_COUNT,
     NO_ANSWER,
     Finding,
-    audit_knowledge_text,
-    audit_mapping,
-    audit_math,
+    audit_row,
     check_pairs,
     object_key,
+    readable,
 )
 from unisandbox.tasks.base import (
     CountAnswer,
@@ -218,27 +217,14 @@ def import_study_file(
     groups: dict[int, str] = {}
     by_id: dict[str, StudyRow] = {}
     for r in rows:
-        if r.problem is not None or r.question is None or r.answer is None:
-            bad = Finding(
-                r.id,
-                "malformed",
-                r.problem or "no question",
-                line=r.line,
-                file=str(path),
-                problems=(("malformed", r.problem or "no question"),),
-            )
-            findings.append(bad)
-            skipped.append(bad)
+        f = replace(audit_row(path, fmt, r, max_count), file=str(path))
+        findings.append(f)
+        if not readable(r):
+            skipped.append(f)
             continue
-        if fmt == STUDY_MATH:
-            f = audit_math(r.id, r.question, r.answer, None, max_count)
-        elif fmt == STUDY_MAPPING:
-            f = audit_mapping(r.id, r.question, r.answer)
-            groups[len(findings)] = r.group or r.id
-        else:
-            f = audit_knowledge_text(r.id, r.question, r.answer)
+        if fmt == STUDY_MAPPING:
+            groups[len(findings) - 1] = r.group or r.id
         by_id[r.id] = r
-        findings.append(replace(f, line=r.line, file=str(path)))
     findings = check_pairs(findings, groups)
     items: list[Item] = []
     for f in findings:

@@ -361,20 +361,19 @@ def _outcome(key: SampleKey, samples: Mapping[SampleKey, Any], verdicts: Mapping
 
 
 def _rate(outcomes: Sequence[str]) -> dict[str, Any]:
-    from unisandbox.metrics.stats import wilson
+    """Acceptance of think-mode samples: accepted = judged correct, with its Wilson interval."""
+    from unisandbox.metrics.outcomes import rate
 
-    n = sum(1 for o in outcomes if o in ("correct", "wrong"))
-    k = sum(1 for o in outcomes if o == "correct")
-    low, high = wilson(k, n, CONFIDENCE)
+    r = rate(outcomes)
     return {
-        "samples": len(outcomes),
-        "judged": n,
-        "accepted": k,
-        "rate": k / n if n else None,
-        "ci_low": low if n else None,
-        "ci_high": high if n else None,
-        "errors": sum(1 for o in outcomes if o == "error"),
-        "missing": sum(1 for o in outcomes if o in ("missing", "pending")),
+        "samples": r.expected,
+        "judged": r.n,
+        "accepted": r.correct,
+        "rate": r.accuracy,
+        "ci_low": r.ci_low,
+        "ci_high": r.ci_high,
+        "errors": r.errors,
+        "missing": r.missing,
     }
 
 
