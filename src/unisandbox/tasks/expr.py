@@ -77,7 +77,7 @@ def evaluate(e: Expr) -> Fraction:
     if isinstance(e, Num):
         return Fraction(e.value)
     if isinstance(e, Sqrt):
-        return _sqrt(evaluate(e.arg))
+        return exact_sqrt(evaluate(e.arg))
     if isinstance(e, Pow):
         return evaluate(e.base) ** e.exponent
     a, b = evaluate(e.left), evaluate(e.right)
@@ -105,12 +105,13 @@ def apply_binary(op: str, a: Fraction, b: Fraction) -> Fraction:
     raise ValueError(f"unknown operator {op!r}")
 
 
-def _sqrt(x: Fraction) -> Fraction:
+def exact_sqrt(x: Fraction) -> Fraction:
+    """The square root of `x` when it is rational; EvalError otherwise."""
     if x < 0:
-        raise EvalError(f"square root of a negative number ({x})")
+        raise EvalError(f"square root of negative {x}")
     num, den = math.isqrt(x.numerator), math.isqrt(x.denominator)
     if num * num != x.numerator or den * den != x.denominator:
-        raise EvalError(f"square root of {x} is irrational")
+        raise EvalError(f"square root of {x} is not rational")
     return Fraction(num, den)
 
 
@@ -175,7 +176,7 @@ def _steps(e: Expr, out: list[str]) -> Fraction:
         return Fraction(e.value)
     if isinstance(e, Sqrt):
         a = _steps(e.arg, out)
-        r = _sqrt(a)
+        r = exact_sqrt(a)
         out.append(f"the square root of {_fmt(a)} = {_fmt(r)}")
         return r
     if isinstance(e, Pow):

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from unisandbox.tasks.expr import EvalError, apply_binary, exact_sqrt
 from unisandbox.world.vocab import canonical
 
 
@@ -214,24 +215,17 @@ class _Parser:
 
 
 def _binary(op: str, a: Fraction, b: Fraction) -> Fraction:
-    if op in ("/", "%") and b == 0:
-        raise IllPosed("division by zero")
-    if op == "*":
-        return a * b
-    if op == "/":
-        return a / b
-    if a.denominator != 1 or b.denominator != 1:
-        raise IllPosed("remainder of a non-integer")
-    return Fraction(int(a) % int(b))
+    try:
+        return apply_binary(op, a, b)
+    except EvalError as e:
+        raise IllPosed(str(e)) from None
 
 
 def _sqrt(x: Fraction) -> Fraction:
-    if x < 0:
-        raise IllPosed(f"square root of negative {x}")
-    n, d = math.isqrt(x.numerator), math.isqrt(x.denominator)
-    if n * n != x.numerator or d * d != x.denominator:
-        raise IllPosed(f"square root of {x} is not rational")
-    return Fraction(n, d)
+    try:
+        return exact_sqrt(x)
+    except EvalError as e:
+        raise IllPosed(str(e)) from None
 
 
 _THEN_OPS = {"then+": "+", "then-": "-", "then*": "*", "then/": "/"}
