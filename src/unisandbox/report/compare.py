@@ -18,7 +18,6 @@ mapping (correct only if both images are); errors and missing samples are counte
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import json
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from unisandbox.metrics.outcomes import paired_difference, rate
+from unisandbox.report.html import data_uri, sample_image
 from unisandbox.runs.config import ConfigError
 from unisandbox.runs.io import atomic_write_bytes, atomic_write_text
 from unisandbox.runs.rundir import RunDir
@@ -488,20 +488,11 @@ th{background:#f0f0f0}.side td{width:150px;font-size:11px}
 """
 
 
-def _uri(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode()
-
-
 def _side_cell(run: RunView, item: Item, mode: str) -> str:
     key = (item.id, mode, 0)
     s, v = run.samples.get(key), run.verdicts.get(key)
     outcome = _sample_outcome(run, key)
-    img = ""
-    if s is not None and s.image:
-        try:
-            img = f'<img alt="{html.escape(s.image)}" src="{_uri((run.root / s.image).read_bytes())}">'
-        except OSError:
-            img = "<em>image file unreadable</em>"
+    img = sample_image(run.root, s)
     caption = html.escape((v.caption if v else None) or "-")
     err = (v.error if v else None) or (s.error if s else None)
     text = html.escape((s.text if s else "") or "")
@@ -574,7 +565,7 @@ def render_html(
         for r in cmp["runs"]
     )
     notes = "".join(f"<p class='warn'>{html.escape(n)}</p>" for n in cmp["notes"] + cmp["incomplete"])
-    chart_html = f'<img alt="accuracy per run" src="{_uri(chart)}">' if chart else ""
+    chart_html = f'<img alt="accuracy per run" src="{data_uri(chart)}">' if chart else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>UniSandbox comparison</title><style>{_CSS}</style></head>
 <body><h1>UniSandbox comparison</h1><ul>{runs_html}</ul>{notes}

@@ -52,8 +52,19 @@ unisandboxFilter();
 """
 
 
-def _data_uri(data: bytes, mime: str) -> str:
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    """`data` as a data: URI, so that a page embeds its images and stands alone."""
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def sample_image(root: Path, sample: Any) -> str:
+    """A sample's PNG as an embedded <img> ("" without an image; a note when the file is unreadable)."""
+    if sample is None or not sample.image:
+        return ""
+    try:
+        return f'<img alt="{html.escape(sample.image)}" src="{data_uri((root / sample.image).read_bytes())}">'
+    except OSError:
+        return "<em>image file unreadable</em>"
 
 
 def accuracy_plot(summary: dict[str, Any]) -> bytes | None:
@@ -120,12 +131,7 @@ def _cell(root: Path, sample: Any, verdict: Any, item: Item, k: int, mode: str, 
     outcome = (
         verdict.verdict if verdict else ("missing" if sample is None or sample.image is None else "pending")
     )
-    img = ""
-    if sample is not None and sample.image:
-        try:
-            img = f'<img alt="{html.escape(sample.image)}" src="{_data_uri((root / sample.image).read_bytes(), "image/png")}">'
-        except OSError:
-            img = "<em>image file unreadable</em>"
+    img = sample_image(root, sample)
     text = html.escape((sample.text if sample else "") or "")
     caption = html.escape((verdict.caption if verdict else None) or "-")
     err = (verdict.error if verdict else None) or (sample.error if sample else None)
@@ -251,7 +257,7 @@ def render_html(summary: dict[str, Any], manifest: dict[str, Any], grids: str, p
     judge = (manifest.get("judge") or {}).get("spec", "-")
     status = html.escape(status_line(summary))
     plot_html = (
-        f'<img class="plot" alt="accuracy per task and level" src="{_data_uri(plot, "image/png")}">'
+        f'<img class="plot" alt="accuracy per task and level" src="{data_uri(plot, "image/png")}">'
         if plot
         else ""
     )
