@@ -2,9 +2,10 @@
 
 Each image goes out as a base64 PNG data URL with our own versioned prompt (`judges/prompts/*.txt`,
 hashed with sha256). The reply must be one caption in the grammar of `judges.match`; a malformed or
-empty reply is retried like a failed call. Calls run concurrently (default 16 in flight), with a
-timeout and retries with exponential backoff and jitter that honour `Retry-After` on 429. After the
-last retry a caption carries `error` (the verdict becomes `error`, never `wrong`).
+empty reply is retried like a failed call. Calls go through `unisandbox.endpoint` (the client the
+model adapters use too): they run concurrently (default 16 in flight), with a timeout and retries with
+exponential backoff and jitter that honour `Retry-After` on 429. After the last retry a caption carries
+`error` (the verdict becomes `error`, never `wrong`).
 
 A circuit breaker stops a judge whose endpoint has gone away: after `max_consecutive_failures` (20)
 failed attempts in a row, spanning at least `breaker_seconds` (10 s) without a success, every caption
@@ -24,22 +25,33 @@ UNISANDBOX_JUDGE_CACHE for the cache directory.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import email.utils
 import hashlib
 import json
-import os
 import random
 import re
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from unisandbox.endpoint import (
+    DEFAULT_BASE_URL,
+    Client,
+    Failure,
+    RequestFailed,
+    Retry,
+    chat_once,
+    chat_request,
+    connect,
+    env_first,
+    map_ordered,
+    run_sync,
+)
 from unisandbox.judges.base import Caption, Verdict
 from unisandbox.judges.match import is_valid_caption
 from unisandbox.runs.io import JsonlAppender
@@ -48,10 +60,7 @@ from unisandbox.world import vocab
 REPLY_FORMAT = 1
 """Version of the reply parser (`parse_reply`); part of the cache key."""
 DEFAULT_PROMPT = "caption_v1"
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CACHE_FILE = "vlm_captions.jsonl"
-RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-"""HTTP statuses worth retrying; any other 4xx is final at once (the request itself is wrong)."""
 
 
 class JudgeConfigError(ValueError):
@@ -65,14 +74,6 @@ class JudgeUnavailable(RuntimeError):
 
     exit_code = 3
     stops_run = True
-
-
-def _env(*names: str) -> str | None:
-    for n in names:
-        v = os.environ.get(n)
-        if v:
-            return v
-    return None
 
 
 # --- prompts ----------------------------------------------------------------------------------------
@@ -261,34 +262,8 @@ class _Cache:
             self._out = None
 
 
-class _Failure(Exception):
-    """One failed attempt; `retry_after` is the server's requested wait, if any."""
-
-    def __init__(
-        self,
-        message: str,
-        retryable: bool = True,
-        retry_after: float | None = None,
-        endpoint_down: bool = True,
-    ):
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.endpoint_down = endpoint_down
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+class _Stopped(Exception):
+    """The circuit breaker tripped before this attempt was sent."""
 
 
 @dataclass
@@ -337,13 +312,13 @@ class VLMJudge:
         max_consecutive_failures: int = 20,
         breaker_seconds: float = 10.0,
     ):
-        model = model or _env("UNISANDBOX_JUDGE_MODEL", "OPENAI_MODEL")
+        model = model or env_first("UNISANDBOX_JUDGE_MODEL", "OPENAI_MODEL")
         if not model:
             raise JudgeConfigError(
                 "no judge model configured: set UNISANDBOX_JUDGE_MODEL (or OPENAI_MODEL), or "
                 "pass --judge-option model=ID (judge-caption: --model ID)"
             )
-        base_url = base_url or _env("UNISANDBOX_JUDGE_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        base_url = base_url or env_first("UNISANDBOX_JUDGE_BASE_URL", "OPENAI_BASE_URL") or DEFAULT_BASE_URL
         _check_options(
             concurrency=concurrency,
             retries=retries,
@@ -355,7 +330,9 @@ class VLMJudge:
             max_consecutive_failures=max_consecutive_failures,
             breaker_seconds=breaker_seconds,
         )
-        self._api_key = api_key if api_key is not None else _env("UNISANDBOX_JUDGE_API_KEY", "OPENAI_API_KEY")
+        self._api_key = (
+            api_key if api_key is not None else env_first("UNISANDBOX_JUDGE_API_KEY", "OPENAI_API_KEY")
+        )
         self.prompt_name, template = load_prompt(prompt)
         self.prompt = render_caption_prompt(template)
         self.config = VLMConfig(
@@ -374,7 +351,9 @@ class VLMJudge:
             breaker_seconds=float(breaker_seconds),
         )
         if cache_dir is None and use_cache:
-            cache_dir = _env("UNISANDBOX_JUDGE_CACHE") or Path.home() / ".cache" / "unisandbox" / "vlm-judge"
+            cache_dir = (
+                env_first("UNISANDBOX_JUDGE_CACHE") or Path.home() / ".cache" / "unisandbox" / "vlm-judge"
+            )
         self._cache = _Cache(Path(cache_dir) if use_cache and cache_dir is not None else None)
         self._jitter = random.Random(jitter_seed)
         self.last_stats = CallStats()
@@ -412,22 +391,35 @@ class VLMJudge:
     def check(self) -> None:
         """One cheap request (GET /models) before a run: JudgeConfigError if the endpoint does not
         answer at all or refuses the key. Any other reply (even 404) shows a server is there."""
-        import httpx
-
-        url = f"{self.config.base_url}/models"
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         try:
-            resp = httpx.get(url, headers=headers, timeout=min(10.0, self.config.timeout))
-        except httpx.HTTPError as e:
+            status = run_sync(self._status("/models"))
+        except Failure as f:
             raise JudgeConfigError(
-                f"the judge endpoint does not answer ({type(e).__name__}); start it or set "
+                f"the judge endpoint does not answer ({f.cause}); start it or set "
                 f"UNISANDBOX_JUDGE_BASE_URL ({self.config.base_url})"
             ) from None
-        if resp.status_code in (401, 403):
+        if status in (401, 403):
             raise JudgeConfigError(
-                f"the judge endpoint refused the API key (HTTP {resp.status_code}); set "
+                f"the judge endpoint refused the API key (HTTP {status}); set "
                 f"UNISANDBOX_JUDGE_API_KEY ({self.config.base_url})"
             )
+
+    async def _status(self, path: str) -> int:
+        async with self._connect(concurrency=1, timeout=min(10.0, self.config.timeout)) as client:
+            return await client.status(path)
+
+    def _connect(
+        self, concurrency: int | None = None, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[Client]:
+        c = self.config
+        return connect(
+            c.base_url,
+            self._api_key,
+            timeout=c.timeout if timeout is None else timeout,
+            concurrency=concurrency or c.concurrency,
+            retry=Retry(c.retries, c.backoff, c.backoff_max),
+            jitter=self._jitter,
+        )
 
     def _note(self, ok: bool, failure: str = "") -> None:
         # Called from the event loop only (one thread), so no lock.
@@ -452,6 +444,14 @@ class VLMJudge:
                 "resumes where it stopped"
             )
 
+    def _observe(self, failure: Failure | None) -> None:
+        # Only a server that fails to answer counts toward the breaker; a reply outside the caption
+        # grammar is about one image, and the endpoint is alive.
+        if failure is None:
+            self._note(True)
+        else:
+            self._note(not failure.endpoint_down, str(failure))
+
     def caption(self, images: Sequence[bytes]) -> list[Caption]:
         """Caption PNG-encoded images, in order; identical images cost one call; cached ones none.
 
@@ -472,7 +472,7 @@ class VLMJudge:
             else:
                 todo.setdefault(sha, data)
         if todo:
-            results = _run(self._caption_all(todo, chash, stats))
+            results = self._caption_all(todo, chash, stats)
             for i, sha in enumerate(shas):
                 if out[i] is None:
                     out[i] = results[sha]
@@ -482,93 +482,53 @@ class VLMJudge:
             raise JudgeUnavailable(self._stopped)
         return [c for c in out if c is not None]
 
-    async def _caption_all(self, todo: dict[str, bytes], chash: str, stats: CallStats) -> dict[str, Caption]:
-        import httpx
+    def _caption_all(self, todo: dict[str, bytes], chash: str, stats: CallStats) -> dict[str, Caption]:
+        pending = list(todo.items())
 
-        c = self.config
-        limits = httpx.Limits(max_connections=c.concurrency, max_keepalive_connections=c.concurrency)
-        sem = asyncio.Semaphore(c.concurrency)
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        async with httpx.AsyncClient(
-            timeout=httpx.Timeout(c.timeout), limits=limits, headers=headers
-        ) as client:
-            tasks = {
-                sha: asyncio.create_task(self._caption_one(client, sem, sha, data, chash, stats))
-                for sha, data in todo.items()
-            }
-            return {sha: await task for sha, task in tasks.items()}
+        async def one(client: Client, i: int) -> Caption:
+            sha, png = pending[i]
+            return await self._caption_one(client, sha, png, chash, stats)
+
+        results = map_ordered(self._connect(), one, len(pending))
+        # An unexpected failure is one image's error, never a lost batch.
+        return {
+            sha: r if isinstance(r, Caption) else Caption(None, error=f"judge failure: {type(r).__name__}")
+            for (sha, _), r in zip(pending, results, strict=True)
+        }
 
     async def _caption_one(
-        self, client: Any, sem: asyncio.Semaphore, sha: str, png: bytes, chash: str, stats: CallStats
+        self, client: Client, sha: str, png: bytes, chash: str, stats: CallStats
     ) -> Caption:
-        try:
-            cap = await self._attempts(client, sem, png, stats)
-        except Exception as e:  # noqa: BLE001 - an unexpected failure is one image's error, never a lost batch
-            cap = Caption(None, error=f"judge failure: {type(e).__name__}")
+        cap = await self._attempts(client, png, stats)
         if cap.error is None and cap.text is not None:
             # Cached the moment it arrives, so a crash later in the batch keeps this caption.
             self._cache.put(f"{sha}:{chash}", sha, chash, cap.text)
         return cap
 
-    async def _attempts(self, client: Any, sem: asyncio.Semaphore, png: bytes, stats: CallStats) -> Caption:
+    async def _attempts(self, client: Client, png: bytes, stats: CallStats) -> Caption:
         c = self.config
-        body = {
-            "model": c.model,
-            "messages": build_messages(self.prompt, png),
-            "temperature": c.temperature,
-            "max_tokens": c.max_tokens,
-        }
-        last = "no attempt made"
-        for attempt in range(c.retries + 1):
+        body = chat_request(
+            c.model, build_messages(self.prompt, png), temperature=c.temperature, max_tokens=c.max_tokens
+        )
+
+        async def attempt() -> str:
             if self._stopped is not None:
-                return Caption(None, error="judge stopped (circuit breaker)")
-            try:
-                async with sem:
-                    if self._stopped is not None:
-                        return Caption(None, error="judge stopped (circuit breaker)")
-                    stats.requests += 1
-                    text = await self._post(client, body)
-                self._note(True)
-                return Caption(text)
-            except _Failure as f:
-                last = str(f)
-                # Only a server that fails to answer counts toward the breaker; a reply outside the
-                # caption grammar is about one image, and the endpoint is alive.
-                self._note(not f.endpoint_down, last)
-                if not f.retryable or attempt == c.retries:
-                    break
-                wait = min(c.backoff_max, c.backoff * 2**attempt) * (0.5 + self._jitter.random())
-                if f.retry_after is not None:
-                    wait = max(wait, min(f.retry_after, c.backoff_max))
-                await asyncio.sleep(wait)
-        return Caption(None, error=f"after {attempt + 1} attempt(s): {last}")
+                raise _Stopped
+            stats.requests += 1
+            return await self._ask(client, body)
 
-    async def _post(self, client: Any, body: dict[str, Any]) -> str:
-        import httpx
+        try:
+            return Caption(await client.retrying(attempt, observe=self._observe))
+        except _Stopped:
+            return Caption(None, error="judge stopped (circuit breaker)")
+        except RequestFailed as e:
+            return Caption(None, error=str(e))
 
-        url = f"{self.config.base_url}/chat/completions"
-        try:
-            resp = await client.post(url, json=body)
-        except httpx.TimeoutException as e:
-            raise _Failure(f"timeout ({type(e).__name__})") from None
-        except httpx.HTTPError as e:
-            raise _Failure(f"connection failed ({type(e).__name__})") from None
-        if resp.status_code != 200:
-            retry = resp.status_code in RETRY_STATUS or resp.status_code >= 500
-            raise _Failure(
-                f"HTTP {resp.status_code}",
-                retryable=retry,
-                retry_after=_retry_after(resp.headers.get("retry-after")),
-            )
-        try:
-            content = resp.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Failure("malformed reply (not a chat completion)", endpoint_down=False) from None
-        if isinstance(content, list):  # some servers return content parts
-            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-        caption = parse_reply(content if isinstance(content, str) else None)
+    async def _ask(self, client: Client, body: dict[str, Any]) -> str:
+        content = await chat_once(client, body)
+        caption = parse_reply(content)
         if caption is None:
-            raise _Failure(
+            raise Failure(
                 f"reply holds no caption in the grammar: {str(content)[:80]!r}", endpoint_down=False
             )
         return caption
@@ -583,39 +543,26 @@ class VLMJudge:
         """
         _, template = load_prompt("match_v1")
         prompt = template.format(caption=caption, expected=expected_text)
-        verdict: Verdict = _run(self._match_one(prompt))
-        return verdict
+        return run_sync(self._match_one(prompt))
 
     async def _match_one(self, prompt: str) -> Verdict:
-        import httpx
+        body = chat_request(
+            self.config.model, [{"role": "user", "content": prompt}], temperature=0.0, max_tokens=4
+        )
+        async with self._connect(concurrency=1) as client:
 
-        c = self.config
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        body = {
-            "model": c.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": 0.0,
-            "max_tokens": 4,
-        }
-        async with httpx.AsyncClient(timeout=httpx.Timeout(c.timeout), headers=headers) as client:
-            for attempt in range(c.retries + 1):
-                try:
-                    resp = await client.post(f"{c.base_url}/chat/completions", json=body)
-                    if resp.status_code == 200:
-                        word = str(resp.json()["choices"][0]["message"]["content"]).strip().lower()
-                        if word.startswith("yes"):
-                            return "correct"
-                        if word.startswith("no"):
-                            return "wrong"
-                    elif resp.status_code not in RETRY_STATUS and resp.status_code < 500:
-                        return "error"
-                except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
-                    pass
-                if attempt < c.retries:
-                    await asyncio.sleep(
-                        min(c.backoff_max, c.backoff * 2**attempt) * (0.5 + self._jitter.random())
-                    )
-        return "error"
+            async def attempt() -> Verdict:
+                word = (await chat_once(client, body) or "").strip().lower()
+                if word.startswith("yes"):
+                    return "correct"
+                if word.startswith("no"):
+                    return "wrong"
+                raise Failure(f"no yes/no answer: {word[:20]!r}", endpoint_down=False)
+
+            try:
+                return await client.retrying(attempt)
+            except RequestFailed:
+                return "error"
 
     def close(self) -> None:
         """Close the cache file."""
@@ -649,25 +596,3 @@ def _check_options(**values: float) -> None:
         if value < low or (name in strict and value <= low):
             rule = f"> {low}" if name in strict else f">= {low}"
             raise JudgeConfigError(f"judge option {name}={value!r}: must be {rule} (--judge-option {name}=N)")
-
-
-def _run(coro: Any) -> Any:
-    """Run a coroutine to completion, also when called from inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coro)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-            result["error"] = e
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unisandbox.models._endpoint import Endpoint, chat_many, describe_error, env_first
+from unisandbox.endpoint import Endpoint, chat_many, describe_error, env_first
 from unisandbox.models._local import check_model_dir, chunks, resolve_device, resolve_dtype
 from unisandbox.models._text import (
     TEMPLATES_VERSION,

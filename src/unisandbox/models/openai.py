@@ -26,17 +26,18 @@ image model for that prompt. When the chat side is another model or another serv
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from unisandbox.models._endpoint import (
+from unisandbox.endpoint import (
+    Client,
     Endpoint,
     chat_many,
-    decode_png,
     describe_error,
     env_first,
-    make_client,
     map_ordered,
 )
 from unisandbox.models._text import (
@@ -55,6 +56,7 @@ from unisandbox.models.base import MODES, Capabilities, CapabilityError, Generat
 from unisandbox.tasks.base import InputError
 
 if TYPE_CHECKING:
+    import httpx
     from PIL.Image import Image
 
     from unisandbox.tasks.base import Item
@@ -96,8 +98,6 @@ class OpenAIModel:
         self.name = f"openai:{settings.image_model}"
         has_chat = self.chat_endpoint is not None
         self.capabilities = Capabilities(understands=has_chat, thinks=has_chat, trainable=False)
-        self._client = make_client(endpoint)
-        self._chat_client = make_client(self.chat_endpoint) if self.chat_endpoint is not None else None
 
     @classmethod
     def from_spec(cls, path: str | None, **options: Any) -> OpenAIModel:
@@ -212,7 +212,9 @@ class OpenAIModel:
                 texts[i], rewritten[i], parsed[i], prompts[i] = reply, rw.prompt, rw.parsed, rw.prompt
         todo = [i for i in range(n) if i not in failed]
         results = map_ordered(
-            lambda j: self._image(prompts[todo[j]], seeds[todo[j]]), len(todo), self.endpoint.concurrency
+            self.endpoint.connect(),
+            lambda client, j: self._image(client, prompts[todo[j]], seeds[todo[j]]),
+            len(todo),
         )
         images: dict[int, Any] = {}
         for i, res in zip(todo, results, strict=True):
@@ -251,30 +253,45 @@ class OpenAIModel:
             send,
             temperature=temperature,
             max_tokens=self.settings.max_tokens,
-            client=self._chat_client,
         )
 
-    def _image(self, prompt: str, seed: int) -> Image:
+    async def _image(self, client: Client, prompt: str, seed: int) -> Image:
         s = self.settings
-        kwargs: dict[str, Any] = {"model": s.image_model, "prompt": prompt, "n": 1}
+        body: dict[str, Any] = {"model": s.image_model, "prompt": prompt, "n": 1}
         if s.size:
-            kwargs["size"] = s.size
+            body["size"] = s.size
         if s.response_format:
-            kwargs["response_format"] = s.response_format
+            body["response_format"] = s.response_format
         if s.send_seed:
-            kwargs["extra_body"] = {"seed": int(seed)}
-        resp = self._client.images.generate(**kwargs)
-        if not resp.data:
-            raise RuntimeError("the image endpoint returned no image")
-        datum = resp.data[0]
-        if datum.b64_json:
-            return decode_png(datum.b64_json)
-        if datum.url:
-            import httpx
-
-            r = httpx.get(datum.url, timeout=self.endpoint.timeout, follow_redirects=True)
-            r.raise_for_status()
-            import base64
-
-            return decode_png(base64.b64encode(r.content).decode())
+            body["seed"] = int(seed)
+        datum = _first_image(await client.retrying(lambda: client.post("/images/generations", body)))
+        if datum.get("b64_json"):
+            return decode_image(str(datum["b64_json"]))
+        url = datum.get("url")
+        if url:
+            return decode_image(await client.retrying(lambda: client.download(str(url))))
         raise RuntimeError("the image endpoint returned neither b64_json nor url")
+
+
+def _first_image(resp: httpx.Response) -> dict[str, Any]:
+    """The first entry of an images.generate reply's `data`; RuntimeError if there is none."""
+    try:
+        data = resp.json()["data"]
+    except (ValueError, KeyError, TypeError):
+        data = None
+    if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+        raise RuntimeError("the image endpoint returned no image")
+    return data[0]
+
+
+def decode_image(data: str | bytes) -> Image:
+    """A PIL image (RGB) from image bytes or their base64 text; raises ValueError if they are not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        raw = base64.b64decode(data, validate=False) if isinstance(data, str) else data
+        img = Image.open(io.BytesIO(raw))
+        img.load()
+    except (ValueError, UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"the endpoint returned bytes that are not an image ({e})") from e
+    return img.convert("RGB")
