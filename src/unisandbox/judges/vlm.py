@@ -54,7 +54,7 @@ from unisandbox.endpoint import (
 )
 from unisandbox.judges.base import Caption, Verdict
 from unisandbox.judges.match import is_valid_caption
-from unisandbox.runs.io import JsonlAppender
+from unisandbox.runs.io import JsonlAppender, parse_jsonl
 from unisandbox.world import vocab
 
 REPLY_FORMAT = 1
@@ -225,13 +225,10 @@ class _Cache:
         self.entries: dict[str, str] = {}
         if self.path is not None and self.path.exists():
             # A damaged line costs one call again, never the run: the cache is only a shortcut.
-            for line in self.path.read_bytes().split(b"\n"):
-                try:
-                    rec = json.loads(line) if line.strip() else None
-                except ValueError:
-                    continue
+            text = self.path.read_bytes().decode("utf-8", errors="replace")
+            for _, rec, _ in parse_jsonl(text):
                 if (
-                    isinstance(rec, dict)
+                    rec is not None
                     and isinstance(rec.get("key"), str)
                     and isinstance(rec.get("caption"), str)
                 ):
