@@ -264,36 +264,15 @@ class _SandboxBase:
         sampler = BatchSampler(pools, weights, 1, seed)
         return [sampler.next()[1][0] for _ in range(n)]
 
-    def finetune(
-        self,
-        sequences: Sequence[Seq],
-        steps: int,
-        lr: float = 5e-4,
-        batch_size: int = 32,
-        seed: int = 0,
-        replay: Sequence[Seq] = (),
-        replay_ratio: float = 0.0,
-        log=None,
-    ) -> list[float]:
-        """Fine-tune in place (see `train.finetune`); returns per-step losses."""
+    def finetune(self, sequences: Sequence[Seq], steps: int, seed: int = 0, **options: Any) -> list[float]:
+        """Fine-tune in place with `train.finetune` (its `options`: lr, batch_size, replay, replay_ratio,
+        log, ...; the architecture is this model's); returns per-step losses."""
         import torch
 
         from unisandbox.models.sandbox.train import finetune
 
         torch.manual_seed(seed)
-        losses = finetune(
-            self.model,
-            self.codec,
-            sequences,
-            steps,
-            lr=lr,
-            batch_size=batch_size,
-            seed=seed,
-            replay=replay,
-            replay_ratio=replay_ratio,
-            arch=self.arch,
-            log=log,
-        )
+        losses = finetune(self.model, self.codec, sequences, steps, seed=seed, arch=self.arch, **options)
         self._weights_sha = None  # no longer the file on disk
         return losses
 
