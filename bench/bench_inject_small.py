@@ -4,10 +4,13 @@ facts injected as text after pretraining?
 Through the real code paths: pretrain a shared-backbone (or query) model on drawing plus the
 knowledge-retrieval mixture of pretraining clubs (`knowledge_mixture`), measure think mode on the
 pretraining clubs' held-out characters (known from plain QA only, like injected ones), inject the official
-corpus (`training.inject`), and measure forward / inverse generation in both modes and the probes.
-Prints the figures; writes everything under --out.
+corpus (`training.inject`), and measure forward / inverse generation in both modes and the probes, the
+probes also per kind (portrait, fruit, flower, inverse) before and after injection and on the held-out
+characters. `--portrait-trace recite` trains portrait traces that start with the corpus profile's
+opening (`KnowledgeMixtureConfig.portrait_trace`). Prints the figures; writes everything under --out.
 
     python bench/bench_inject_small.py --out /tmp/inject_small [--arch shared] [--steps 1500] [--threads 1]
+        [--portrait-trace appearance|recite]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def main() -> None:
     ap.add_argument("--inject-steps", type=int, default=600)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--portrait-trace", default="appearance", choices=["appearance", "recite"])
     args = ap.parse_args()
 
     import torch
@@ -37,12 +41,19 @@ def main() -> None:
     from unisandbox.models.sandbox.mixture import MixtureConfig
     from unisandbox.training import inject
     from unisandbox.training.common import load_adapter
-    from unisandbox.training.evaluate import Score, generate_all, image_array, judge_arrays
+    from unisandbox.training.evaluate import (
+        Score,
+        generate_all,
+        image_array,
+        judge_arrays,
+        official_items,
+        probe_scores,
+    )
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     pre = args.out / "pretrained"
-    kcfg = KnowledgeMixtureConfig()
+    kcfg = KnowledgeMixtureConfig(portrait_trace=args.portrait_trace)
     if not (pre / "model.safetensors").is_file():
         cfg = replace(
             train.profile("full", args.arch, args.seed),
@@ -72,9 +83,15 @@ def main() -> None:
         gens = generate_all(model, items, "think")
         return Score.of([v == "correct" for v in judge_arrays(judge, [image_array(g) for g in gens], items)])
 
+    def probes(m, items):
+        return {k: s.text() for k, s in sorted(probe_scores(m, items, key=lambda it: it.subtask).items())}
+
+    official = official_items("knowledge_forward") + official_items("knowledge_inverse")
     transfer = {
         "think_characters": think(km.think_items).to_dict(),
         "heldout_characters": think(km.heldout_items).to_dict(),
+        "heldout_probes": probes(model, km.heldout_items),
+        "official_probes_before": probes(model, official),
     }
     report = inject.run(
         pre,
@@ -84,6 +101,9 @@ def main() -> None:
         log=lambda s: None,
     )
     a, b = report["after"], report["before"]
+    transfer["official_probes_after"] = probes(
+        load_adapter(args.out / "inject" / "checkpoint", args.arch), official
+    )
     print(
         json.dumps(
             {

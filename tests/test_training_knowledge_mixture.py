@@ -127,3 +127,25 @@ def test_injection_data_is_the_official_corpus_only():
 def test_is_name_word():
     assert K.is_name_word("zhubira's") and K.is_name_word("Kvada")
     assert not any(K.is_name_word(w) for w in split_words("the zebra visits a zoo"))
+
+
+def test_recited_portrait_traces_open_like_the_corpus_profile(km):
+    small = {"worlds": 2, "characters": 8, "heldout_pairs": 1, "qa_repeat": 1, "think_repeat": 1}
+    recite = K.knowledge_mixture(K.KnowledgeMixtureConfig(**small, portrait_trace="recite"), seed=3)
+    worlds = K.pretraining_worlds(K.KnowledgeMixtureConfig(**small), seed=3)
+    profiles = {t.answer for w in worlds for t in w.corpus if t.kind == "profile"}
+    forward = [(p, s) for p, s, _ in recite.think if "whose" not in p]  # inverse prompts say "whose"
+    traces = [s for q, s in recite.und if "look like" in q] + [
+        s for p, s in forward if "portrait" in p or "face" in p
+    ]
+    assert traces
+    for steps in traces:
+        # The retrieval is the start of the character's profile answer, word for word, then the answer.
+        assert " is a member of the " in steps[0] and any(p.startswith(steps[0]) for p in profiles)
+        assert len(steps) == 2 and steps[-1].startswith("answer: ")
+    # Everything else is the default mixture's, sequence for sequence.
+    changed = [i for i, (a, b) in enumerate(zip(km.und, recite.und, strict=True)) if a != b]
+    assert changed and all("look like" in km.und[i][0] for i in changed)
+    assert len(recite.think) == len(km.think)
+    with pytest.raises(ValueError, match="portrait_trace"):
+        K.knowledge_mixture(K.KnowledgeMixtureConfig(**small, portrait_trace="spell"), seed=3)

@@ -83,6 +83,10 @@ class KnowledgeMixtureConfig:
     """Copies (each with its own render) of each think-mode sequence."""
     seed_offset: int = 7000
     """World seeds are seed + seed_offset + world index (never the official seed)."""
+    portrait_trace: str = "appearance"
+    """How a portrait trace retrieves the appearance: "appearance" writes the appearance sentence at once;
+    "recite" first writes the corpus profile's opening ("X is a member of the Y Club."), so the
+    appearance is the memorised continuation of the profile answer rather than a new-context recall."""
 
     @classmethod
     def quick(cls) -> KnowledgeMixtureConfig:
@@ -123,26 +127,31 @@ def favourite_sentence(c: Character, what: str) -> str:
     return f"{c.name}'s favourite {what} is the {getattr(c, what)}"
 
 
-def retrieval_steps(item: Item, by_name: dict[str, Character]) -> list[str]:
+def retrieval_steps(item: Item, by_name: dict[str, Character], recite: str | None = None) -> list[str]:
     """The think-mode trace of a knowledge item: the facts retrieved, then "answer: <plain description>".
 
-    Forward portrait: appearance sentence; fruit / flower: favourite sentence; inverse: both favourites,
-    who matches, then the match's appearance. The last step is `mixture.description_of(item.expected)`.
+    Forward portrait: appearance sentence (after the profile's opening "X is a member of the `recite`."
+    when a club name is given, see `KnowledgeMixtureConfig.portrait_trace`); fruit / flower: favourite
+    sentence; inverse: both favourites, who matches, then the match's appearance. The last step is
+    `mixture.description_of(item.expected)`.
     """
     from unisandbox.models.sandbox.mixture import description_of
 
-    return [*_fact_steps(item, by_name), f"answer: {description_of(item.expected)}"]
+    return [*_fact_steps(item, by_name, recite), f"answer: {description_of(item.expected)}"]
 
 
-def probe_steps(item: Item, by_name: dict[str, Character]) -> list[str]:
+def probe_steps(item: Item, by_name: dict[str, Character], recite: str | None = None) -> list[str]:
     """The understanding trace of a knowledge item's probe: the same facts, then the probe's short answer."""
-    return [*_fact_steps(item, by_name), f"answer: {item.probe.answer}"]
+    return [*_fact_steps(item, by_name, recite), f"answer: {item.probe.answer}"]
 
 
-def _fact_steps(item: Item, by_name: dict[str, Character]) -> list[str]:
+def _fact_steps(item: Item, by_name: dict[str, Character], recite: str | None = None) -> list[str]:
     names = item.meta["characters"]
     if item.subtask == "forward_portrait":
-        return [appearance_sentence(by_name[names[0]])]
+        c = by_name[names[0]]
+        if recite is not None:
+            return [f"{c.name} is a member of the {recite}. {appearance_sentence(c)}"]
+        return [appearance_sentence(c)]
     if item.subtask in ("forward_fruit", "forward_flower"):
         return [favourite_sentence(by_name[names[0]], item.subtask.removeprefix("forward_"))]
     if item.subtask == "inverse":
@@ -249,6 +258,8 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
     """Build the knowledge-retrieval pretraining data (deterministic for `seed`)."""
     from unisandbox.models.sandbox.mixture import render_tally
 
+    if cfg.portrait_trace not in ("appearance", "recite"):
+        raise ValueError(f"portrait_trace must be 'appearance' or 'recite', got {cfg.portrait_trace!r}")
     if cfg.characters % 2 or not 2 <= cfg.characters <= 60:
         raise ValueError(f"characters must be even and within 2..60, got {cfg.characters}")
     if not 0 <= cfg.heldout_pairs <= cfg.characters // 2:
@@ -262,6 +273,7 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
     for world in pretraining_worlds(cfg, seed):
         by_name = {c.name: c for c in world.characters}
         names |= set(by_name) | {world.club.removesuffix(" Club")}
+        recite = world.club if cfg.portrait_trace == "recite" else None
         held = (
             {pid for pid, _, _ in world.pairs[len(world.pairs) - cfg.heldout_pairs :]}
             if cfg.heldout_pairs
@@ -274,9 +286,9 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
                 heldout_items.append(it)
                 continue
             think_items.append(it)
-            und.append((it.probe.question, probe_steps(it, by_name)))
+            und.append((it.probe.question, probe_steps(it, by_name, recite)))
             prompts = [it.prompt] if it.subtask == "inverse" else forward_prompts(it, world.club)
-            steps = retrieval_steps(it, by_name)
+            steps = retrieval_steps(it, by_name, recite)
             for p in prompts:
                 for _ in range(cfg.think_repeat):
                     think.append((p, steps, render_tally(it.expected, rng)))
