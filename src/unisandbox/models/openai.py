@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from unisandbox.endpoint import (
@@ -147,14 +147,7 @@ class OpenAIModel:
         )
         chat = None
         if chat_model is not None:
-            chat = Endpoint(
-                base_url=chat_url,
-                model=chat_model,
-                key_env=CHAT_KEY_ENV,
-                timeout=timeout,
-                max_retries=max_retries,
-                concurrency=concurrency,
-            )
+            chat = replace(endpoint, base_url=chat_url, model=chat_model, key_env=CHAT_KEY_ENV)
         return cls(settings, endpoint, chat)
 
     def describe(self) -> dict[str, Any]:

@@ -14,7 +14,6 @@ any batch or shard. Also the hooks that STARS and knowledge injection need: sequ
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from unisandbox.models.base import Capabilities, Generation, Mode, Understanding
+from unisandbox.models.sandbox.checkpoint import file_sha256
 from unisandbox.models.sandbox.sequences import Seq, trace_answer
 from unisandbox.tasks.base import Item
 
@@ -60,7 +60,7 @@ class _SandboxBase:
         self.name = self.kind if path is None else f"{self.kind}:{path}"
         ids = {s: self.codec.special(s) for s in SPECIALS}
         self._allowed = text_logit_mask(self._text_vocab(), self.codec.code_offset, ids)
-        self._weights_sha = _sha256(checkpoint.path / "model.safetensors") if checkpoint.path else None
+        self._weights_sha = file_sha256(checkpoint.path / "model.safetensors") if checkpoint.path else None
 
     # --- construction ---------------------------------------------------------------------------
     @classmethod
@@ -289,7 +289,7 @@ class _SandboxBase:
             p = save_checkpoint(out, self.arch, self.model, self.codec, cfg)
         finally:
             self.model.to(self.checkpoint_device)
-        self._weights_sha = _sha256(Path(out) / "model.safetensors")
+        self._weights_sha = file_sha256(Path(out) / "model.safetensors")
         return p
 
     @property
@@ -335,11 +335,3 @@ def _chunks(seqs: Sequence[Sequence[int]], size: int) -> list[list[int]]:
     # Sort by length so each batch pads little; results are scattered back by index.
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     return [order[s : s + size] for s in range(0, len(order), size)]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
