@@ -61,16 +61,7 @@ from unisandbox.tasks.study_format import (
     read_rows,
     sniff_format,
 )
-from unisandbox.world.vocab import (
-    AGE_GROUPS,
-    FLOWERS,
-    FRUITS,
-    GENDERS,
-    HAIR_COLOURS,
-    NOUNS_BY_NAME,
-    SKIN_TONES,
-    canonical,
-)
+from unisandbox.world.vocab import FLOWERS, FRUITS, NOUNS_BY_NAME, PERSON_ATTRIBUTES, canonical
 
 KINDS = (
     "ok",
@@ -360,12 +351,7 @@ _FLOWER_KEYS = {f.singular for f in FLOWERS}
 
 
 def _person_ok(p: PersonAnswer) -> str | None:
-    for name, allowed in (
-        ("gender", GENDERS),
-        ("age", AGE_GROUPS),
-        ("hair", HAIR_COLOURS),
-        ("skin", SKIN_TONES),
-    ):
+    for name, allowed in PERSON_ATTRIBUTES.items():
         if getattr(p, name) not in allowed:
             return f"{name} {getattr(p, name)!r} is not one of {', '.join(allowed)}"
     return None

@@ -19,15 +19,7 @@ import numpy as np
 
 from unisandbox.tasks.base import FlowerAnswer, FruitAnswer, Item, PersonAnswer, Probe
 from unisandbox.tasks.common import capitalize_first, pick, rng_for
-from unisandbox.world.vocab import (
-    AGE_GROUPS,
-    FLOWERS,
-    FRUITS,
-    GENDERS,
-    HAIR_COLOURS,
-    NOUNS_BY_NAME,
-    SKIN_TONES,
-)
+from unisandbox.world.vocab import FLOWERS, FRUITS, NOUNS_BY_NAME, PERSON_ATTRIBUTES
 
 GENERATOR = "unisandbox.tasks.knowledge"
 GENERATOR_VERSION = 1
@@ -162,10 +154,7 @@ def _differ(a: Character, b: Character) -> bool:
 def _draw_character(rng: np.random.Generator, name: str, pair: str | None) -> Character:
     return Character(
         name=name,
-        gender=pick(rng, GENDERS),
-        age=pick(rng, AGE_GROUPS),
-        hair=pick(rng, HAIR_COLOURS),
-        skin=pick(rng, SKIN_TONES),
+        **{attr: pick(rng, values) for attr, values in PERSON_ATTRIBUTES.items()},
         fruit=pick(rng, FRUITS).singular,
         flower=pick(rng, FLOWERS).singular,
         pair=pair,
@@ -330,10 +319,7 @@ def _corpus_for(
         next((m for m in by_name.values() if m.pair == c.pair and m.name != n), None) if c.pair else None
     )
     wrong = {
-        "gender": _other(rng, GENDERS, c.gender),
-        "age": _other(rng, AGE_GROUPS, c.age),
-        "hair": _other(rng, HAIR_COLOURS, c.hair),
-        "skin": _other(rng, SKIN_TONES, c.skin),
+        **{attr: _other(rng, values, getattr(c, attr)) for attr, values in PERSON_ATTRIBUTES.items()},
         "fruit": _other(rng, fruits, c.fruit),
         "flower": _other(rng, flowers, c.flower),
     }

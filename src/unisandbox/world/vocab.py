@@ -95,6 +95,13 @@ GENDERS: tuple[str, ...] = ("female", "male")
 AGE_GROUPS: tuple[str, ...] = ("kid", "mid-age", "old")
 HAIR_COLOURS: tuple[str, ...] = ("black", "blonde", "brown", "red")
 SKIN_TONES: tuple[str, ...] = ("light", "medium", "dark")
+PERSON_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "gender": GENDERS,
+    "age": AGE_GROUPS,
+    "hair": HAIR_COLOURS,
+    "skin": SKIN_TONES,
+}
+"""A portrait's attributes and their values, in the order descriptions write them."""
 
 ALL_NOUNS: tuple[Noun, ...] = OBJECTS + FRUITS + FLOWERS
 NOUNS_BY_NAME: dict[str, Noun] = {n.singular: n for n in ALL_NOUNS}

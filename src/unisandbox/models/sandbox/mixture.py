@@ -135,13 +135,9 @@ def parse_description(text: str) -> Answer | None:
         parts = [p.strip() for p in t.removeprefix("portrait:").split(",")]
         if len(parts) == 4 and parts[2].endswith(" hair") and parts[3].endswith(" skin"):
             gender, age, hair, skin = parts[0], parts[1], parts[2][:-5], parts[3][:-5]
-            if (
-                age in vocab.AGE_GROUPS
-                and gender in vocab.GENDERS
-                and hair in vocab.HAIR_COLOURS
-                and skin in vocab.SKIN_TONES
-            ):
-                return PersonAnswer(gender=gender, age=age, hair=hair, skin=skin)
+            person = {"gender": gender, "age": age, "hair": hair, "skin": skin}
+            if all(v in vocab.PERSON_ATTRIBUTES[k] for k, v in person.items()):
+                return PersonAnswer.model_validate(person)
         return None
     if len(words) >= 2 and words[0].isdigit():
         key = vocab.canonical(" ".join(words[1:]))
@@ -185,11 +181,8 @@ def _draw_answers(n: int, max_count: int, rng: np.random.Generator) -> list[Answ
             out.append(ObjectAnswer(object=objects[int(rng.integers(len(objects)))]))
         elif u < 0.90:
             out.append(
-                PersonAnswer(
-                    gender=str(rng.choice(vocab.GENDERS)),
-                    age=str(rng.choice(vocab.AGE_GROUPS)),
-                    hair=str(rng.choice(vocab.HAIR_COLOURS)),
-                    skin=str(rng.choice(vocab.SKIN_TONES)),
+                PersonAnswer.model_validate(
+                    {k: str(rng.choice(v)) for k, v in vocab.PERSON_ATTRIBUTES.items()}
                 )
             )
         elif u < 0.95:
@@ -336,7 +329,7 @@ def build_codec(raw: RawMixture, seed: int, max_codes: int = 4096) -> Codec:
         texts += [p, *st]
     # Every noun form and attribute word, so any plain description is in-vocabulary.
     texts += [w for n in vocab.ALL_NOUNS for w in (n.singular, n.plural)]
-    texts += [*vocab.GENDERS, *vocab.AGE_GROUPS, *vocab.HAIR_COLOURS, *vocab.SKIN_TONES, "answer:", ";"]
+    texts += [*(w for values in vocab.PERSON_ATTRIBUTES.values() for w in values), "answer:", ";"]
     # Invented names stay out of the vocabulary: spelled byte by byte, as injected names will be.
     text = drop_name_words(TextTokenizer.build(texts, max_number=100))
     images = np.stack([im for _, im in raw.draw] + [im for _, _, im in raw.think])
