@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -121,9 +122,18 @@ class _Prototypes:
     """Per class: (h, w) -> ((k, h, w) bool masks, (k, h, w, 3) float32 colours)."""
 
 
-@cache
+_BUILDING = threading.Lock()
+
+
 def prototypes() -> _Prototypes:
-    """Feature prototypes and verification templates of every icon (built once per process)."""
+    """Feature prototypes and verification templates of every icon, built once per process: a judge
+    serving many threads (the fake VLM server) would otherwise build them once per thread at start."""
+    with _BUILDING:
+        return _build_prototypes()
+
+
+@cache
+def _build_prototypes() -> _Prototypes:
     names = tuple(n.singular for n in vocab.ALL_NOUNS)
     feats, labels, templates = [], [], []
     for k, name in enumerate(names):
