@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--portrait-trace", default="appearance", choices=["appearance", "recite"])
+    ap.add_argument("--split-possessive", action="store_true", help="MixtureConfig.split_possessive")
+    ap.add_argument("--worlds", type=int, default=3, help="KnowledgeMixtureConfig.worlds")
     args = ap.parse_args()
 
     import torch
@@ -53,7 +55,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     pre = args.out / "pretrained"
-    kcfg = KnowledgeMixtureConfig(portrait_trace=args.portrait_trace)
+    kcfg = KnowledgeMixtureConfig(portrait_trace=args.portrait_trace, worlds=args.worlds)
     if not (pre / "model.safetensors").is_file():
         cfg = replace(
             train.profile("full", args.arch, args.seed),
@@ -65,7 +67,14 @@ def main() -> None:
             threads=args.threads,
             log_every=100,
             model={"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 192},
-            mixture=MixtureConfig(math_items={}, mapping_items={}, facts=False, n_draw=12000, knowledge=kcfg),
+            mixture=MixtureConfig(
+                math_items={},
+                mapping_items={},
+                facts=False,
+                n_draw=12000,
+                knowledge=kcfg,
+                split_possessive=args.split_possessive,
+            ),
             weights={"draw": 0.35, "know": 0.35, "kthink": 0.3},
         )
         train.main(

@@ -49,6 +49,28 @@ def test_json_round_trip(text_tok):
     assert again.encode("8 / 4 = 2") == text_tok.encode("8 / 4 = 2")
 
 
+def test_split_possessive_spells_a_name_the_same_in_every_form():
+    tok = TextTokenizer.build(
+        ["Zhubira's favourite fruit is the pear.", "Zhubira is a kid."], split_possessive=True
+    )
+    assert "'s" in tok.words and "zhubira" in tok.words  # built from split words
+    plain = TextTokenizer(tuple(w for w in tok.words if w != "zhubira"), split_possessive=True)
+    name = plain.encode("Zhubira")
+    assert plain.encode("Zhubira's pear")[: len(name)] == name  # the possessive is a token after the name
+    assert plain.decode(plain.encode("zhubira's favourite fruit is the pear.")) == (
+        "zhubira's favourite fruit is the pear."
+    )
+    old = TextTokenizer(plain.words)  # off, as in every checkpoint written before the option
+    assert old.encode("Zhubira's pear")[: len(name)] != name
+
+
+def test_split_possessive_is_written_only_when_on(text_tok):
+    assert "split_possessive" not in text_tok.to_json()  # files written without it stay the same
+    on = TextTokenizer(text_tok.words, split_possessive=True)
+    assert TextTokenizer.from_json(on.to_json()).split_possessive
+    assert not TextTokenizer.from_json(text_tok.to_json()).split_possessive
+
+
 def _renders(n, seed):
     rng = np.random.default_rng(seed)
     objs = ["cup", "apple", "star", "tree"]

@@ -223,7 +223,7 @@ def drop_name_words(tok: TextTokenizer) -> TextTokenizer:
     """A TextTokenizer without invented names, so every name is spelled byte by byte (as injected names are)."""
     from unisandbox.models.sandbox.tokenizers import TextTokenizer
 
-    return TextTokenizer(tuple(w for w in tok.words if not is_name_word(w)))
+    return TextTokenizer(tuple(w for w in tok.words if not is_name_word(w)), tok.split_possessive)
 
 
 def official_names(path: Path = OFFICIAL_WORLD) -> set[str]:

@@ -74,6 +74,9 @@ class MixtureConfig:
     rule_format: str = "arrow"
     """How mapping traces write a rule: "arrow" (`Y -> diamond`, the shipped checkpoints) or "adjacent"
     (`Y diamond`: the lookup is one induction step; see `trace_steps`)."""
+    split_possessive: bool = False
+    """Text tokenizer splits a trailing "'s" off (`tokenizers.split_words`): a spelled name is then the same
+    tokens in "X's fruit" as in "X is", for the copy from a question and the facts learned about X."""
 
     def __post_init__(self) -> None:
         check_rule_format(self.rule_format)
@@ -318,7 +321,7 @@ def build_raw(cfg: MixtureConfig, seed: int) -> RawMixture:
     return raw
 
 
-def build_codec(raw: RawMixture, seed: int, max_codes: int = 4096) -> Codec:
+def build_codec(raw: RawMixture, seed: int, max_codes: int = 4096, split_possessive: bool = False) -> Codec:
     """Tokenizers learned from the mixture: word vocabulary from its texts, codebook from its images."""
     texts: list[str] = []
     for q, st in raw.und + raw.fact + raw.know:
@@ -331,7 +334,7 @@ def build_codec(raw: RawMixture, seed: int, max_codes: int = 4096) -> Codec:
     texts += [w for n in vocab.ALL_NOUNS for w in (n.singular, n.plural)]
     texts += [*(w for values in vocab.PERSON_ATTRIBUTES.values() for w in values), "answer:", ";"]
     # Invented names stay out of the vocabulary: spelled byte by byte, as injected names will be.
-    text = drop_name_words(TextTokenizer.build(texts, max_number=100))
+    text = drop_name_words(TextTokenizer.build(texts, max_number=100, split_possessive=split_possessive))
     images = np.stack([im for _, im in raw.draw] + [im for _, _, im in raw.think])
     return Codec(text, ImageTokenizer.fit(images, max_codes=max_codes, seed=seed))
 
@@ -359,7 +362,7 @@ def tokenize(raw: RawMixture, codec: Codec) -> dict[str, list[Seq]]:
 def build_mixture(cfg: MixtureConfig, seed: int) -> tuple[Codec, dict[str, list[Seq]]]:
     """Raw mixture -> tokenizers -> sequences, checked by `check_mixture`."""
     raw = build_raw(cfg, seed)
-    codec = build_codec(raw, seed)
+    codec = build_codec(raw, seed, split_possessive=cfg.split_possessive)
     pools = tokenize(raw, codec)
     reasoning = {p for p, _, _ in raw.think + raw.kthink} | {q for q, _ in raw.und} | {q for q, _ in raw.know}
     check_mixture(pools, codec, reasoning)

@@ -36,12 +36,29 @@ N_BYTES = 256
 # A "word" is a number, a run of letters (hyphen/apostrophe inside allowed: "mid-age"), the arrow "->",
 # or any other single visible character.
 _TOKEN_RE = re.compile(r"\d+|[^\W\d_]+(?:['\-][^\W\d_]+)*|->|[^\s]")
-_NO_SPACE_BEFORE = set(".,?!:;%)")
+POSSESSIVE = "'s"
+_NO_SPACE_BEFORE = {*".,?!:;%)", POSSESSIVE}
 
 
-def split_words(text: str) -> list[str]:
-    """Lower-case and split text into words: `split_words("Generate 3 cups.") == ["generate", "3", "cups", "."]`."""
-    return _TOKEN_RE.findall(text.lower())
+def split_words(text: str, split_possessive: bool = False) -> list[str]:
+    """Lower-case and split text into words: `split_words("Generate 3 cups.") == ["generate", "3", "cups", "."]`.
+
+    With `split_possessive` a trailing "'s" is a word of its own, so a name is the same tokens in
+    "Tzofa's fruit" as in "Tzofa is" (GPT-2's pre-tokenizer splits it off the same way):
+
+    >>> split_words("Tzofa's pear", split_possessive=True)
+    ['tzofa', "'s", 'pear']
+    """
+    words = _TOKEN_RE.findall(text.lower())
+    if not split_possessive:
+        return words
+    out: list[str] = []
+    for w in words:
+        if len(w) > len(POSSESSIVE) and w.endswith(POSSESSIVE):
+            out += [w[: -len(POSSESSIVE)], POSSESSIVE]
+        else:
+            out.append(w)
+    return out
 
 
 def join_words(words: Sequence[str]) -> str:
@@ -60,6 +77,8 @@ class TextTokenizer:
 
     words: tuple[str, ...]
     """The word vocabulary (specials and bytes excluded), in id order."""
+    split_possessive: bool = False
+    """Split a trailing "'s" off every word (`split_words`); off in the checkpoints written before it."""
 
     def __post_init__(self) -> None:
         self._ids = {s: i for i, s in enumerate(SPECIALS)}
@@ -69,13 +88,16 @@ class TextTokenizer:
         self.size = self.byte_offset + N_BYTES
 
     @classmethod
-    def build(cls, texts: Iterable[str], max_number: int = 0) -> TextTokenizer:
+    def build(
+        cls, texts: Iterable[str], max_number: int = 0, split_possessive: bool = False
+    ) -> TextTokenizer:
         """Vocabulary = every word in `texts` plus the numbers 0..max_number, sorted (deterministic)."""
         vocab = {str(n) for n in range(max_number + 1)}
         for t in texts:
-            vocab.update(split_words(t))
+            vocab.update(split_words(t, split_possessive))
         vocab -= set(SPECIALS)
-        return cls(tuple(sorted(vocab, key=lambda w: (not w.isdigit(), int(w) if w.isdigit() else 0, w))))
+        words = tuple(sorted(vocab, key=lambda w: (not w.isdigit(), int(w) if w.isdigit() else 0, w)))
+        return cls(words, split_possessive)
 
     def id(self, token: str) -> int:
         """Id of a special token or vocabulary word."""
@@ -84,7 +106,7 @@ class TextTokenizer:
     def encode(self, text: str) -> list[int]:
         """Text -> ids; out-of-vocabulary words are spelled out byte by byte."""
         out: list[int] = []
-        for w in split_words(text):
+        for w in split_words(text, self.split_possessive):
             i = self._ids.get(w)
             if i is not None:
                 out.append(i)
@@ -114,11 +136,14 @@ class TextTokenizer:
 
     def to_json(self) -> str:
         """Serialise (the word list fixes every id)."""
-        return json.dumps(
-            {"kind": "word+bytes", "specials": list(SPECIALS), "words": list(self.words)},
-            ensure_ascii=False,
-            indent=0,
-        )
+        data: dict[str, object] = {
+            "kind": "word+bytes",
+            "specials": list(SPECIALS),
+            "words": list(self.words),
+        }
+        if self.split_possessive:  # only when on: files written without it stay byte for byte the same
+            data["split_possessive"] = True
+        return json.dumps(data, ensure_ascii=False, indent=0)
 
     @classmethod
     def from_json(cls, text: str) -> TextTokenizer:
@@ -126,7 +151,7 @@ class TextTokenizer:
         data = json.loads(text)
         if tuple(data.get("specials", ())) != SPECIALS:
             raise ValueError("tokenizer file has different special tokens than this version")
-        return cls(tuple(data["words"]))
+        return cls(tuple(data["words"]), bool(data.get("split_possessive", False)))
 
 
 CELL = 16
