@@ -11,6 +11,8 @@ On a checkpoint written by `unisandbox inject` (or any sandbox checkpoint), gree
    profile answer and the model cannot reach them from a new question: retrieval, not memory.
 
     python bench/bench_knowledge_recall.py --checkpoint runs/study9/shared/inject/checkpoint --arch shared
+
+`--show N` also prints the first N inverse probes' wanted and decoded traces, to see which step fails.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ def main() -> None:
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--arch", default="shared", choices=["shared", "query"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--show", type=int, default=0, help="also print the first N inverse probes' traces")
     args = ap.parse_args()
 
     import torch
 
-    from unisandbox.models.sandbox.knowledge_mixture import appearance_sentence
+    from unisandbox.models.sandbox.knowledge_mixture import appearance_sentence, probe_steps
     from unisandbox.runs.items import OFFICIAL_DIR
     from unisandbox.training.common import load_adapter
     from unisandbox.training.evaluate import official_items, probe_scores
@@ -68,6 +71,11 @@ def main() -> None:
         )
         return f"{ok}/{len(portraits)}"
 
+    inverse = [it for it in probes if it.subtask == "inverse"][: args.show]
+    for it, out in zip(inverse, model.understand([it.probe.question for it in inverse]), strict=True):
+        print(
+            f"Q: {it.probe.question}\n  wanted:  {' ; '.join(probe_steps(it, by_name))}\n  decoded: {out.text}"
+        )
     print(
         json.dumps(
             {
