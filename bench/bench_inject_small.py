@@ -10,7 +10,10 @@ characters. `--portrait-trace recite` trains portrait traces that start with the
 opening (`KnowledgeMixtureConfig.portrait_trace`). Prints the figures; writes everything under --out.
 
     python bench/bench_inject_small.py --out /tmp/inject_small [--arch shared] [--steps 1500] [--threads 1]
-        [--portrait-trace appearance|recite]
+        [--portrait-trace appearance|recite] [--split-possessive] [--worlds 3] [--plain-attention]
+
+The model is the shipped recipe's (rotary positions, causal qkv convolution) at width 128;
+`--plain-attention` drops both, as in the runs before issue 13.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ def main() -> None:
     ap.add_argument("--portrait-trace", default="appearance", choices=["appearance", "recite"])
     ap.add_argument("--split-possessive", action="store_true", help="MixtureConfig.split_possessive")
     ap.add_argument("--worlds", type=int, default=3, help="KnowledgeMixtureConfig.worlds")
+    ap.add_argument(
+        "--plain-attention",
+        action="store_true",
+        help="no rotary positions and no qkv convolution (the model of the figures in docs/study.md)",
+    )
     args = ap.parse_args()
 
     import torch
@@ -55,10 +63,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     pre = args.out / "pretrained"
+    base = train.profile("full", args.arch, args.seed)
+    attention = {"rope": False, "qkv_conv": False} if args.plain_attention else {}
     kcfg = KnowledgeMixtureConfig(portrait_trace=args.portrait_trace, worlds=args.worlds)
     if not (pre / "model.safetensors").is_file():
         cfg = replace(
-            train.profile("full", args.arch, args.seed),
+            base,
             steps=args.steps,
             lm_steps=args.steps,
             batch_size=64,
@@ -66,7 +76,7 @@ def main() -> None:
             warmup=100,
             threads=args.threads,
             log_every=100,
-            model={"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 192},
+            model={**base.model, "n_embd": 128, **attention},
             mixture=MixtureConfig(
                 math_items={},
                 mapping_items={},
