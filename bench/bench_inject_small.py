@@ -10,7 +10,8 @@ characters. `--portrait-trace recite` trains portrait traces that start with the
 opening (`KnowledgeMixtureConfig.portrait_trace`). Prints the figures; writes everything under --out.
 
     python bench/bench_inject_small.py --out /tmp/inject_small [--arch shared] [--steps 1500] [--threads 1]
-        [--portrait-trace appearance|recite] [--split-possessive] [--worlds 3] [--plain-attention]
+        [--portrait-trace appearance|recite] [--inverse-trace pair|restate] [--split-possessive] [--worlds 3]
+        [--plain-attention]
 
 The model is the shipped recipe's (rotary positions, causal qkv convolution) at width 128;
 `--plain-attention` drops both, as in the runs before issue 13.
@@ -34,6 +35,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--portrait-trace", default="appearance", choices=["appearance", "recite"])
+    ap.add_argument("--inverse-trace", default="pair", choices=["pair", "restate"])
     ap.add_argument("--split-possessive", action="store_true", help="MixtureConfig.split_possessive")
     ap.add_argument("--worlds", type=int, default=3, help="KnowledgeMixtureConfig.worlds")
     ap.add_argument(
@@ -65,7 +67,9 @@ def main() -> None:
     pre = args.out / "pretrained"
     base = train.profile("full", args.arch, args.seed)
     attention = {"rope": False, "qkv_conv": False} if args.plain_attention else {}
-    kcfg = KnowledgeMixtureConfig(portrait_trace=args.portrait_trace, worlds=args.worlds)
+    kcfg = KnowledgeMixtureConfig(
+        portrait_trace=args.portrait_trace, inverse_trace=args.inverse_trace, worlds=args.worlds
+    )
     if not (pre / "model.safetensors").is_file():
         cfg = replace(
             base,

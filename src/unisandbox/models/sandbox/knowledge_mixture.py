@@ -87,6 +87,11 @@ class KnowledgeMixtureConfig:
     """How a portrait trace retrieves the appearance: "appearance" writes the appearance sentence at once;
     "recite" first writes the corpus profile's opening ("X is a member of the Y Club."), so the
     appearance is the memorised continuation of the profile answer rather than a new-context recall."""
+    inverse_trace: str = "pair"
+    """How an inverse trace finds the match: "pair" states both favourites, then names the one whose
+    favourite is asked ("the one whose favourite fruit is the cherry is X": the name must be found *before*
+    the value); "restate" adds ", so the cherry is X" to each favourite, so that naming the match copies
+    what follows "the cherry is", the lookup the copy circuit does (as in the mapping traces)."""
 
     @classmethod
     def quick(cls) -> KnowledgeMixtureConfig:
@@ -127,25 +132,32 @@ def favourite_sentence(c: Character, what: str) -> str:
     return f"{c.name}'s favourite {what} is the {getattr(c, what)}"
 
 
-def retrieval_steps(item: Item, by_name: dict[str, Character], recite: str | None = None) -> list[str]:
+def retrieval_steps(
+    item: Item, by_name: dict[str, Character], recite: str | None = None, restate: bool = False
+) -> list[str]:
     """The think-mode trace of a knowledge item: the facts retrieved, then "answer: <plain description>".
 
     Forward portrait: appearance sentence (after the profile's opening "X is a member of the `recite`."
     when a club name is given, see `KnowledgeMixtureConfig.portrait_trace`); fruit / flower: favourite
-    sentence; inverse: both favourites, who matches, then the match's appearance. The last step is
+    sentence; inverse: both favourites (each followed by ", so the <value> is <name>" with `restate`), who
+    matches, then the match's appearance. The last step is
     `mixture.description_of(item.expected)`.
     """
     from unisandbox.models.sandbox.mixture import description_of
 
-    return [*_fact_steps(item, by_name, recite), f"answer: {description_of(item.expected)}"]
+    return [*_fact_steps(item, by_name, recite, restate), f"answer: {description_of(item.expected)}"]
 
 
-def probe_steps(item: Item, by_name: dict[str, Character], recite: str | None = None) -> list[str]:
+def probe_steps(
+    item: Item, by_name: dict[str, Character], recite: str | None = None, restate: bool = False
+) -> list[str]:
     """The understanding trace of a knowledge item's probe: the same facts, then the probe's short answer."""
-    return [*_fact_steps(item, by_name, recite), f"answer: {item.probe.answer}"]
+    return [*_fact_steps(item, by_name, recite, restate), f"answer: {item.probe.answer}"]
 
 
-def _fact_steps(item: Item, by_name: dict[str, Character], recite: str | None = None) -> list[str]:
+def _fact_steps(
+    item: Item, by_name: dict[str, Character], recite: str | None = None, restate: bool = False
+) -> list[str]:
     names = item.meta["characters"]
     if item.subtask == "forward_portrait":
         c = by_name[names[0]]
@@ -160,8 +172,12 @@ def _fact_steps(item: Item, by_name: dict[str, Character], recite: str | None = 
         target = by_name[item.meta["target"]]
         value = getattr(target, what)
         return [
-            favourite_sentence(a, what),
-            favourite_sentence(b, what),
+            *(
+                f"{favourite_sentence(c, what)}, so the {getattr(c, what)} is {c.name}"
+                if restate
+                else favourite_sentence(c, what)
+                for c in (a, b)
+            ),
             f"the one whose favourite {what} is the {value} is {target.name}",
             appearance_sentence(target),
         ]
@@ -260,6 +276,9 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
 
     if cfg.portrait_trace not in ("appearance", "recite"):
         raise ValueError(f"portrait_trace must be 'appearance' or 'recite', got {cfg.portrait_trace!r}")
+    if cfg.inverse_trace not in ("pair", "restate"):
+        raise ValueError(f"inverse_trace must be 'pair' or 'restate', got {cfg.inverse_trace!r}")
+    restate = cfg.inverse_trace == "restate"
     if cfg.characters % 2 or not 2 <= cfg.characters <= 60:
         raise ValueError(f"characters must be even and within 2..60, got {cfg.characters}")
     if not 0 <= cfg.heldout_pairs <= cfg.characters // 2:
@@ -286,9 +305,9 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
                 heldout_items.append(it)
                 continue
             think_items.append(it)
-            und.append((it.probe.question, probe_steps(it, by_name, recite)))
+            und.append((it.probe.question, probe_steps(it, by_name, recite, restate)))
             prompts = [it.prompt] if it.subtask == "inverse" else forward_prompts(it, world.club)
-            steps = retrieval_steps(it, by_name, recite)
+            steps = retrieval_steps(it, by_name, recite, restate)
             for p in prompts:
                 for _ in range(cfg.think_repeat):
                     think.append((p, steps, render_tally(it.expected, rng)))
