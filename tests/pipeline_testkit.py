@@ -100,6 +100,24 @@ def run_cli(*args: str, check: bool = True, env: dict[str, str] | None = None) -
     return proc
 
 
+def run_torchrun(*args: str, port: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `unisandbox ARGS` on 2 CPU ranks (gloo) under torchrun, rendezvous on `port` or standalone.
+
+    The ranks see this process's import path (the tests' helpers included); the run must exit 0.
+    """
+    rendezvous = ["--master-port", port] if port else ["--standalone"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", *rendezvous, "--nproc-per-node", "2"]
+    proc = subprocess.run(
+        [*cmd, "-m", "unisandbox", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
 def tree_digest(root: Path, pattern: str = "**/*.png") -> dict[str, str]:
     """sha256 of every file matching `pattern`, by relative path."""
     return {

@@ -2,34 +2,13 @@
 and summary as one process: seeds come from (item, mode, sample index), never from rank or batch."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from pipeline_testkit import run_cli, tree_digest
+from pipeline_testkit import run_cli, run_torchrun, tree_digest
 from unisandbox.tasks.base import write_items
 from unisandbox.tasks.mapping import mapping_items
 from unisandbox.tasks.math import math_items
-
-
-def _torchrun(*args: str) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "unisandbox",
-        *args,
-    ]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.slow
@@ -39,7 +18,7 @@ def test_sandbox_model_same_output_for_one_process_two_ranks_and_two_shards(tmp_
     common = ["--model", "sandbox", "--items", str(items), "--batch-size", "3"]
     single, multi, sharded = tmp_path / "single", tmp_path / "multi", tmp_path / "sharded"
     run_cli("generate", *common, "--out", str(single))
-    _torchrun("generate", *common, "--out", str(multi))
+    run_torchrun("generate", *common, "--out", str(multi), timeout=600)
     run_cli("generate", *common, "--out", str(sharded), "--shard", "0/2")
     run_cli("generate", *common, "--out", str(sharded), "--shard", "1/2")
     run_cli("merge", "--out", str(sharded))

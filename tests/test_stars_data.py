@@ -5,14 +5,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from pipeline_testkit import cli_command, run_cli
+from pipeline_testkit import cli_command, run_cli, run_torchrun
 from unisandbox.runs.records import SampleRecord, VerdictRecord
 from unisandbox.training.heldout import expression_key
 from unisandbox.training.stars_data import (
@@ -330,23 +329,7 @@ def test_torchrun_two_ranks_write_the_same_data_as_one_process(tmp_path):
     ]
     single, multi = tmp_path / "single", tmp_path / "multi"
     run_cli(*args, "--out", str(single))
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "unisandbox",
-        *args,
-        "--out",
-        str(multi),
-    ]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_torchrun(*args, "--out", str(multi))
     assert not list((multi / "run").glob("*.rank*.jsonl"))  # rank 0 merged the rank files
     assert _digest(multi) == _digest(single)
 

@@ -12,6 +12,7 @@ from unisandbox.training import inject
 from unisandbox.training.common import ReplayConfig, generation_params, param_hash
 
 sys.path.insert(0, str(Path(__file__).parent))
+from pipeline_testkit import run_torchrun  # noqa: E402
 from training_tiny import tiny_checkpoint  # noqa: E402
 
 SMALL = inject.InjectConfig(
@@ -77,21 +78,8 @@ def test_shared_injection_report_has_forward_and_inverse_in_both_modes(tmp_path,
 @pytest.mark.slow
 @pytest.mark.parametrize("arch,port", [("shared", "29641"), ("query", "29643")])
 def test_distributed_injection_two_cpu_processes_loss_falls(tmp_path, arch, port):
-    import os
-    import subprocess
-
     ckpt = tiny_checkpoint(arch)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        port,
-        "-m",
-        "unisandbox",
+    run_torchrun(
         "inject",
         "--out",
         str(tmp_path / "ddp"),
@@ -103,9 +91,8 @@ def test_distributed_injection_two_cpu_processes_loss_falls(tmp_path, arch, port
         "60",
         "--threads",
         "1",
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+        port=port,
+    )
     report = json.loads((tmp_path / "ddp" / "inject_report.json").read_text())
     assert report["world_size"] == 2
     assert report["loss"]["last"] < report["loss"]["first"]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from unisandbox.training import stars
 from unisandbox.training.common import ReplayConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
+from pipeline_testkit import run_torchrun  # noqa: E402
 from training_tiny import tiny_checkpoint  # noqa: E402
 
 SMALL_REPLAY = ReplayConfig(math_items=10, mapping_items=5, n_draw=40)
@@ -165,17 +164,7 @@ def _check_data_dir(data: Path, ckpt: Path, arch: str, cfg: stars.StarsConfig, r
 
 def _torchrun_stars(out: Path, ckpt: Path, arch: str, port: str, steps: int = 50) -> dict:
     """Unfiltered STARS on 2 CPU ranks; asserts it ran on both and its loss fell; returns the report."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        port,
-        "-m",
-        "unisandbox",
+    run_torchrun(
         "stars",
         "--out",
         str(out),
@@ -195,9 +184,8 @@ def _torchrun_stars(out: Path, ckpt: Path, arch: str, port: str, steps: int = 50
         "1",
         "--threads",
         "1",
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+        port=port,
+    )
     report = json.loads((out / "stars_report.json").read_text())
     assert report["world_size"] == 2
     assert report["loss"]["last"] < report["loss"]["first"]
