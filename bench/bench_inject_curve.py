@@ -32,7 +32,6 @@ def main() -> None:
 
     import torch
 
-    from unisandbox.models.sandbox.train import finetune
     from unisandbox.runs.items import OFFICIAL_DIR
     from unisandbox.training import inject
     from unisandbox.training.common import load_adapter
@@ -67,19 +66,8 @@ def main() -> None:
         print(json.dumps({"step": step, **row, "elapsed_s": round(time.perf_counter() - t0)}), flush=True)
 
     evaluate(0)
-    finetune(
-        ckpt.model,
-        ckpt.codec,
-        seqs,
-        steps=cfg.steps,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed * 1000 + 7,
-        replay=replay,
-        replay_ratio=cfg.replay_ratio,
-        arch=args.arch,
-        log=lambda rec: evaluate(rec["step"]),
-        log_every=args.eval_every,
+    inject.inject_facts(
+        ckpt, cfg, seqs, replay, log=lambda rec: evaluate(rec["step"]), log_every=args.eval_every
     )
 
 

@@ -93,6 +93,38 @@ def injection_replay(ckpt: Checkpoint, cfg: InjectConfig) -> list[Seq]:
     return [text_only(s) for s in weighted_replay(ckpt, pools, kinds, cfg.replay.size, cfg.seed)]
 
 
+def inject_facts(
+    ckpt: Checkpoint,
+    cfg: InjectConfig,
+    seqs: list[Seq],
+    replay: list[Seq],
+    *,
+    log: Callable[[dict[str, Any]], None],
+    log_every: int = 50,
+    rank: int = 0,
+    distributed: bool = False,
+) -> list[float]:
+    """What `unisandbox inject` trains: `seqs` (`injection_sequences`) with `replay` (`injection_replay`) at
+    the configured ratio, fine-tuned in place; returns the losses."""
+    from unisandbox.models.sandbox.train import finetune
+
+    return finetune(
+        ckpt.model,
+        ckpt.codec,
+        seqs,
+        steps=cfg.steps,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed * 1000 + 7 + rank,
+        replay=replay,
+        replay_ratio=cfg.replay_ratio,
+        arch=ckpt.arch,
+        log=log,
+        log_every=log_every,
+        distributed=distributed,
+    )
+
+
 def train(
     checkpoint: Path,
     arch: str,
@@ -104,7 +136,6 @@ def train(
 ) -> dict[str, Any]:
     """Fine-tune on the corpus; rank 0 writes the checkpoint to `out`. Returns the training record."""
     from unisandbox.models.sandbox.checkpoint import load_checkpoint
-    from unisandbox.models.sandbox.train import finetune
     from unisandbox.training.common import barrier, generation_params, param_hash, save_tuned
     from unisandbox.training.stars import loss_trend
 
@@ -120,21 +151,7 @@ def train(
         if d.main:
             log(json.dumps({**r, "stage": "inject"}))
 
-    losses = finetune(
-        ckpt.model,
-        ckpt.codec,
-        seqs,
-        steps=cfg.steps,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed * 1000 + 7 + d.rank,
-        replay=replay,
-        replay_ratio=cfg.replay_ratio,
-        arch=arch,
-        log=rec,
-        log_every=50,
-        distributed=d.world > 1,
-    )
+    losses = inject_facts(ckpt, cfg, seqs, replay, log=rec, rank=d.rank, distributed=d.world > 1)
     ckpt.model.eval()
     gen_after = param_hash(generation_params(ckpt.model, arch))
     record = {
