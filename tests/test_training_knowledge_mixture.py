@@ -149,3 +149,23 @@ def test_recited_portrait_traces_open_like_the_corpus_profile(km):
     assert len(recite.think) == len(km.think)
     with pytest.raises(ValueError, match="portrait_trace"):
         K.knowledge_mixture(K.KnowledgeMixtureConfig(**small, portrait_trace="spell"), seed=3)
+
+
+def test_restated_inverse_traces_make_the_match_a_copy_of_what_follows_the_value():
+    small = {"worlds": 2, "characters": 8, "heldout_pairs": 1, "qa_repeat": 1, "think_repeat": 1}
+    pair = K.knowledge_mixture(K.KnowledgeMixtureConfig(**small), seed=3)
+    restate = K.knowledge_mixture(K.KnowledgeMixtureConfig(**small, inverse_trace="restate"), seed=3)
+    inverse = [s for q, s in restate.und if "Answer with the name" in q]
+    assert inverse
+    for steps in inverse:
+        # "<the one whose favourite fruit is the cherry is> X": the same words ended a restated favourite.
+        head, name = steps[2].rsplit(" is ", 1)
+        value = head.split(" is the ", 1)[1]
+        restated = [s for s in steps[:2] if s.endswith(f", so the {value} is {name}")]
+        assert len(restated) == 1 and restated[0].startswith(f"{name}'s favourite")
+        assert steps[-1] == f"answer: {name}"
+    # Only inverse traces change; the same sequences otherwise.
+    changed = [i for i, (a, b) in enumerate(zip(pair.und, restate.und, strict=True)) if a != b]
+    assert changed and all("Answer with the name" in pair.und[i][0] for i in changed)
+    with pytest.raises(ValueError, match="inverse_trace"):
+        K.knowledge_mixture(K.KnowledgeMixtureConfig(**small, inverse_trace="swap"), seed=3)
