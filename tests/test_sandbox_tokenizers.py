@@ -69,6 +69,9 @@ def test_split_possessive_is_written_only_when_on(text_tok):
     on = TextTokenizer(text_tok.words, split_possessive=True)
     assert TextTokenizer.from_json(on.to_json()).split_possessive
     assert not TextTokenizer.from_json(text_tok.to_json()).split_possessive
+    from unisandbox.models.sandbox.knowledge_mixture import drop_name_words
+
+    assert drop_name_words(on).split_possessive  # the sandbox codec drops name words and keeps the option
 
 
 def _renders(n, seed):

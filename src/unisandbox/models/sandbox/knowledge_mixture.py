@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,9 +237,7 @@ def is_name_word(word: str) -> bool:
 
 def drop_name_words(tok: TextTokenizer) -> TextTokenizer:
     """A TextTokenizer without invented names, so every name is spelled byte by byte (as injected names are)."""
-    from unisandbox.models.sandbox.tokenizers import TextTokenizer
-
-    return TextTokenizer(tuple(w for w in tok.words if not is_name_word(w)), tok.split_possessive)
+    return replace(tok, words=tuple(w for w in tok.words if not is_name_word(w)))
 
 
 def official_names(path: Path = OFFICIAL_WORLD) -> set[str]:
