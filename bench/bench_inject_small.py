@@ -11,10 +11,12 @@ opening (`KnowledgeMixtureConfig.portrait_trace`). Prints the figures; writes ev
 
     python bench/bench_inject_small.py --out /tmp/inject_small [--arch shared] [--steps 1500] [--threads 1]
         [--portrait-trace appearance|recite] [--inverse-trace pair|restate] [--split-possessive] [--worlds 3]
-        [--plain-attention]
+        [--plain-attention] [--copy-questions 20000 [--copy-weight 0.15]]
 
 The model is the shipped recipe's (rotary positions, causal qkv convolution) at width 128;
-`--plain-attention` drops both, as in the runs before issue 13.
+`--plain-attention` drops both, as in the runs before issue 13. `--copy-questions N` adds the `kcopy` pool
+(`KnowledgeMixtureConfig.copy_questions`: in-context lookups over fresh names), drawn with `--copy-weight`
+of the batches (the other pools keep their ratios).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def main() -> None:
     ap.add_argument("--inverse-trace", default="pair", choices=["pair", "restate"])
     ap.add_argument("--split-possessive", action="store_true", help="MixtureConfig.split_possessive")
     ap.add_argument("--worlds", type=int, default=3, help="KnowledgeMixtureConfig.worlds")
+    ap.add_argument("--copy-questions", type=int, default=0, help="KnowledgeMixtureConfig.copy_questions")
+    ap.add_argument("--copy-weight", type=float, default=0.15, help="share of kcopy batches")
     ap.add_argument(
         "--plain-attention",
         action="store_true",
@@ -68,8 +72,14 @@ def main() -> None:
     base = train.profile("full", args.arch, args.seed)
     attention = {"rope": False, "qkv_conv": False} if args.plain_attention else {}
     kcfg = KnowledgeMixtureConfig(
-        portrait_trace=args.portrait_trace, inverse_trace=args.inverse_trace, worlds=args.worlds
+        portrait_trace=args.portrait_trace,
+        inverse_trace=args.inverse_trace,
+        worlds=args.worlds,
+        copy_questions=args.copy_questions,
     )
+    weights = {"draw": 0.35, "know": 0.35, "kthink": 0.3}
+    if args.copy_questions:
+        weights = {k: w * (1 - args.copy_weight) for k, w in weights.items()} | {"kcopy": args.copy_weight}
     if not (pre / "model.safetensors").is_file():
         cfg = replace(
             base,
@@ -89,7 +99,7 @@ def main() -> None:
                 knowledge=kcfg,
                 split_possessive=args.split_possessive,
             ),
-            weights={"draw": 0.35, "know": 0.35, "kthink": 0.3},
+            weights=weights,
         )
         train.main(
             cfg,

@@ -169,3 +169,47 @@ def test_restated_inverse_traces_make_the_match_a_copy_of_what_follows_the_value
     assert changed and all("Answer with the name" in pair.und[i][0] for i in changed)
     with pytest.raises(ValueError, match="inverse_trace"):
         K.knowledge_mixture(K.KnowledgeMixtureConfig(**small, inverse_trace="swap"), seed=3)
+
+
+def test_copy_questions_answer_from_the_question_alone_with_fresh_names(km):
+    taken = km.names | K.official_names()
+    qs = K.copy_questions(60, seed=3, taken=taken)
+    assert qs == K.copy_questions(60, seed=3, taken=taken)
+    assert K.copy_questions(0, seed=3, taken=taken) == []
+    names: list[str] = []
+    for question, steps in qs:
+        a, b = question.split(" are members of the ", 1)[0].split(" and ")
+        names += [a, b, question.split(" are members of the ", 1)[1].split(" Club.", 1)[0]]
+        answer = trace_answer(steps[-1])
+        if "look like?" in question:
+            target = question.split("What does ", 1)[1].split(" look like?", 1)[0]
+            assert steps[0].startswith(f"{target} is ") and f"{steps[0]}." in question
+            gender, age, hair, skin = answer.split(", ")
+            assert steps[0] == f"{target} is {gender} and {tk.AGE_PHRASE[age]}, with {hair} and {skin}"
+        else:
+            # Every fact the trace states is in the question, and the answer is the one whose value is asked.
+            value = question.split("Which of them has the ", 1)[1].split(" as favourite", 1)[0]
+            assert all(f"{s}." in question for s in steps[:2])
+            assert steps[0].startswith(f"{a}'s") and steps[1].startswith(f"{b}'s")
+            assert answer in (a, b) and f"{answer}'s favourite" in question
+            assert question.split(f"{answer}'s favourite ", 1)[1].split(".", 1)[0].endswith(f"the {value}")
+    assert len(set(names)) == len(names) and not (set(names) & taken)
+    kinds = ["look like?" in q for q, _ in qs]
+    assert 0 < sum(kinds) < len(kinds)
+
+
+def test_copy_questions_are_their_own_pool_and_need_a_weight():
+    from dataclasses import replace
+
+    from unisandbox.models.sandbox import train
+    from unisandbox.models.sandbox.mixture import MixtureConfig, build_mixture
+
+    mix = replace(
+        MixtureConfig.quick(), knowledge=replace(K.KnowledgeMixtureConfig.quick(), copy_questions=12)
+    )
+    _, pools = build_mixture(mix, seed=0)
+    assert len(pools["kcopy"]) == 12 and all(s.kind == "kcopy" for s in pools["kcopy"])
+    assert "kcopy" not in build_mixture(MixtureConfig.quick(), seed=0)[1]
+    cfg = replace(train.profile("quick"), mixture=mix, steps=1)
+    with pytest.raises(ValueError, match=r"pools \['kcopy'\] have sequences but no weight"):
+        train.main(cfg, "/nonexistent/never-written", echo=lambda s: None)

@@ -145,13 +145,15 @@ def make_name(rng: np.random.Generator) -> str:
     return "".join(parts)
 
 
-def _differ(a: Character, b: Character) -> bool:
+def characters_differ(a: Character, b: Character) -> bool:
+    """True when a pair can be told apart: other fruit, other flower, two portrait attributes apart."""
     portrait_diffs = sum(getattr(a, k) != getattr(b, k) for k in ("gender", "age", "hair", "skin"))
     # Two portrait attributes apart, so a judge that misses one still tells the two apart.
     return a.fruit != b.fruit and a.flower != b.flower and portrait_diffs >= 2
 
 
-def _draw_character(rng: np.random.Generator, name: str, pair: str | None) -> Character:
+def draw_character(rng: np.random.Generator, name: str, pair: str | None) -> Character:
+    """A character named `name` with portrait attributes, fruit and flower drawn uniformly."""
     return Character(
         name=name,
         **{attr: pick(rng, values) for attr, values in PERSON_ATTRIBUTES.items()},
@@ -176,9 +178,9 @@ def knowledge_world(seed: int, n_characters: int = 10) -> KnowledgeWorld:
     pairs: list[tuple[str, str, str]] = []
     for i, name in enumerate(names):
         pair = f"p{i // 2 + 1}" if i // 2 < n_characters // 2 else None
-        c = _draw_character(rng, name, pair)
-        while i % 2 == 1 and not _differ(chars[-1], c):
-            c = _draw_character(rng, name, pair)
+        c = draw_character(rng, name, pair)
+        while i % 2 == 1 and not characters_differ(chars[-1], c):
+            c = draw_character(rng, name, pair)
         chars.append(c)
         if i % 2 == 1:
             pairs.append((pair or "", chars[-2].name, c.name))

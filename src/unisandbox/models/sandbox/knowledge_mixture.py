@@ -92,6 +92,11 @@ class KnowledgeMixtureConfig:
     favourite is asked ("the one whose favourite fruit is the cherry is X": the name must be found *before*
     the value); "restate" adds ", so the cherry is X" to each favourite, so that naming the match copies
     what follows "the cherry is", the lookup the copy circuit does (as in the mapping traces)."""
+    copy_questions: int = 0
+    """In-context lookups over fresh invented names (`copy_questions`), for the `kcopy` pool: the facts are
+    stated in the question and the trace copies them and the matching name. The pretraining clubs' few
+    dozen names are memorised, so nothing there forces a copy of a spelled name; these use each name once.
+    0 = none (the shipped checkpoints)."""
 
     @classmethod
     def quick(cls) -> KnowledgeMixtureConfig:
@@ -117,6 +122,8 @@ class KnowledgeMixture:
     """Forward and inverse items of held-out characters (corpus only): measure retrieval transfer."""
     think_items: list[Item] = field(default_factory=list)
     """Forward and inverse items of think characters (seen with traces in pretraining)."""
+    copy: list[tuple[str, list[str]]] = field(default_factory=list)
+    """In-context lookups over fresh names (question, steps ending in "answer: ..."): the `kcopy` pool."""
 
 
 # --- traces -----------------------------------------------------------------------------------------
@@ -248,6 +255,63 @@ def official_names(path: Path = OFFICIAL_WORLD) -> set[str]:
     return {c["name"] for c in data["characters"]} | {data["club"].removesuffix(" Club")}
 
 
+# --- in-context lookups over fresh names --------------------------------------------------------------
+
+
+def copy_questions(n: int, seed: int, taken: set[str]) -> list[tuple[str, list[str]]]:
+    """`n` questions that state two fresh characters' facts and ask one back, with traces (deterministic).
+
+    Inverse kind: "A and B are members of the C Club. B's favourite fruit is the pear. A's favourite fruit
+    is the cherry. Which of them has the pear as favourite fruit? Answer with the name." -> the probe
+    trace's steps (both favourites in the question's name order, the one that matches), "answer: B".
+    Portrait kind: both appearance sentences, "What does A look like? ..." -> A's appearance sentence, the
+    portrait probe's answer. The facts come from the question, so the only way to the answer is to find
+    the name and copy it or what follows it. No name is in `taken` or used twice.
+    """
+    rng = rng_for(seed, "knowledge-mixture", "copy")
+    used = set(taken)
+
+    def fresh() -> str:
+        name = tk.make_name(rng)
+        while name in used:
+            name = tk.make_name(rng)
+        used.add(name)
+        return name
+
+    out: list[tuple[str, list[str]]] = []
+    for i in range(n):
+        club = fresh() + " Club"
+        a = tk.draw_character(rng, fresh(), None)
+        b = tk.draw_character(rng, b_name := fresh(), None)
+        while not tk.characters_differ(a, b):
+            b = tk.draw_character(rng, b_name, None)
+        target = (a, b)[int(rng.random() * 2)]
+        stated = (a, b) if rng.random() < 0.5 else (b, a)
+        opening = f"{a.name} and {b.name} are members of the {club}."
+        if i % 3 == 2:
+            facts = " ".join(f"{appearance_sentence(c)}." for c in stated)
+            question = f"{opening} {facts} What does {target.name} look like? Give gender, age group, hair colour and skin tone."
+            p = target.person()
+            steps = [
+                appearance_sentence(target),
+                f"answer: {p.gender}, {p.age}, {p.hair} hair, {p.skin} skin",
+            ]
+        else:
+            what = ("fruit", "flower")[int(rng.random() * 2)]
+            value = getattr(target, what)
+            facts = " ".join(f"{favourite_sentence(c, what)}." for c in stated)
+            question = (
+                f"{opening} {facts} Which of them has the {value} as favourite {what}? Answer with the name."
+            )
+            steps = [
+                *(favourite_sentence(c, what) for c in (a, b)),
+                f"the one whose favourite {what} is the {value} is {target.name}",
+                f"answer: {target.name}",
+            ]
+        out.append((question, steps))
+    return out
+
+
 # --- the builder ------------------------------------------------------------------------------------
 
 
@@ -309,7 +373,8 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
             for p in prompts:
                 for _ in range(cfg.think_repeat):
                     think.append((p, steps, render_tally(it.expected, rng)))
-    return KnowledgeMixture(und, think, names, heldout_items, think_items)
+    copy = copy_questions(cfg.copy_questions, seed, names | official_names()) if cfg.copy_questions else []
+    return KnowledgeMixture(und, think, names, heldout_items, think_items, copy)
 
 
 def check_knowledge_mixture(km: KnowledgeMixture) -> None:
@@ -327,6 +392,7 @@ __all__ = [
     "KnowledgeMixture",
     "knowledge_mixture",
     "injection_und",
+    "copy_questions",
     "retrieval_steps",
     "probe_steps",
     "is_name_word",

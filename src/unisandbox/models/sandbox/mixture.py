@@ -298,6 +298,8 @@ class RawMixture:
     """Knowledge-retrieval understanding (corpus turns, probes with traces) on pretraining clubs."""
     kthink: list[tuple[str, list[str], np.ndarray]] = field(default_factory=list)
     """Knowledge think mode: prompt, retrieved facts, "answer: <plain description>", image."""
+    kcopy: list[tuple[str, list[str]]] = field(default_factory=list)
+    """In-context lookups over fresh names (`KnowledgeMixtureConfig.copy_questions`)."""
 
 
 def build_raw(cfg: MixtureConfig, seed: int) -> RawMixture:
@@ -317,14 +319,14 @@ def build_raw(cfg: MixtureConfig, seed: int) -> RawMixture:
     raw = RawMixture(und, fact_questions() if cfg.facts else [], draw, think)
     if cfg.knowledge is not None:
         km = knowledge_mixture(cfg.knowledge, seed)
-        raw.know, raw.kthink = km.und, km.think
+        raw.know, raw.kthink, raw.kcopy = km.und, km.think, km.copy
     return raw
 
 
 def build_codec(raw: RawMixture, seed: int, max_codes: int = 4096, split_possessive: bool = False) -> Codec:
     """Tokenizers learned from the mixture: word vocabulary from its texts, codebook from its images."""
     texts: list[str] = []
-    for q, st in raw.und + raw.fact + raw.know:
+    for q, st in raw.und + raw.fact + raw.know + raw.kcopy:
         texts += [q, *st]
     for d, _ in raw.draw:
         texts.append(d)
@@ -340,7 +342,7 @@ def build_codec(raw: RawMixture, seed: int, max_codes: int = 4096, split_possess
 
 
 def tokenize(raw: RawMixture, codec: Codec) -> dict[str, list[Seq]]:
-    """Sequences per kind ("und", "fact", "draw", "think")."""
+    """Sequences per kind ("und", "fact", "draw", "think", "know", "kthink", and "kcopy" when asked)."""
     pools: dict[str, list[Seq]] = {
         "und": [codec.understanding(q, st) for q, st in raw.und],
         "fact": [codec.understanding(q, st, "fact") for q, st in raw.fact],
@@ -353,6 +355,8 @@ def tokenize(raw: RawMixture, codec: Codec) -> dict[str, list[Seq]]:
     else:
         pools["think"] = []
     pools["know"] = [codec.understanding(q, st, "know") for q, st in raw.know]
+    if raw.kcopy:
+        pools["kcopy"] = [codec.understanding(q, st, "kcopy") for q, st in raw.kcopy]
     if raw.kthink:
         codes = codec.image.encode(np.stack([im for _, _, im in raw.kthink]))
         pools["kthink"] = [codec.think(p, st, c) for (p, st, _), c in zip(raw.kthink, codes, strict=True)]
@@ -364,7 +368,7 @@ def build_mixture(cfg: MixtureConfig, seed: int) -> tuple[Codec, dict[str, list[
     raw = build_raw(cfg, seed)
     codec = build_codec(raw, seed, split_possessive=cfg.split_possessive)
     pools = tokenize(raw, codec)
-    reasoning = {p for p, _, _ in raw.think + raw.kthink} | {q for q, _ in raw.und} | {q for q, _ in raw.know}
+    reasoning = {p for p, _, _ in raw.think + raw.kthink} | {q for q, _ in raw.und + raw.know + raw.kcopy}
     check_mixture(pools, codec, reasoning)
     return codec, pools
 
