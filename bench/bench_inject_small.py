@@ -10,7 +10,7 @@ characters. `--portrait-trace recite` trains portrait traces that start with the
 opening (`KnowledgeMixtureConfig.portrait_trace`). Prints the figures; writes everything under --out.
 
     python bench/bench_inject_small.py --out /tmp/inject_small [--arch shared] [--steps 1500] [--threads 1]
-        [--portrait-trace appearance|recite] [--inverse-trace pair|restate] [--split-possessive] [--worlds 3]
+        [--portrait-trace appearance|recite|attributes] [--inverse-trace pair|restate] [--split-possessive] [--worlds 3]
         [--plain-attention] [--copy-questions 20000 [--copy-weight 0.15]]
 
 The model is the shipped recipe's (rotary positions, causal qkv convolution) at width 128;
@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--inject-steps", type=int, default=600)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--portrait-trace", default="appearance", choices=["appearance", "recite"])
+    ap.add_argument("--portrait-trace", default="appearance", choices=["appearance", "recite", "attributes"])
     ap.add_argument("--inverse-trace", default="pair", choices=["pair", "restate"])
     ap.add_argument("--split-possessive", action="store_true", help="MixtureConfig.split_possessive")
     ap.add_argument("--worlds", type=int, default=3, help="KnowledgeMixtureConfig.worlds")

@@ -213,3 +213,24 @@ def test_copy_questions_are_their_own_pool_and_need_a_weight():
     cfg = replace(train.profile("quick"), mixture=mix, steps=1)
     with pytest.raises(ValueError, match=r"pools \['kcopy'\] have sequences but no weight"):
         train.main(cfg, "/nonexistent/never-written", echo=lambda s: None)
+
+
+def test_attribute_traces_are_the_corpus_attribute_answers():
+    cfg = K.KnowledgeMixtureConfig(worlds=1, characters=8, heldout_pairs=1, qa_repeat=1, think_repeat=1)
+    plain = K.knowledge_mixture(cfg, seed=3)
+    km = K.knowledge_mixture(
+        K.KnowledgeMixtureConfig(**{**cfg.to_dict(), "portrait_trace": "attributes"}), seed=3
+    )
+    world = K.pretraining_worlds(cfg, seed=3)[0]
+    answers = {t.answer for t in world.corpus}
+    portraits = [(q, st) for q, st in km.und if "look like?" in q]
+    assert portraits
+    for _, steps in portraits:
+        assert len(steps) == 5 and all(f"{s}." in answers for s in steps[:4])
+    for (_, old), (_, new) in zip([x for x in plain.und if "look like?" in x[0]], portraits, strict=True):
+        assert old[-1] == new[-1]  # same answer, other retrieval steps
+    for prompt, steps, _ in km.think:
+        if "one whose" in prompt:
+            assert all(f"{s}." in answers for s in steps[3:7]) and steps[-1].startswith("answer: portrait:")
+    with pytest.raises(ValueError, match="portrait_trace"):
+        K.knowledge_mixture(K.KnowledgeMixtureConfig(portrait_trace="sketch"), seed=0)

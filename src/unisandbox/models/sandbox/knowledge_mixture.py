@@ -86,7 +86,11 @@ class KnowledgeMixtureConfig:
     portrait_trace: str = "appearance"
     """How a portrait trace retrieves the appearance: "appearance" writes the appearance sentence at once;
     "recite" first writes the corpus profile's opening ("X is a member of the Y Club."), so the
-    appearance is the memorised continuation of the profile answer rather than a new-context recall."""
+    appearance is the memorised continuation of the profile answer rather than a new-context recall;
+    "attributes" writes the four attribute sentences the corpus answers one question each with ("X is
+    male", "X is a kid", "X has black hair", "X has medium skin"), in the portrait and inverse traces: each
+    is stated after several questions in the corpus (attribute, yes/no, negation, foreign), where the
+    appearance sentence only ever follows the profile's opening."""
     inverse_trace: str = "pair"
     """How an inverse trace finds the match: "pair" states both favourites, then names the one whose
     favourite is asked ("the one whose favourite fruit is the cherry is X": the name must be found *before*
@@ -134,40 +138,69 @@ def appearance_sentence(c: Character) -> str:
     return f"{c.name} is {c.gender} and {AGE_PHRASE[c.age]}, with {c.hair} hair and {c.skin} skin"
 
 
+def attribute_sentences(c: Character) -> list[str]:
+    """The corpus's four attribute answers: "Zhubira is female", "Zhubira is a kid", "Zhubira has red hair",
+    "Zhubira has dark skin"."""
+    return [
+        f"{c.name} is {c.gender}",
+        f"{c.name} is {AGE_PHRASE[c.age]}",
+        f"{c.name} has {c.hair} hair",
+        f"{c.name} has {c.skin} skin",
+    ]
+
+
 def favourite_sentence(c: Character, what: str) -> str:
     """The corpus's favourite sentence: "Zhubira's favourite fruit is the cherry"."""
     return f"{c.name}'s favourite {what} is the {getattr(c, what)}"
 
 
 def retrieval_steps(
-    item: Item, by_name: dict[str, Character], recite: str | None = None, restate: bool = False
+    item: Item,
+    by_name: dict[str, Character],
+    recite: str | None = None,
+    restate: bool = False,
+    attributes: bool = False,
 ) -> list[str]:
     """The think-mode trace of a knowledge item: the facts retrieved, then "answer: <plain description>".
 
     Forward portrait: appearance sentence (after the profile's opening "X is a member of the `recite`."
     when a club name is given, see `KnowledgeMixtureConfig.portrait_trace`); fruit / flower: favourite
     sentence; inverse: both favourites (each followed by ", so the <value> is <name>" with `restate`), who
-    matches, then the match's appearance. The last step is
+    matches, then the match's appearance (`attributes`: the four attribute sentences instead of the
+    appearance sentence, in both). The last step is
     `mixture.description_of(item.expected)`.
     """
     from unisandbox.models.sandbox.mixture import description_of
 
-    return [*_fact_steps(item, by_name, recite, restate), f"answer: {description_of(item.expected)}"]
+    return [
+        *_fact_steps(item, by_name, recite, restate, attributes),
+        f"answer: {description_of(item.expected)}",
+    ]
 
 
 def probe_steps(
-    item: Item, by_name: dict[str, Character], recite: str | None = None, restate: bool = False
+    item: Item,
+    by_name: dict[str, Character],
+    recite: str | None = None,
+    restate: bool = False,
+    attributes: bool = False,
 ) -> list[str]:
     """The understanding trace of a knowledge item's probe: the same facts, then the probe's short answer."""
-    return [*_fact_steps(item, by_name, recite, restate), f"answer: {item.probe.answer}"]
+    return [*_fact_steps(item, by_name, recite, restate, attributes), f"answer: {item.probe.answer}"]
 
 
 def _fact_steps(
-    item: Item, by_name: dict[str, Character], recite: str | None = None, restate: bool = False
+    item: Item,
+    by_name: dict[str, Character],
+    recite: str | None = None,
+    restate: bool = False,
+    attributes: bool = False,
 ) -> list[str]:
     names = item.meta["characters"]
     if item.subtask == "forward_portrait":
         c = by_name[names[0]]
+        if attributes:
+            return attribute_sentences(c)
         if recite is not None:
             return [f"{c.name} is a member of the {recite}. {appearance_sentence(c)}"]
         return [appearance_sentence(c)]
@@ -186,7 +219,7 @@ def _fact_steps(
                 for c in (a, b)
             ),
             f"the one whose favourite {what} is the {value} is {target.name}",
-            appearance_sentence(target),
+            *(attribute_sentences(target) if attributes else [appearance_sentence(target)]),
         ]
     raise ValueError(f"{item.id}: not a knowledge item (subtask {item.subtask!r})")
 
@@ -336,8 +369,11 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
     """Build the knowledge-retrieval pretraining data (deterministic for `seed`)."""
     from unisandbox.models.sandbox.mixture import render_tally
 
-    if cfg.portrait_trace not in ("appearance", "recite"):
-        raise ValueError(f"portrait_trace must be 'appearance' or 'recite', got {cfg.portrait_trace!r}")
+    if cfg.portrait_trace not in ("appearance", "recite", "attributes"):
+        raise ValueError(
+            f"portrait_trace must be 'appearance', 'recite' or 'attributes', got {cfg.portrait_trace!r}"
+        )
+    attributes = cfg.portrait_trace == "attributes"
     if cfg.inverse_trace not in ("pair", "restate"):
         raise ValueError(f"inverse_trace must be 'pair' or 'restate', got {cfg.inverse_trace!r}")
     restate = cfg.inverse_trace == "restate"
@@ -367,9 +403,9 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
                 heldout_items.append(it)
                 continue
             think_items.append(it)
-            und.append((it.probe.question, probe_steps(it, by_name, recite, restate)))
+            und.append((it.probe.question, probe_steps(it, by_name, recite, restate, attributes)))
             prompts = [it.prompt] if it.subtask == "inverse" else forward_prompts(it, world.club)
-            steps = retrieval_steps(it, by_name, recite, restate)
+            steps = retrieval_steps(it, by_name, recite, restate, attributes)
             for p in prompts:
                 for _ in range(cfg.think_repeat):
                     think.append((p, steps, render_tally(it.expected, rng)))
