@@ -12,7 +12,10 @@ On a checkpoint written by `unisandbox inject` (or any sandbox checkpoint), gree
 
     python bench/bench_knowledge_recall.py --checkpoint runs/study9/shared/inject/checkpoint --arch shared
 
-`--show N` also prints the first N inverse probes' wanted and decoded traces, to see which step fails.
+`--show N` also prints the first N inverse probes' wanted and decoded traces, to see which step fails;
+`inverse_steps` counts, over every inverse probe, the decoded traces whose first two steps start with the
+two names spelled exactly as in the question, state both favourites right, and name the right character
+in the match step ("the one whose ... is X"), whatever the trace format.
 """
 
 from __future__ import annotations
@@ -71,11 +74,10 @@ def main() -> None:
         )
         return f"{ok}/{len(portraits)}"
 
-    inverse = [it for it in probes if it.subtask == "inverse"][: args.show]
-    for it, out in zip(inverse, model.understand([it.probe.question for it in inverse]), strict=True):
-        print(
-            f"Q: {it.probe.question}\n  wanted:  {' ; '.join(probe_steps(it, by_name))}\n  decoded: {out.text}"
-        )
+    inverse = [it for it in probes if it.subtask == "inverse"]
+    decoded = [out.text for out in model.understand([it.probe.question for it in inverse])]
+    for it, text in list(zip(inverse, decoded, strict=True))[: args.show]:
+        print(f"Q: {it.probe.question}\n  wanted:  {' ; '.join(probe_steps(it, by_name))}\n  decoded: {text}")
     print(
         json.dumps(
             {
@@ -85,10 +87,35 @@ def main() -> None:
                 "probes": {k.removeprefix("forward_"): s.text() for k, s in sorted(scores.items())},
                 "portrait_appearance_after_probe_opening": started("{n} is"),
                 "portrait_appearance_after_profile_opening": started("{n} is a member of the {club}. {n} is"),
+                "inverse_steps": inverse_steps(inverse, decoded, by_name),
             },
             indent=1,
         )
     )
+
+
+def inverse_steps(items, decoded: list[str], by_name) -> dict[str, str]:
+    """How many decoded inverse traces get each step right (see the module docstring)."""
+    names = favourites = match = 0
+    for it, text in zip(items, decoded, strict=True):
+        steps = [s.strip().lower() for s in text.split(";")]
+        a, b = (by_name[n] for n in it.meta["characters"])
+        what = "fruit" if it.meta["phrasing"] == "inverse_fruit" else "flower"
+        if len(steps) < 3:
+            continue
+        named = [s.replace(" 's", "'s") for s in steps[:2]]
+        names += named[0].startswith(f"{a.name.lower()}'s ") and named[1].startswith(f"{b.name.lower()}'s ")
+        favourites += all(
+            f"favourite {what} is the {getattr(c, what)}" in s for c, s in zip((a, b), named, strict=True)
+        )
+        said = next((s for s in steps if s.startswith("the one whose")), "")
+        match += said.endswith(f" is {it.meta['target'].lower()}")
+    n = len(items)
+    return {
+        "names_copied": f"{names}/{n}",
+        "favourites_right": f"{favourites}/{n}",
+        "match_right": f"{match}/{n}",
+    }
 
 
 if __name__ == "__main__":

@@ -234,3 +234,19 @@ def test_attribute_traces_are_the_corpus_attribute_answers():
             assert all(f"{s}." in answers for s in steps[3:7]) and steps[-1].startswith("answer: portrait:")
     with pytest.raises(ValueError, match="portrait_trace"):
         K.knowledge_mixture(K.KnowledgeMixtureConfig(portrait_trace="sketch"), seed=0)
+
+
+def test_restated_copy_questions_end_each_favourite_with_the_name_after_the_value():
+    for (q, plain), (q2, restated) in zip(
+        K.copy_questions(12, seed=4, taken=set()),
+        K.copy_questions(12, seed=4, taken=set(), restate=True),
+        strict=True,
+    ):
+        assert q == q2
+        if "look like?" in q:
+            assert plain == restated
+            continue
+        for old, new in zip(plain[:2], restated[:2], strict=True):
+            name, value = old.split("'s favourite ", 1)[0], old.rsplit(" ", 1)[1]
+            assert new == f"{old}, so the {value} is {name}"
+        assert plain[2:] == restated[2:]

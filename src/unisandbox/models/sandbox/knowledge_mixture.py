@@ -291,7 +291,7 @@ def official_names(path: Path = OFFICIAL_WORLD) -> set[str]:
 # --- in-context lookups over fresh names --------------------------------------------------------------
 
 
-def copy_questions(n: int, seed: int, taken: set[str]) -> list[tuple[str, list[str]]]:
+def copy_questions(n: int, seed: int, taken: set[str], restate: bool = False) -> list[tuple[str, list[str]]]:
     """`n` questions that state two fresh characters' facts and ask one back, with traces (deterministic).
 
     Inverse kind: "A and B are members of the C Club. B's favourite fruit is the pear. A's favourite fruit
@@ -299,7 +299,8 @@ def copy_questions(n: int, seed: int, taken: set[str]) -> list[tuple[str, list[s
     trace's steps (both favourites in the question's name order, the one that matches), "answer: B".
     Portrait kind: both appearance sentences, "What does A look like? ..." -> A's appearance sentence, the
     portrait probe's answer. The facts come from the question, so the only way to the answer is to find
-    the name and copy it or what follows it. No name is in `taken` or used twice.
+    the name and copy it or what follows it. No name is in `taken` or used twice. `restate`: the trace's
+    favourites end in ", so the <value> is <name>", as the inverse traces do with `inverse_trace="restate"`.
     """
     rng = rng_for(seed, "knowledge-mixture", "copy")
     used = set(taken)
@@ -337,7 +338,12 @@ def copy_questions(n: int, seed: int, taken: set[str]) -> list[tuple[str, list[s
                 f"{opening} {facts} Which of them has the {value} as favourite {what}? Answer with the name."
             )
             steps = [
-                *(favourite_sentence(c, what) for c in (a, b)),
+                *(
+                    f"{favourite_sentence(c, what)}, so the {getattr(c, what)} is {c.name}"
+                    if restate
+                    else favourite_sentence(c, what)
+                    for c in (a, b)
+                ),
                 f"the one whose favourite {what} is the {value} is {target.name}",
                 f"answer: {target.name}",
             ]
@@ -409,7 +415,11 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
             for p in prompts:
                 for _ in range(cfg.think_repeat):
                     think.append((p, steps, render_tally(it.expected, rng)))
-    copy = copy_questions(cfg.copy_questions, seed, names | official_names()) if cfg.copy_questions else []
+    copy = (
+        copy_questions(cfg.copy_questions, seed, names | official_names(), restate)
+        if cfg.copy_questions
+        else []
+    )
     return KnowledgeMixture(und, think, names, heldout_items, think_items, copy)
 
 
