@@ -329,7 +329,9 @@ def train_steps(
             with _autocast(cfg):
                 loss = loss_fn(batch)
             opt.zero_grad(set_to_none=True)
-            (loss * sampler.loss_scale if sampler.loss_scale != 1.0 else loss).backward()
+            if sampler.loss_scale != 1.0:
+                loss = loss * sampler.loss_scale
+            loss.backward()
         meter.add(
             kind,
             len(batch) * max(len(s.ids) for s in batch),
@@ -337,7 +339,7 @@ def train_steps(
         )
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
-        v = float(loss.detach())
+        v = float(loss.detach())  # with length groups, scaled: averaged over a group, its token-mean loss
         losses.append(v)
         acc.setdefault(kind, []).append(v)
         if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
