@@ -250,3 +250,18 @@ def test_restated_copy_questions_end_each_favourite_with_the_name_after_the_valu
             name, value = old.split("'s favourite ", 1)[0], old.rsplit(" ", 1)[1]
             assert new == f"{old}, so the {value} is {name}"
         assert plain[2:] == restated[2:]
+
+
+def test_copy_questions_with_attribute_traces_answer_portraits_in_four_sentences():
+    for q, steps in K.copy_questions(9, seed=5, taken=set(), attributes=True):
+        if "look like?" not in q:
+            continue
+        target = q.split("What does ", 1)[1].split(" look like?", 1)[0]
+        gender, age, hair, skin = trace_answer(steps[-1]).split(", ")
+        assert steps[:4] == [
+            f"{target} is {gender}",
+            f"{target} is {tk.AGE_PHRASE[age]}",
+            f"{target} has {hair}",
+            f"{target} has {skin}",
+        ]
+        assert f"{target} is {gender} and {tk.AGE_PHRASE[age]}, with {hair} and {skin}." in q

@@ -291,7 +291,9 @@ def official_names(path: Path = OFFICIAL_WORLD) -> set[str]:
 # --- in-context lookups over fresh names --------------------------------------------------------------
 
 
-def copy_questions(n: int, seed: int, taken: set[str], restate: bool = False) -> list[tuple[str, list[str]]]:
+def copy_questions(
+    n: int, seed: int, taken: set[str], restate: bool = False, attributes: bool = False
+) -> list[tuple[str, list[str]]]:
     """`n` questions that state two fresh characters' facts and ask one back, with traces (deterministic).
 
     Inverse kind: "A and B are members of the C Club. B's favourite fruit is the pear. A's favourite fruit
@@ -300,7 +302,9 @@ def copy_questions(n: int, seed: int, taken: set[str], restate: bool = False) ->
     Portrait kind: both appearance sentences, "What does A look like? ..." -> A's appearance sentence, the
     portrait probe's answer. The facts come from the question, so the only way to the answer is to find
     the name and copy it or what follows it. No name is in `taken` or used twice. `restate`: the trace's
-    favourites end in ", so the <value> is <name>", as the inverse traces do with `inverse_trace="restate"`.
+    favourites end in ", so the <value> is <name>", as the inverse traces do with `inverse_trace="restate"`;
+    `attributes`: a portrait trace is the four attribute sentences (`portrait_trace="attributes"`), the
+    question still stating appearance sentences (eight attribute sentences would not fit the context).
     """
     rng = rng_for(seed, "knowledge-mixture", "copy")
     used = set(taken)
@@ -327,7 +331,7 @@ def copy_questions(n: int, seed: int, taken: set[str], restate: bool = False) ->
             question = f"{opening} {facts} What does {target.name} look like? Give gender, age group, hair colour and skin tone."
             p = target.person()
             steps = [
-                appearance_sentence(target),
+                *(attribute_sentences(target) if attributes else [appearance_sentence(target)]),
                 f"answer: {p.gender}, {p.age}, {p.hair} hair, {p.skin} skin",
             ]
         else:
@@ -416,7 +420,7 @@ def knowledge_mixture(cfg: KnowledgeMixtureConfig, seed: int) -> KnowledgeMixtur
                 for _ in range(cfg.think_repeat):
                     think.append((p, steps, render_tally(it.expected, rng)))
     copy = (
-        copy_questions(cfg.copy_questions, seed, names | official_names(), restate)
+        copy_questions(cfg.copy_questions, seed, names | official_names(), restate, attributes)
         if cfg.copy_questions
         else []
     )
