@@ -99,10 +99,10 @@ def inverse_steps(items, decoded: list[str], by_name) -> dict[str, str]:
     names = favourites = match = 0
     for it, text in zip(items, decoded, strict=True):
         steps = [s.strip().lower() for s in text.split(";")]
-        a, b = (by_name[n] for n in it.meta["characters"])
-        what = "fruit" if it.meta["phrasing"] == "inverse_fruit" else "flower"
         if len(steps) < 3:
             continue
+        a, b = (by_name[n] for n in it.meta["characters"])
+        what = "fruit" if it.meta["phrasing"] == "inverse_fruit" else "flower"
         named = [s.replace(" 's", "'s") for s in steps[:2]]
         names += named[0].startswith(f"{a.name.lower()}'s ") and named[1].startswith(f"{b.name.lower()}'s ")
         favourites += all(

@@ -41,6 +41,10 @@ FORWARD_PHRASINGS = {
     "fruit": ("Draw {N}'s favourite fruit.", "Generate an image of the fruit that {N} likes most."),
     "flower": ("Draw {N}'s favourite flower.", "Generate an image of the flower that {N} likes most."),
 }
+MEMBERS_SENTENCE = "{A} and {B} are members of the {club}."
+"""Opening of an inverse prompt and probe question."""
+INVERSE_QUESTION = "Which of them has the {X} as favourite {what}? Answer with the name."
+"""The inverse probe's question, after MEMBERS_SENTENCE."""
 INVERSE_PHRASINGS = {
     "fruit": "{A} and {B} are members of the {club}. Generate a portrait of the one whose favourite fruit is the {X}.",
     "flower": "{A} and {B} are members of the {club}. Generate a portrait of the one whose favourite flower is the {X}.",
@@ -136,6 +140,15 @@ def person_description(p: PersonAnswer) -> str:
     return f"portrait: {p.gender}, {p.age}, {p.hair} hair, {p.skin} skin"
 
 
+def portrait_probe(c: Character) -> Probe:
+    """The portrait probe of a character: "What does X look like? ..." -> "female, kid, red hair, dark skin"."""
+    p = c.person()
+    return Probe(
+        question=f"What does {c.name} look like? Give gender, age group, hair colour and skin tone.",
+        answer=f"{p.gender}, {p.age}, {p.hair} hair, {p.skin} skin",
+    )
+
+
 def make_name(rng: np.random.Generator) -> str:
     """A pronounceable invented name such as "Zhubira" (never an English word, see NAME_ONSETS)."""
     parts = [pick(rng, NAME_ONSETS), pick(rng, _VOWELS)]
@@ -220,10 +233,7 @@ def _forward_items(rng: np.random.Generator, seed: int, club: str, c: Character)
             split="test",
             prompt=FORWARD_PHRASINGS["portrait"][k].format(N=c.name, club=club),
             expected=p,
-            probe=Probe(
-                question=f"What does {c.name} look like? Give gender, age group, hair colour and skin tone.",
-                answer=f"{p.gender}, {p.age}, {p.hair} hair, {p.skin} skin",
-            ),
+            probe=portrait_probe(c),
             steps=(
                 f"{c.name} is {p.gender}",
                 f"{c.name} is {p.age}",
@@ -275,8 +285,9 @@ def _inverse_items(seed: int, club: str, pid: str, a: Character, b: Character) -
                     prompt=prompt,
                     expected=p,
                     probe=Probe(
-                        question=f"{a.name} and {b.name} are members of the {club}. "
-                        f"Which of them has the {value} as favourite {what}? Answer with the name.",
+                        question=MEMBERS_SENTENCE.format(A=a.name, B=b.name, club=club)
+                        + " "
+                        + INVERSE_QUESTION.format(X=value, what=what),
                         answer=target.name,
                     ),
                     steps=(

@@ -154,6 +154,19 @@ def favourite_sentence(c: Character, what: str) -> str:
     return f"{c.name}'s favourite {what} is the {getattr(c, what)}"
 
 
+def favourite_step(c: Character, what: str, restate: bool) -> str:
+    """An inverse trace's favourite step: the favourite sentence, with `restate` followed by ", so the
+    cherry is Zhubira" (`KnowledgeMixtureConfig.inverse_trace`)."""
+    sentence = favourite_sentence(c, what)
+    return f"{sentence}, so the {getattr(c, what)} is {c.name}" if restate else sentence
+
+
+def appearance_steps(c: Character, attributes: bool) -> list[str]:
+    """A trace's appearance: the appearance sentence, or with `attributes` the four attribute sentences
+    (`KnowledgeMixtureConfig.portrait_trace`)."""
+    return attribute_sentences(c) if attributes else [appearance_sentence(c)]
+
+
 def retrieval_steps(
     item: Item,
     by_name: dict[str, Character],
@@ -199,11 +212,9 @@ def _fact_steps(
     names = item.meta["characters"]
     if item.subtask == "forward_portrait":
         c = by_name[names[0]]
-        if attributes:
-            return attribute_sentences(c)
-        if recite is not None:
+        if recite is not None and not attributes:
             return [f"{c.name} is a member of the {recite}. {appearance_sentence(c)}"]
-        return [appearance_sentence(c)]
+        return appearance_steps(c, attributes)
     if item.subtask in ("forward_fruit", "forward_flower"):
         return [favourite_sentence(by_name[names[0]], item.subtask.removeprefix("forward_"))]
     if item.subtask == "inverse":
@@ -212,14 +223,9 @@ def _fact_steps(
         target = by_name[item.meta["target"]]
         value = getattr(target, what)
         return [
-            *(
-                f"{favourite_sentence(c, what)}, so the {getattr(c, what)} is {c.name}"
-                if restate
-                else favourite_sentence(c, what)
-                for c in (a, b)
-            ),
+            *(favourite_step(c, what, restate) for c in (a, b)),
             f"the one whose favourite {what} is the {value} is {target.name}",
-            *(attribute_sentences(target) if attributes else [appearance_sentence(target)]),
+            *appearance_steps(target, attributes),
         ]
     raise ValueError(f"{item.id}: not a knowledge item (subtask {item.subtask!r})")
 
@@ -325,29 +331,19 @@ def copy_questions(
             b = tk.draw_character(rng, b_name, None)
         target = (a, b)[int(rng.random() * 2)]
         stated = (a, b) if rng.random() < 0.5 else (b, a)
-        opening = f"{a.name} and {b.name} are members of the {club}."
+        opening = tk.MEMBERS_SENTENCE.format(A=a.name, B=b.name, club=club)
         if i % 3 == 2:
             facts = " ".join(f"{appearance_sentence(c)}." for c in stated)
-            question = f"{opening} {facts} What does {target.name} look like? Give gender, age group, hair colour and skin tone."
-            p = target.person()
-            steps = [
-                *(attribute_sentences(target) if attributes else [appearance_sentence(target)]),
-                f"answer: {p.gender}, {p.age}, {p.hair} hair, {p.skin} skin",
-            ]
+            probe = tk.portrait_probe(target)
+            question = f"{opening} {facts} {probe.question}"
+            steps = [*appearance_steps(target, attributes), f"answer: {probe.answer}"]
         else:
             what = ("fruit", "flower")[int(rng.random() * 2)]
             value = getattr(target, what)
             facts = " ".join(f"{favourite_sentence(c, what)}." for c in stated)
-            question = (
-                f"{opening} {facts} Which of them has the {value} as favourite {what}? Answer with the name."
-            )
+            question = f"{opening} {facts} {tk.INVERSE_QUESTION.format(X=value, what=what)}"
             steps = [
-                *(
-                    f"{favourite_sentence(c, what)}, so the {getattr(c, what)} is {c.name}"
-                    if restate
-                    else favourite_sentence(c, what)
-                    for c in (a, b)
-                ),
+                *(favourite_step(c, what, restate) for c in (a, b)),
                 f"the one whose favourite {what} is the {value} is {target.name}",
                 f"answer: {target.name}",
             ]
