@@ -7,8 +7,10 @@ profile's weights and prints the share of padded positions that are real tokens,
 `--time-steps N` also times N optimizer steps of the shared model (the profile's architecture and
 settings) per G, the settings interleaved so machine load hits each alike; the step count is the same,
 so the ratio of the times is the ratio of the pretraining loops.
+`--pack` adds `TrainConfig.pack` (length_group 1, each batch's sequences packed end to end into rows of
+block_size tokens, attention and convolution kept within each sequence) to both figures.
 
-    python bench/bench_padding.py [--profile full] [--groups 1 8 16] [--batches 2000]
+    python bench/bench_padding.py [--profile full] [--groups 1 8 16] [--pack] [--batches 2000]
         [--time-steps 60] [--threads 2]
 """
 
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="full", choices=("quick", "full"))
     ap.add_argument("--groups", type=int, nargs="+", default=[1, 8, 16])
+    ap.add_argument("--pack", action="store_true", help="also measure packed batches (TrainConfig.pack)")
     ap.add_argument("--batches", type=int, default=2000)
     ap.add_argument("--time-steps", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -33,6 +37,7 @@ def main() -> None:
     from unisandbox.models.sandbox import train
     from unisandbox.models.sandbox.mixture import build_mixture
     from unisandbox.models.sandbox.model import GPT, GPTConfig
+    from unisandbox.models.sandbox.sequences import Seq
 
     torch.set_num_threads(args.threads)
     cfg = train.profile(args.profile, "shared", args.seed)
@@ -43,40 +48,49 @@ def main() -> None:
         + ", ".join(f"{k}={len(v)}" for k, v in pools.items())
     )
 
-    for g in args.groups:
+    block = int(cfg.model["block_size"])
+    # setting name -> (length_group, loss function's pack argument, positions a batch computes)
+    settings: dict[str, tuple[int, int | None, Callable[[list[Seq]], int]]] = {
+        f"length_group={g}": (g, None, train.padded_positions) for g in args.groups
+    }
+    if args.pack:
+        settings["pack"] = (1, block, train.packed_positions(block))
+    for name, (g, _, positions) in settings.items():
         sampler = train.BatchSampler(pools, cfg.weights, cfg.batch_size, cfg.seed, g)
         real: dict[str, int] = {}
         padded: dict[str, int] = {}
         for _ in range(args.batches):
             kind, batch = sampler.next()
-            real[kind] = real.get(kind, 0) + sum(len(s.ids) for s in batch)
-            padded[kind] = padded.get(kind, 0) + len(batch) * max(len(s.ids) for s in batch)
+            # the model's inputs: every token of a sequence but its last
+            real[kind] = real.get(kind, 0) + sum(len(s.ids) - 1 for s in batch)
+            padded[kind] = padded.get(kind, 0) + positions(batch)
         per_kind = " ".join(f"{k}={real[k] / padded[k]:.2f}" for k in sorted(real))
         total = sum(real.values()) / sum(padded.values())
-        print(f"length_group={g}: real tokens / padded positions = {total:.3f} ({per_kind})")
+        print(f"{name}: real tokens / padded positions = {total:.3f} ({per_kind})")
 
     if args.time_steps:
-        models = {g: GPT(GPTConfig(vocab_size=codec.vocab_size, **cfg.model)).train() for g in args.groups}
+        models = {n: GPT(GPTConfig(vocab_size=codec.vocab_size, **cfg.model)).train() for n in settings}
         samplers = {
-            g: train.BatchSampler(pools, cfg.weights, cfg.batch_size, cfg.seed, g) for g in args.groups
+            n: train.BatchSampler(pools, cfg.weights, cfg.batch_size, cfg.seed, g)
+            for n, (g, _, _) in settings.items()
         }
-        opts = {g: torch.optim.AdamW(models[g].parameters(), lr=cfg.lr) for g in args.groups}
-        seconds = dict.fromkeys(args.groups, 0.0)
-        loss_fns = {g: train.shared_loss_fn(models[g], "cpu") for g in args.groups}
+        opts = {n: torch.optim.AdamW(models[n].parameters(), lr=cfg.lr) for n in settings}
+        seconds = dict.fromkeys(settings, 0.0)
+        loss_fns = {n: train.shared_loss_fn(models[n], "cpu", pack) for n, (_, pack, _) in settings.items()}
         for _ in range(args.time_steps):
-            for g in args.groups:
+            for n in settings:
                 t = time.perf_counter()
-                _, batch = samplers[g].next()
-                loss = loss_fns[g](batch) * samplers[g].loss_scale
-                opts[g].zero_grad(set_to_none=True)
+                _, batch = samplers[n].next()
+                loss = loss_fns[n](batch) * samplers[n].loss_scale
+                opts[n].zero_grad(set_to_none=True)
                 loss.backward()
-                opts[g].step()
-                seconds[g] += time.perf_counter() - t
-        base = seconds[args.groups[0]]
-        for g in args.groups:
+                opts[n].step()
+                seconds[n] += time.perf_counter() - t
+        first = next(iter(settings))
+        for n in settings:
             print(
-                f"length_group={g}: {args.time_steps} steps in {seconds[g]:.1f}s = "
-                f"{seconds[g] / args.time_steps:.3f} s/step ({seconds[g] / base:.2f} x length_group={args.groups[0]})"
+                f"{n}: {args.time_steps} steps in {seconds[n]:.1f}s = "
+                f"{seconds[n] / args.time_steps:.3f} s/step ({seconds[n] / seconds[first]:.2f} x {first})"
             )
 
 

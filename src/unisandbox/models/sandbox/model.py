@@ -102,10 +102,18 @@ class SelfAttention(nn.Module):
                 self.conv.weight[:, 0, -1] = 1.0
 
     def _convolve(
-        self, qkv: torch.Tensor, valid: torch.Tensor | None, tail: torch.Tensor | None
+        self,
+        qkv: torch.Tensor,
+        valid: torch.Tensor | None,
+        tail: torch.Tensor | None,
+        doc: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Causal depthwise convolution of qkv (B, T, 3C) after the cached tail; returns (out, new tail)."""
+        """Causal depthwise convolution of qkv (B, T, 3C) after the cached tail; returns (out, new tail).
+
+        With `doc` (B, T) (packed rows, no cache), a token reads the previous tokens of its own doc only."""
         assert self.conv is not None
+        if doc is not None:
+            return self._convolve_docs(qkv, doc), qkv[:, -CONV_TAIL:]
         if valid is not None:  # left padding must not reach the first real tokens
             qkv = qkv * valid.unsqueeze(-1).to(qkv.dtype)
         if tail is None:
@@ -114,6 +122,20 @@ class SelfAttention(nn.Module):
         out = self.conv(ext.transpose(1, 2)).transpose(1, 2)  # (B, T, 3C)
         return out, ext[:, -CONV_TAIL:]
 
+    def _convolve_docs(self, qkv: torch.Tensor, doc: torch.Tensor) -> torch.Tensor:
+        """The convolution tap by tap, each earlier tap zeroed where it crosses into another doc: what
+        each doc would get alone in a row (whose first tokens read the zero tail)."""
+        assert self.conv is not None
+        w = self.conv.weight[:, 0, :]  # (3C, K); tap K-1 is the token itself, tap K-1-j reads j back
+        out = qkv * w[:, CONV_TAIL]
+        for j in range(1, CONV_TAIL + 1):
+            same = torch.zeros_like(doc, dtype=torch.bool)
+            same[:, j:] = doc[:, j:] == doc[:, :-j]
+            back = torch.zeros_like(qkv)
+            back[:, j:] = qkv[:, :-j]
+            out = out + back * same.unsqueeze(-1).to(qkv.dtype) * w[:, CONV_TAIL - j]
+        return out
+
     def forward(
         self,
         x: torch.Tensor,
@@ -121,13 +143,16 @@ class SelfAttention(nn.Module):
         cache: tuple | None = None,
         rot: Rotary | None = None,
         valid: torch.Tensor | None = None,
+        doc: torch.Tensor | None = None,
     ):
-        """x: (B, T, C); valid: (B, T) bool, False on padding (None = all real; used by the convolution)."""
+        """x: (B, T, C); valid: (B, T) bool, False on padding (None = all real; used by the convolution);
+        doc: (B, T) sequence number of each token in packed rows (the convolution stays within a doc;
+        `mask` must keep attention within it too)."""
         B, T, C = x.shape
         qkv = self.qkv(x)  # (B, T, 3C)
         tail = None
         if self.conv is not None:
-            qkv, tail = self._convolve(qkv, valid, None if cache is None else cache[2])
+            qkv, tail = self._convolve(qkv, valid, None if cache is None else cache[2], doc)
         q, k, v = qkv.split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
@@ -166,8 +191,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, mask, cache=None, rot=None, valid=None):
-        a, new_cache = self.attn(self.ln1(x), mask, cache, rot, valid)
+    def forward(self, x, mask, cache=None, rot=None, valid=None, doc=None):
+        a, new_cache = self.attn(self.ln1(x), mask, cache, rot, valid, doc)
         x = x + a
         x = x + self.mlp(self.ln2(x))
         return x, new_cache
@@ -222,10 +247,12 @@ class GPT(nn.Module):
         caches: list | None = None,
         pos: torch.Tensor | None = None,
         valid: torch.Tensor | None = None,
+        doc: torch.Tensor | None = None,
     ):
         """Run embedded inputs (B, T, C) at positions `pos` (B, T) (default 0..T-1) through the blocks;
         returns final-normed states and new caches. Positions matter here only with rope; `valid` (B, T),
-        False on left padding, only with qkv_conv (None = every position is a real token)."""
+        False on left padding, and `doc` (B, T), packed rows' sequence numbers, only with qkv_conv (None =
+        every position is a real token of one sequence)."""
         rot = None
         if self.cfg.rope:
             if pos is None:
@@ -233,24 +260,34 @@ class GPT(nn.Module):
             rot = Rotary(pos, self.cfg.n_embd // self.cfg.n_head)
         new_caches = []
         for i, block in enumerate(self.blocks):
-            x, c = block(x, mask, None if caches is None else caches[i], rot, valid)
+            x, c = block(x, mask, None if caches is None else caches[i], rot, valid, doc)
             new_caches.append(c)
         return self.ln_f(x), new_caches
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cells: torch.Tensor | None = None
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        cells: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None,
+        doc: torch.Tensor | None = None,
     ):
-        """Teacher-forced pass over right-padded sequences starting at position 0.
+        """Teacher-forced pass over right-padded sequences starting at position 0, or over packed rows.
 
         idx, targets, cells: (B, T). Without targets: logits (B, T, vocab), loss None. With targets:
         logits of the scored positions only, (N, vocab), in row-major order; -100 marks unscored ones.
+        Packed rows (`sequences.pack_batch`): `pos` (B, T), each token's position in its sequence, and
+        `doc` (B, T), its sequence's number in the row (0 = padding); attention and the convolution then
+        stay within each sequence, which gets what it would get alone.
         """
         B, T = idx.shape
         assert T <= self.cfg.block_size, f"sequence of {T} tokens > block_size {self.cfg.block_size}"
-        pos = torch.arange(T, device=idx.device).unsqueeze(0).expand(B, T)
+        if pos is None:
+            pos = torch.arange(T, device=idx.device).unsqueeze(0).expand(B, T)
         if cells is None:
             cells = torch.zeros_like(idx)
-        h, _ = self.run(self.embed(idx, pos, cells), pos=pos)
+        mask = None if doc is None else _doc_mask(doc)
+        h, _ = self.run(self.embed(idx, pos, cells), mask, pos=pos, doc=doc)
         if targets is None:
             return self.head(h), None  # (B, T, vocab)
         # Most positions are prompt or padding: project only the scored ones (the head dominates on CPU).
@@ -304,3 +341,11 @@ def _cached_mask(key_mask: torch.Tensor, t_new: int) -> torch.Tensor:
     # A left-padding query row may see no real key at all; let it see itself so softmax stays finite.
     mask = mask | (k_pos == q_pos).unsqueeze(0)
     return mask.unsqueeze(1)
+
+
+def _doc_mask(doc: torch.Tensor) -> torch.Tensor:
+    """(B, 1, T, T) boolean attention mask of packed rows: causal, and within a token's own doc (padding,
+    doc 0, sees only earlier padding: never a real token, and always itself)."""
+    T = doc.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=doc.device).tril()
+    return (causal & (doc.unsqueeze(2) == doc.unsqueeze(1))).unsqueeze(1)

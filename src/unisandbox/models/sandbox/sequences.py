@@ -127,3 +127,72 @@ def pad_batch(seqs: Sequence[Seq], pad_id: int = 0) -> tuple[np.ndarray, np.ndar
         tgt[i, :n] = np.where(lm, t, -100)
     # Predict token t+1 from tokens 0..t.
     return ids[:, :-1], tgt[:, 1:], cells[:, :-1]
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    """Sequences packed end to end into rows (`pack_batch`); every array is (rows, T)."""
+
+    ids: np.ndarray
+    targets: np.ndarray
+    """-100 where no loss (prompt tokens, padding)."""
+    cells: np.ndarray
+    pos: np.ndarray
+    """Each token's position within its own sequence (0 at a sequence's first token)."""
+    doc: np.ndarray
+    """Which sequence of the row a token belongs to (1, 2, ...); 0 on padding."""
+
+
+def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """First-fit decreasing: indices of `lengths` grouped into rows whose lengths sum to <= `capacity`.
+
+    Deterministic (longest first, ties by index). A length over `capacity` is an error.
+
+    >>> pack_rows([5, 3, 4, 2], capacity=7)
+    [[0, 3], [2, 1]]
+    """
+    if lengths and max(lengths) > capacity:
+        raise ValueError(f"a sequence of {max(lengths)} tokens does not fit rows of {capacity}")
+    rows: list[list[int]] = []
+    free: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        row = next((r for r, f in enumerate(free) if f >= lengths[i]), None)
+        if row is None:
+            rows.append([])
+            free.append(capacity)
+            row = len(rows) - 1
+        rows[row].append(i)
+        free[row] -= lengths[i]
+    return rows
+
+
+def pack_batch(seqs: Sequence[Seq], capacity: int, pad_id: int = 0) -> PackedBatch:
+    """The teacher-forcing pairs of `pad_batch`, packed into as few rows of <= `capacity` tokens as
+    first-fit decreasing finds, instead of one right-padded row per sequence.
+
+    Each sequence contributes its inputs (all tokens but the last) and targets (all but the first), with
+    positions restarting at 0 and its own `doc` number, so a model that attends and convolves within a
+    doc only (`GPT.forward(..., pos=, doc=)`) computes for each sequence exactly what it computes unpacked,
+    on fewer padded positions. The scored tokens are the same set as `pad_batch`'s, in another order.
+    """
+    lengths = [len(s.ids) - 1 for s in seqs]
+    rows = pack_rows(lengths, capacity)
+    T = max(sum(lengths[i] for i in r) for r in rows)
+    shape = (len(rows), T)
+    ids = np.full(shape, pad_id, dtype=np.int64)
+    tgt = np.full(shape, -100, dtype=np.int64)
+    cells = np.zeros(shape, dtype=np.int64)
+    pos = np.zeros(shape, dtype=np.int64)
+    doc = np.zeros(shape, dtype=np.int64)
+    for r, members in enumerate(rows):
+        at = 0
+        for d, i in enumerate(members, start=1):
+            s, n = seqs[i], lengths[i]
+            t = np.asarray(s.ids, dtype=np.int64)
+            ids[r, at : at + n] = t[:-1]
+            tgt[r, at : at + n] = np.where(np.asarray(s.loss[1:], dtype=bool), t[1:], -100)
+            cells[r, at : at + n] = s.cells[:-1]
+            pos[r, at : at + n] = np.arange(n)
+            doc[r, at : at + n] = d
+            at += n
+    return PackedBatch(ids, tgt, cells, pos, doc)

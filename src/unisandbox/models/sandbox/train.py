@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from unisandbox.models.sandbox.mixture import MixtureConfig, build_mixture
-from unisandbox.models.sandbox.sequences import Codec, Seq, pad_batch
+from unisandbox.models.sandbox.sequences import Codec, Seq, pack_batch, pack_rows, pad_batch
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,11 @@ class TrainConfig:
     """Batches of a kind drawn at once and sorted by length (`BatchSampler`): less padding, the same
     sequences. 1 = off (the shipped checkpoints); in the full mixture at 1, 44% of the padded tokens are
     padding (`python bench/bench_padding.py`)."""
+    pack: bool = False
+    """Pack each batch's sequences end to end into rows of up to `block_size` tokens
+    (`sequences.pack_batch`), attention and the qkv convolution kept within each sequence: the same
+    batches, sequences and loss as unpacked (equal up to float rounding, tested), on fewer padded
+    positions. Shared network and the query model's LM; off = the shipped checkpoints' padded batches."""
     init_lm: str | None = None
     """Query arch only: reuse the frozen LM of this query checkpoint (built from the same mixture config
     and seed) and skip stage 1; its LM log is copied into the new log."""
@@ -289,6 +294,22 @@ class FlopMeter:
         return out
 
 
+def padded_positions(batch: list[Seq]) -> int:
+    """Positions a right-padded batch computes (`pad_batch`): rows x (its longest sequence - 1)."""
+    return len(batch) * (max(len(s.ids) for s in batch) - 1)
+
+
+def packed_positions(capacity: int) -> Callable[[list[Seq]], int]:
+    """Positions a batch computes when packed into rows of `capacity` (`sequences.pack_batch`)."""
+
+    def count(batch: list[Seq]) -> int:
+        lengths = [len(s.ids) - 1 for s in batch]
+        rows = pack_rows(lengths, capacity)
+        return len(rows) * max(sum(lengths[i] for i in r) for r in rows)
+
+    return count
+
+
 def train_steps(
     model,
     sampler: BatchSampler,
@@ -298,11 +319,13 @@ def train_steps(
     steps: int,
     log: Callable[[dict[str, Any]], None],
     stage: str,
+    positions: Callable[[list[Seq]], int] = padded_positions,
 ) -> list[float]:
     """The optimisation loop shared by every stage and by `finetune`; returns per-step losses.
 
-    Each log record carries `train_flops`, the stage's training FLOPs so far (FlopMeter), so that
-    bench/bench_sandbox_train.py can report the model FLOPs utilisation."""
+    Each log record carries `train_flops`, the stage's training FLOPs so far (FlopMeter, which
+    extrapolates by `positions`, the positions a batch computes), so that bench/bench_sandbox_train.py
+    can report the model FLOPs utilisation."""
     import contextlib
 
     import torch
@@ -332,11 +355,7 @@ def train_steps(
             if sampler.loss_scale != 1.0:
                 loss = loss * sampler.loss_scale
             loss.backward()
-        meter.add(
-            kind,
-            len(batch) * max(len(s.ids) for s in batch),
-            None if counter is None else counter.get_total_flops(),
-        )
+        meter.add(kind, positions(batch), None if counter is None else counter.get_total_flops())
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         v = float(loss.detach())  # with length groups, scaled: averaged over a group, its token-mean loss
@@ -370,11 +389,19 @@ def _autocast(cfg: TrainConfig):
     return torch.autocast(device_type, dtype=torch.bfloat16)
 
 
-def shared_loss_fn(model, device: str) -> Callable[[list[Seq]], Any]:
-    """Teacher-forced next-token loss of the shared backbone on a batch of sequences."""
+def shared_loss_fn(model, device: str, pack: int | None = None) -> Callable[[list[Seq]], Any]:
+    """Teacher-forced next-token loss of the shared backbone (or the query model's LM) on a batch of
+    sequences: right-padded, or with `pack` packed into rows of that many tokens (`TrainConfig.pack`)."""
     import torch
 
     def fn(batch: list[Seq]):
+        if pack is not None:
+            b = pack_batch(batch, pack)
+            t = {
+                k: torch.from_numpy(getattr(b, k)).to(device)
+                for k in ("ids", "targets", "cells", "pos", "doc")
+            }
+            return model(t["ids"], t["targets"], t["cells"], pos=t["pos"], doc=t["doc"])[1]
         x, y, c = pad_batch(batch)
         _, loss = model(
             torch.from_numpy(x).to(device), torch.from_numpy(y).to(device), torch.from_numpy(c).to(device)
@@ -462,7 +489,8 @@ def _train_shared(config: TrainConfig, codec: Codec, pools: dict[str, list[Seq]]
     _lookup_stage(model, config, codec, device, log)
     sampler = BatchSampler(pools, config.weights, config.batch_size, config.seed, config.length_group)
     params = [p for p in model.parameters() if p.requires_grad]
-    train_steps(model, sampler, shared_loss_fn(model, device), params, config, config.steps, log, "shared")
+    loss, positions = _text_loss(model, config, device)
+    train_steps(model, sampler, loss, params, config, config.steps, log, "shared", positions)
     return model.eval()
 
 
@@ -535,7 +563,16 @@ def _train_lm(
     s1 = BatchSampler(text_pools, w1, config.batch_size, config.seed, config.length_group)
     model.lm.train()
     lm_params = list(model.lm.parameters())
-    train_steps(model.lm, s1, shared_loss_fn(model.lm, device), lm_params, config, config.lm_steps, log, "lm")
+    loss, positions = _text_loss(model.lm, config, device)
+    train_steps(model.lm, s1, loss, lm_params, config, config.lm_steps, log, "lm", positions)
+
+
+def _text_loss(model, config: TrainConfig, device: str):
+    """(loss function, positions counter) of a pretraining stage on a GPT: packed with `config.pack`."""
+    if not config.pack:
+        return shared_loss_fn(model, device), padded_positions
+    capacity = model.cfg.block_size
+    return shared_loss_fn(model, device, capacity), packed_positions(capacity)
 
 
 def lookup_pool(config: TrainConfig, codec: Codec) -> list[Seq]:
@@ -566,9 +603,8 @@ def _lookup_stage(model, config: TrainConfig, codec: Codec, device: str, log) ->
         raise ValueError(f"lookup stage: no mapping train items at levels {config.lookup_levels}")
     sampler = BatchSampler({"lookup": pool}, {"lookup": 1.0}, config.batch_size, config.seed + 2)
     params = [p for p in model.parameters() if p.requires_grad]
-    train_steps(
-        model, sampler, shared_loss_fn(model, device), params, config, config.lookup_steps, log, "lookup"
-    )
+    loss, positions = _text_loss(model, config, device)
+    train_steps(model, sampler, loss, params, config, config.lookup_steps, log, "lookup", positions)
 
 
 def _check_fits(pools: dict[str, list[Seq]], block_size: int) -> None:
