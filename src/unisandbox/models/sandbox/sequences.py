@@ -166,6 +166,14 @@ def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
     return rows
 
 
+def pack_layout(seqs: Sequence[Seq], capacity: int) -> tuple[list[int], list[list[int]], int]:
+    """How `pack_batch` lays `seqs` out: each sequence's input length (all tokens but the last), the rows
+    (`pack_rows`) and the row length T (the fullest row's fill)."""
+    lengths = [len(s.ids) - 1 for s in seqs]
+    rows = pack_rows(lengths, capacity)
+    return lengths, rows, max(sum(lengths[i] for i in r) for r in rows)
+
+
 def pack_batch(seqs: Sequence[Seq], capacity: int, pad_id: int = 0) -> PackedBatch:
     """The teacher-forcing pairs of `pad_batch`, packed into as few rows of <= `capacity` tokens as
     first-fit decreasing finds, instead of one right-padded row per sequence.
@@ -175,9 +183,7 @@ def pack_batch(seqs: Sequence[Seq], capacity: int, pad_id: int = 0) -> PackedBat
     doc only (`GPT.forward(..., pos=, doc=)`) computes for each sequence exactly what it computes unpacked,
     on fewer padded positions. The scored tokens are the same set as `pad_batch`'s, in another order.
     """
-    lengths = [len(s.ids) - 1 for s in seqs]
-    rows = pack_rows(lengths, capacity)
-    T = max(sum(lengths[i] for i in r) for r in rows)
+    lengths, rows, T = pack_layout(seqs, capacity)
     shape = (len(rows), T)
     ids = np.full(shape, pad_id, dtype=np.int64)
     tgt = np.full(shape, -100, dtype=np.int64)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from unisandbox.models.sandbox.mixture import MixtureConfig, build_mixture
-from unisandbox.models.sandbox.sequences import Codec, Seq, pack_batch, pack_rows, pad_batch
+from unisandbox.models.sandbox.sequences import Codec, Seq, pack_batch, pack_layout, pad_batch
 
 
 @dataclass(frozen=True)
@@ -303,9 +303,8 @@ def packed_positions(capacity: int) -> Callable[[list[Seq]], int]:
     """Positions a batch computes when packed into rows of `capacity` (`sequences.pack_batch`)."""
 
     def count(batch: list[Seq]) -> int:
-        lengths = [len(s.ids) - 1 for s in batch]
-        rows = pack_rows(lengths, capacity)
-        return len(rows) * max(sum(lengths[i] for i in r) for r in rows)
+        _, rows, T = pack_layout(batch, capacity)
+        return len(rows) * T
 
     return count
 
